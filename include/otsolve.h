@@ -1,0 +1,82 @@
+/*
+  otsolve: entropy-regularised optimal transport on many MPI ranks.
+
+  A problem (OTProblem) holds the cost matrix split by rows across the ranks of its
+  communicator and the two weight vectors; a solver (OTSolver) holds the dual potentials
+  and runs log-domain Sinkhorn on them. Life cycle, as in PETSc:
+
+    OTProblemCreate(comm, &problem);  OTProblemLoad(problem, "pair.h5");
+    OTSolverCreate(comm, &solver);    OTSolverSetProblem(solver, problem);
+    OTSolverSetFromOptions(solver);   OTSolverSolve(solver);
+    OTSolverWriteResult(solver, "result.h5");  OTSolverPrintSummary(solver);
+    OTSolverDestroy(&solver);         OTProblemDestroy(&problem);
+*/
+#ifndef OTSOLVE_H
+#define OTSOLVE_H
+
+#include <petscsys.h>
+#include <petscviewer.h>
+
+typedef struct _p_OTProblem *OTProblem;
+typedef struct _p_OTSolver  *OTSolver;
+
+/* Exit status of the otsolve program when the solve stopped before reaching -ot_tol. */
+#define OT_EXIT_NOT_CONVERGED 2
+
+/* What a finished solve reports (DESIGN.md §1, §3). Every rank holds the same values. */
+typedef struct {
+  PetscReal transport_cost;      /* <C,P> */
+  PetscReal dual_objective;      /* D(f,g) = <a,f> + <b,g> - eps sum P */
+  PetscReal entropic_cost;       /* <C,P> + eps sum P (log P - 1), the regularised primal value */
+  PetscReal marginal_error;      /* |P1 - a|_1 + |P^T 1 - b|_1 */
+  PetscReal lower_bound;         /* certified lower bound on the unregularised OT cost */
+  PetscReal upper_bound;         /* certified upper bound on the unregularised OT cost */
+  PetscReal eps;
+  PetscInt  iterations_sinkhorn;
+  PetscInt  iterations_newton;
+  PetscBool converged;
+  PetscReal solve_time;          /* seconds in OTSolverSolve */
+  PetscReal sinkhorn_time;       /* seconds in the Sinkhorn sweeps */
+  char      status[256];
+} OTResult;
+
+/* Registers otsolve's log stages and events; called by OTProblemCreate and OTSolverCreate. Not collective. */
+PETSC_EXTERN PetscErrorCode OTInitializePackage(void);
+
+/* Creates an empty problem on comm. Collective. */
+PETSC_EXTERN PetscErrorCode OTProblemCreate(MPI_Comm comm, OTProblem *problem);
+/* Reads a problem file (DESIGN.md §3: dense /C, optional /a, /b); each rank reads only its rows
+   with MPI-IO. Bad input is reported on every rank with a message naming the file and dataset.
+   Collective. Options: -ot_mass_tol (relative mismatch of the total masses that is accepted). */
+PETSC_EXTERN PetscErrorCode OTProblemLoad(OTProblem problem, const char filename[]);
+/* Builds the built-in example: two Gaussian mixtures in 2-D, n and m points, squared Euclidean
+   cost; each rank computes only its own rows. Collective. */
+PETSC_EXTERN PetscErrorCode OTProblemSetExample(OTProblem problem, PetscInt n, PetscInt m, PetscInt seed);
+/* Global sizes and this rank's rows [row_start, row_end). Not collective. */
+PETSC_EXTERN PetscErrorCode OTProblemGetSizes(OTProblem problem, PetscInt *n, PetscInt *m, PetscInt *row_start, PetscInt *row_end);
+/* Largest cost entry over all ranks. Not collective (computed at load). */
+PETSC_EXTERN PetscErrorCode OTProblemGetCostMax(OTProblem problem, PetscReal *cost_max);
+PETSC_EXTERN PetscErrorCode OTProblemDestroy(OTProblem *problem);
+
+/* Creates a solver on comm. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverCreate(MPI_Comm comm, OTSolver *solver);
+/* Attaches the problem (the solver takes a reference). Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverSetProblem(OTSolver solver, OTProblem problem);
+/* Reads -ot_eps, -ot_tol, -ot_max_it, -ot_monitor [k], -ot_view. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverSetFromOptions(OTSolver solver);
+/* Allocates the potentials and work space. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverSetUp(OTSolver solver);
+/* Runs log-domain Sinkhorn until the marginal error is at most -ot_tol or -ot_max_it sweeps,
+   then evaluates the result and the certified bounds. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverSolve(OTSolver solver);
+/* Copies the result of the last solve. Not collective. */
+PETSC_EXTERN PetscErrorCode OTSolverGetResult(OTSolver solver, OTResult *result);
+/* Writes the result file (DESIGN.md §3) to a temporary name, then renames it. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverWriteResult(OTSolver solver, const char filename[]);
+/* Prints the final `key = value` lines on rank 0. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverPrintSummary(OTSolver solver);
+/* Prints the solver's configuration. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverView(OTSolver solver, PetscViewer viewer);
+PETSC_EXTERN PetscErrorCode OTSolverDestroy(OTSolver *solver);
+
+#endif

@@ -1,0 +1,114 @@
+/* Private definitions of otsolve: object bodies and rank-local kernels shared by src/ and tests/. */
+#ifndef OTIMPL_H
+#define OTIMPL_H
+
+#include <otsolve.h>
+#include <hdf5.h>
+
+/* Turns a negative HDF5 status into a PETSc error on PETSC_COMM_SELF. */
+#define OTH5Call(expr) \
+  do { \
+    if ((expr) < 0) SETERRQ(PETSC_COMM_SELF, PETSC_ERR_LIB, "HDF5 call failed: %s", #expr); \
+  } while (0)
+
+/* The error class of a problem the user caused and every rank detected together: the program
+   reports it once and exits cleanly instead of aborting the job. */
+#define OT_ERR_INPUT PETSC_ERR_USER_INPUT
+
+struct _p_OTProblem {
+  MPI_Comm    comm;
+  PetscMPIInt rank, size;
+  PetscInt    refct;
+  PetscInt    n, m;               /* global sizes */
+  PetscInt    row_start, row_end; /* owned rows [row_start, row_end) */
+  PetscInt    n_local;
+  PetscReal  *cost;               /* n_local x m, row-major */
+  PetscReal  *a;                  /* n_local: weights of the owned rows */
+  PetscReal  *b;                  /* m: all column weights, on every rank */
+  PetscReal   cost_max;
+  PetscReal   mass;               /* sum of a (= sum of b) */
+  char        source[PETSC_MAX_PATH_LEN];
+};
+
+typedef enum { OT_STAGE_SINKHORN = 0, OT_STAGE_NEWTON = 1 } OTStage;
+
+typedef struct {
+  int       stage;
+  PetscInt  iteration;
+  PetscReal time;
+  PetscReal marginal_error;
+  PetscReal dual_objective;
+} OTHistoryRow;
+
+struct _p_OTSolver {
+  MPI_Comm    comm;
+  PetscMPIInt rank, size;
+  OTProblem   problem;
+
+  /* options */
+  PetscReal eps;                  /* <= 0 until set: then 0.01 * max C */
+  PetscReal tol;
+  PetscInt  max_it;
+  PetscInt  monitor_every;        /* 0: no monitor */
+  PetscBool view;
+
+  /* state */
+  PetscBool  setup;
+  PetscReal *f;                   /* n_local */
+  PetscReal *g;                   /* m */
+  PetscReal *row_plan;            /* m: one row of P, work space */
+  PetscReal *col_sum;             /* m + 1: column sums of P and one extra scalar, reduced together */
+
+  OTHistoryRow *history;
+  PetscInt      history_len, history_cap;
+
+  OTResult result;
+  PetscReal solve_start;
+};
+
+/* Log stages and events (registered by OTInitializePackage). */
+PETSC_EXTERN PetscLogStage OT_STAGE_LOAD, OT_STAGE_SINKHORN_LOG, OT_STAGE_FINISH, OT_STAGE_WRITE;
+PETSC_EXTERN PetscLogEvent OT_EVENT_READ_COST, OT_EVENT_SWEEP, OT_EVENT_COLUMN_REDUCE, OT_EVENT_EVALUATE, OT_EVENT_BOUNDS,
+  OT_EVENT_WRITE;
+
+/* --- row split (problem_io.c) --- */
+/* PETSc's default split of n rows over size ranks: rank r gets n/size rows, plus one if r < n % size. */
+PETSC_EXTERN PetscErrorCode OTRowSplit(PetscInt n, PetscMPIInt size, PetscMPIInt rank, PetscInt *row_start, PetscInt *row_end);
+/* Allocates the owned blocks, fixes the split; used by the loaders. Collective. */
+PETSC_EXTERN PetscErrorCode OTProblemAllocate(OTProblem problem, PetscInt n, PetscInt m);
+/* Checks the weights and costs of a filled problem (positivity, finiteness, masses) collectively, and
+   computes cost_max and mass. Collective. */
+PETSC_EXTERN PetscErrorCode OTProblemFinalize(OTProblem problem, const char what[]);
+/* Reads rows [row_start, row_end) of the 2-D float dataset `name` (global shape n x m) into block
+   (row-major, doubles), in collective chunks. Collective on comm. */
+PETSC_EXTERN PetscErrorCode OTReadRowBlock(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt n, PetscInt m,
+                                           PetscInt row_start, PetscInt row_end, PetscReal *block);
+
+/* --- log-sum-exp (lse.c) --- */
+/* A log-sum-exp accumulated in two parts: value = max + log(sum); an empty one has max = -inf, sum = 0. */
+typedef struct {
+  PetscReal max;
+  PetscReal sum;
+} OTLogSum;
+PETSC_EXTERN void           OTLogSumMerge(OTLogSum *into, const OTLogSum *from);
+PETSC_EXTERN PetscReal      OTLogSumValue(const OTLogSum *s);
+/* An MPI reduction (MPI_Op) and datatype for OTLogSum, created on first use, freed at PetscFinalize. */
+PETSC_EXTERN PetscErrorCode OTLogSumGetMPI(MPI_Datatype *type, MPI_Op *op);
+
+/* --- kernels (kernels.h, inline) and Sinkhorn (sinkhorn.c) --- */
+PETSC_EXTERN PetscErrorCode OTSinkhornRun(OTSolver solver, PetscInt *iterations, PetscBool *converged);
+PETSC_EXTERN PetscErrorCode OTSolverHistoryAppend(OTSolver solver, OTStage stage, PetscInt iteration, PetscReal marginal_error,
+                                                  PetscReal dual_objective);
+/* Prints a progress line every -ot_monitor k iterations, and always when last is true. */
+PETSC_EXTERN PetscErrorCode OTSolverMonitor(OTSolver solver, OTStage stage, PetscInt iteration, PetscReal marginal_error,
+                                            PetscReal dual_objective, PetscBool last);
+
+/* --- evaluation (evaluate.c) and bounds (bounds.c) --- */
+/* Fills transport_cost, dual_objective, entropic_cost and marginal_error of result from (f, g). Collective. */
+PETSC_EXTERN PetscErrorCode OTEvaluate(OTProblem problem, PetscReal eps, const PetscReal f[], const PetscReal g[], OTResult *result);
+/* Certified bounds on the unregularised OT cost from (f, g): lower from the c-transform of f,
+   upper from the Altschuler-Weed-Rigollet rounding of P. Collective. */
+PETSC_EXTERN PetscErrorCode OTComputeBounds(OTProblem problem, PetscReal eps, const PetscReal f[], const PetscReal g[], PetscReal *lower,
+                                            PetscReal *upper);
+
+#endif

@@ -1,0 +1,295 @@
+/* Problem objects and the reader of problem files (DESIGN.md §2, §3). */
+#include "otimpl.h"
+#include <unistd.h>
+
+/* Largest number of doubles one collective read moves per rank (keeps MPI-IO requests well below 2 GiB). */
+#define OT_READ_CHUNK_DOUBLES (16 * 1024 * 1024)
+
+PetscErrorCode OTRowSplit(PetscInt n, PetscMPIInt size, PetscMPIInt rank, PetscInt *row_start, PetscInt *row_end)
+{
+  PetscInt base, extra;
+
+  PetscFunctionBegin;
+  PetscCheck(size > 0 && rank >= 0 && rank < size, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "rank %d out of range for %d ranks", rank, size);
+  base       = n / size;
+  extra      = n % size;
+  *row_start = rank * base + PetscMin((PetscInt)rank, extra);
+  *row_end   = *row_start + base + (rank < extra ? 1 : 0);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTProblemCreate(MPI_Comm comm, OTProblem *problem)
+{
+  OTProblem pb;
+
+  PetscFunctionBegin;
+  PetscCall(OTInitializePackage());
+  PetscCall(PetscNew(&pb));
+  pb->comm  = comm;
+  pb->refct = 1;
+  PetscCallMPI(MPI_Comm_rank(comm, &pb->rank));
+  PetscCallMPI(MPI_Comm_size(comm, &pb->size));
+  PetscCall(PetscStrcpy(pb->source, "(empty)"));
+  *problem = pb;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTProblemAllocate(OTProblem pb, PetscInt n, PetscInt m)
+{
+  PetscFunctionBegin;
+  PetscCheck(n > 0 && m > 0, pb->comm, OT_ERR_INPUT, "%s: the problem is empty (n = %" PetscInt_FMT ", m = %" PetscInt_FMT "); both sizes must be positive",
+             pb->source, n, m);
+  PetscCall(PetscFree(pb->cost));
+  PetscCall(PetscFree(pb->a));
+  PetscCall(PetscFree(pb->b));
+  pb->n = n;
+  pb->m = m;
+  PetscCall(OTRowSplit(n, pb->size, pb->rank, &pb->row_start, &pb->row_end));
+  pb->n_local = pb->row_end - pb->row_start;
+  PetscCall(PetscMalloc1((size_t)pb->n_local * (size_t)m, &pb->cost));
+  PetscCall(PetscMalloc1(pb->n_local, &pb->a));
+  PetscCall(PetscMalloc1(m, &pb->b));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTProblemGetSizes(OTProblem pb, PetscInt *n, PetscInt *m, PetscInt *row_start, PetscInt *row_end)
+{
+  PetscFunctionBegin;
+  if (n) *n = pb->n;
+  if (m) *m = pb->m;
+  if (row_start) *row_start = pb->row_start;
+  if (row_end) *row_end = pb->row_end;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTProblemGetCostMax(OTProblem pb, PetscReal *cost_max)
+{
+  PetscFunctionBegin;
+  *cost_max = pb->cost_max;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTProblemDestroy(OTProblem *problem)
+{
+  PetscFunctionBegin;
+  if (!*problem) PetscFunctionReturn(0);
+  if (--(*problem)->refct > 0) {
+    *problem = NULL;
+    PetscFunctionReturn(0);
+  }
+  PetscCall(PetscFree((*problem)->cost));
+  PetscCall(PetscFree((*problem)->a));
+  PetscCall(PetscFree((*problem)->b));
+  PetscCall(PetscFree(*problem));
+  PetscFunctionReturn(0);
+}
+
+/* The first bad entry (global linear index) over all ranks, or -1 if none. */
+static PetscErrorCode FirstBadIndex(MPI_Comm comm, int64_t local_first, int64_t *first)
+{
+  int64_t key = local_first < 0 ? INT64_MAX : local_first;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Allreduce(&key, first, 1, MPI_INT64_T, MPI_MIN, comm));
+  if (*first == INT64_MAX) *first = -1;
+  PetscFunctionReturn(0);
+}
+
+/* Checks that a dataset exists, is floating point and has the expected rank; returns its dimensions.
+   Every rank sees the same metadata, so every rank raises the same error. */
+static PetscErrorCode OpenFloatDataset(MPI_Comm comm, hid_t file, const char filename[], const char name[], int rank_expected, hid_t *dset,
+                                       hsize_t dims[2])
+{
+  hid_t       space, type;
+  int         rank;
+  H5T_class_t type_class;
+
+  PetscFunctionBegin;
+  PetscCheck(H5Lexists(file, name, H5P_DEFAULT) > 0, comm, OT_ERR_INPUT, "%s: dataset %s is missing", filename, name);
+  *dset = H5Dopen2(file, name, H5P_DEFAULT);
+  PetscCheck(*dset >= 0, comm, OT_ERR_INPUT, "%s: %s is not a dataset", filename, name);
+  type       = H5Dget_type(*dset);
+  type_class = H5Tget_class(type);
+  OTH5Call(H5Tclose(type));
+  PetscCheck(type_class == H5T_FLOAT, comm, OT_ERR_INPUT, "%s: dataset %s must hold floating-point numbers (float64 or float32), found another type",
+             filename, name);
+  space = H5Dget_space(*dset);
+  rank  = H5Sget_simple_extent_ndims(space);
+  PetscCheck(rank == rank_expected, comm, OT_ERR_INPUT, "%s: dataset %s has %d dimension(s); expected %d", filename, name, rank, rank_expected);
+  dims[1] = 1;
+  OTH5Call(H5Sget_simple_extent_dims(space, dims, NULL));
+  OTH5Call(H5Sclose(space));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTReadRowBlock(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt n, PetscInt m, PetscInt row_start,
+                              PetscInt row_end, PetscReal *block)
+{
+  hid_t    dset, file_space, mem_space, xfer;
+  hsize_t  dims[2];
+  PetscInt chunk_rows = PetscMax(1, OT_READ_CHUNK_DOUBLES / m), chunks_local, chunks;
+
+  PetscFunctionBegin;
+  PetscCall(OpenFloatDataset(comm, file, filename, name, 2, &dset, dims));
+  PetscCheck(dims[0] == (hsize_t)n && dims[1] == (hsize_t)m, comm, OT_ERR_INPUT, "%s: dataset %s is %llu x %llu; expected %" PetscInt_FMT " x %" PetscInt_FMT,
+             filename, name, (unsigned long long)dims[0], (unsigned long long)dims[1], n, m);
+  chunks_local = (row_end - row_start + chunk_rows - 1) / chunk_rows;
+  PetscCallMPI(MPI_Allreduce(&chunks_local, &chunks, 1, MPIU_INT, MPI_MAX, comm));
+  file_space = H5Dget_space(dset);
+  xfer       = H5Pcreate(H5P_DATASET_XFER);
+  OTH5Call(H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE));
+  PetscCall(PetscLogEventBegin(OT_EVENT_READ_COST, 0, 0, 0, 0));
+  /* every rank takes part in the same number of collective reads; a rank with no rows left reads nothing */
+  for (PetscInt c = 0; c < chunks; c++) {
+    PetscInt first = row_start + c * chunk_rows, rows = PetscMax(0, PetscMin(chunk_rows, row_end - first));
+    hsize_t  start[2] = {(hsize_t)first, 0}, count[2] = {(hsize_t)rows, (hsize_t)m};
+
+    if (rows > 0) {
+      OTH5Call(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, NULL, count, NULL));
+      mem_space = H5Screate_simple(2, count, NULL);
+    } else {
+      OTH5Call(H5Sselect_none(file_space));
+      mem_space = H5Scopy(file_space);
+      OTH5Call(H5Sselect_none(mem_space));
+    }
+    OTH5Call(mem_space);
+    OTH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, mem_space, file_space, xfer, rows > 0 ? block + (size_t)(first - row_start) * (size_t)m : block));
+    OTH5Call(H5Sclose(mem_space));
+  }
+  PetscCall(PetscLogEventEnd(OT_EVENT_READ_COST, 0, 0, 0, 0));
+  OTH5Call(H5Pclose(xfer));
+  OTH5Call(H5Sclose(file_space));
+  OTH5Call(H5Dclose(dset));
+  PetscFunctionReturn(0);
+}
+
+/* Reads entries [start, end) of the 1-D float dataset `name` of length len, or sets them to `fill` when absent. */
+static PetscErrorCode ReadWeights(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt len, PetscInt start, PetscInt end,
+                                  PetscReal fill, PetscReal *out)
+{
+  hid_t   dset, file_space, mem_space;
+  hsize_t dims[2], offset = (hsize_t)start, count = (hsize_t)(end - start);
+
+  PetscFunctionBegin;
+  if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
+    for (PetscInt i = 0; i < end - start; i++) out[i] = fill;
+    PetscFunctionReturn(0);
+  }
+  PetscCall(OpenFloatDataset(comm, file, filename, name, 1, &dset, dims));
+  PetscCheck(dims[0] == (hsize_t)len, comm, OT_ERR_INPUT, "%s: dataset %s has length %llu; expected %" PetscInt_FMT " to match the cost matrix", filename,
+             name, (unsigned long long)dims[0], len);
+  file_space = H5Dget_space(dset);
+  if (count > 0) OTH5Call(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &offset, NULL, &count, NULL));
+  else OTH5Call(H5Sselect_none(file_space));
+  mem_space = H5Screate_simple(1, count > 0 ? &count : dims, NULL);
+  if (count == 0) OTH5Call(H5Sselect_none(mem_space));
+  OTH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, mem_space, file_space, H5P_DEFAULT, out));
+  OTH5Call(H5Sclose(mem_space));
+  OTH5Call(H5Sclose(file_space));
+  OTH5Call(H5Dclose(dset));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTProblemLoad(OTProblem pb, const char filename[])
+{
+  hid_t   fapl, file, dset;
+  hsize_t dims[2];
+  int     status[2] = {0, 0}; /* readable, is HDF5 */
+
+  PetscFunctionBegin;
+  PetscCall(PetscLogStagePush(OT_STAGE_LOAD));
+  PetscCall(PetscStrncpy(pb->source, filename, sizeof(pb->source)));
+  OTH5Call(H5Eset_auto2(H5E_DEFAULT, NULL, NULL)); /* errors are reported by otsolve, once, in its own words */
+  if (pb->rank == 0) {
+    status[0] = access(filename, R_OK) == 0;
+    status[1] = status[0] && H5Fis_hdf5(filename) > 0;
+  }
+  PetscCallMPI(MPI_Bcast(status, 2, MPI_INT, 0, pb->comm));
+  PetscCheck(status[0], pb->comm, OT_ERR_INPUT, "%s: cannot open the problem file (missing or unreadable)", filename);
+  PetscCheck(status[1], pb->comm, OT_ERR_INPUT, "%s: not an HDF5 file; otsolve reads problems as HDF5 with a dataset /C (see README)", filename);
+
+  fapl = H5Pcreate(H5P_FILE_ACCESS);
+  OTH5Call(H5Pset_fapl_mpio(fapl, pb->comm, MPI_INFO_NULL));
+  file = H5Fopen(filename, H5F_ACC_RDONLY, fapl);
+  OTH5Call(H5Pclose(fapl));
+  PetscCheck(file >= 0, pb->comm, OT_ERR_INPUT, "%s: HDF5 could not open the file", filename);
+
+  PetscCheck(H5Lexists(file, "/C", H5P_DEFAULT) > 0, pb->comm, OT_ERR_INPUT,
+             "%s: no dataset /C (the n x m cost matrix); point-cloud problems (/X, /Y) are not supported by this version", filename);
+  PetscCall(OpenFloatDataset(pb->comm, file, filename, "/C", 2, &dset, dims));
+  OTH5Call(H5Dclose(dset));
+  PetscCheck(dims[0] > 0 && dims[1] > 0, pb->comm, OT_ERR_INPUT, "%s: dataset /C is %llu x %llu; both sizes must be positive", filename,
+             (unsigned long long)dims[0], (unsigned long long)dims[1]);
+  PetscCheck(dims[0] < PETSC_MAX_INT && dims[1] < PETSC_MAX_INT, pb->comm, OT_ERR_INPUT, "%s: dataset /C is too large for 32-bit PETSc indices", filename);
+  PetscCall(OTProblemAllocate(pb, (PetscInt)dims[0], (PetscInt)dims[1]));
+  PetscCall(OTReadRowBlock(pb->comm, file, filename, "/C", pb->n, pb->m, pb->row_start, pb->row_end, pb->cost));
+  PetscCall(ReadWeights(pb->comm, file, filename, "/a", pb->n, pb->row_start, pb->row_end, 1.0 / pb->n, pb->a));
+  PetscCall(ReadWeights(pb->comm, file, filename, "/b", pb->m, 0, pb->m, 1.0 / pb->m, pb->b));
+  OTH5Call(H5Fclose(file));
+  PetscCall(OTProblemFinalize(pb, filename));
+  PetscCall(PetscLogStagePop());
+  PetscFunctionReturn(0);
+}
+
+/* First index in v[0..len) that is not finite (kind 0) or negative (kind 1), or -1. */
+static int64_t FirstBad(const PetscReal *v, size_t len, int kind)
+{
+  for (size_t k = 0; k < len; k++) {
+    if (kind == 0 && !isfinite(v[k])) return (int64_t)k;
+    if (kind == 1 && v[k] < 0.0) return (int64_t)k;
+  }
+  return -1;
+}
+
+PetscErrorCode OTProblemFinalize(OTProblem pb, const char what[])
+{
+  size_t    local_len = (size_t)pb->n_local * (size_t)pb->m;
+  int64_t   bad;
+  PetscReal sums[2] = {0, 0}, mass_a, mass_b, mass_tol = 1e-6, local_max = 0.0;
+  PetscBool any_zero_local = PETSC_FALSE, any_zero;
+
+  PetscFunctionBegin;
+  for (int kind = 0; kind < 2; kind++) {
+    int64_t local = FirstBad(pb->cost, local_len, kind);
+
+    PetscCall(FirstBadIndex(pb->comm, local < 0 ? -1 : (int64_t)pb->row_start * pb->m + local, &bad));
+    PetscCheck(bad < 0, pb->comm, OT_ERR_INPUT, "%s: dataset /C has a %s entry at row %lld, column %lld; costs must be finite and non-negative", what,
+               kind == 0 ? "NaN or infinite" : "negative", (long long)(bad / pb->m), (long long)(bad % pb->m));
+  }
+  for (int kind = 0; kind < 2; kind++) {
+    int64_t local = FirstBad(pb->a, (size_t)pb->n_local, kind);
+
+    PetscCall(FirstBadIndex(pb->comm, local < 0 ? -1 : pb->row_start + local, &bad));
+    PetscCheck(bad < 0, pb->comm, OT_ERR_INPUT, "%s: dataset /a has a %s entry at index %lld; weights must be finite and positive", what,
+               kind == 0 ? "NaN or infinite" : "negative", (long long)bad);
+    bad = FirstBad(pb->b, (size_t)pb->m, kind);
+    PetscCheck(bad < 0, pb->comm, OT_ERR_INPUT, "%s: dataset /b has a %s entry at index %lld; weights must be finite and positive", what,
+               kind == 0 ? "NaN or infinite" : "negative", (long long)bad);
+  }
+  for (PetscInt i = 0; i < pb->n_local; i++) {
+    sums[0] += pb->a[i];
+    if (pb->a[i] == 0.0) any_zero_local = PETSC_TRUE;
+  }
+  PetscCallMPI(MPI_Allreduce(&any_zero_local, &any_zero, 1, MPIU_BOOL, MPI_LOR, pb->comm));
+  for (PetscInt j = 0; j < pb->m; j++) {
+    sums[1] += pb->b[j];
+    if (pb->b[j] == 0.0) any_zero = PETSC_TRUE;
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &sums[0], 1, MPIU_REAL, MPIU_SUM, pb->comm));
+  mass_a = sums[0];
+  mass_b = sums[1];
+  PetscCheck(mass_a > 0 && mass_b > 0, pb->comm, OT_ERR_INPUT, "%s: the weights %s are all zero", what, mass_a > 0 ? "/b" : "/a");
+  PetscCheck(!any_zero, pb->comm, OT_ERR_INPUT,
+             "%s: a weight in /a or /b is zero; the log-domain solver needs positive weights: drop the zero-weight points or add a small floor",
+             what);
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-ot_mass_tol", &mass_tol, NULL));
+  PetscCheck(PetscAbsReal(mass_a - mass_b) <= mass_tol * PetscMax(mass_a, mass_b), pb->comm, OT_ERR_INPUT,
+             "%s: total masses differ: sum(a) = %.17g, sum(b) = %.17g (relative difference %.3g > -ot_mass_tol %g)", what, (double)mass_a, (double)mass_b,
+             (double)(PetscAbsReal(mass_a - mass_b) / PetscMax(mass_a, mass_b)), (double)mass_tol);
+  /* within the tolerance, scale b so that both masses agree to rounding: the plan's marginals must be consistent */
+  for (PetscInt j = 0; j < pb->m; j++) pb->b[j] *= mass_a / mass_b;
+  pb->mass = mass_a;
+  for (size_t k = 0; k < local_len; k++) local_max = PetscMax(local_max, pb->cost[k]);
+  PetscCallMPI(MPI_Allreduce(&local_max, &pb->cost_max, 1, MPIU_REAL, MPIU_MAX, pb->comm));
+  PetscFunctionReturn(0);
+}

@@ -1,0 +1,223 @@
+/* The OTSolver object: options, life cycle, monitor, history, and the driver of the pipeline
+   Sinkhorn -> evaluation -> bounds. */
+#include "otimpl.h"
+
+PetscLogStage OT_STAGE_LOAD, OT_STAGE_SINKHORN_LOG, OT_STAGE_FINISH, OT_STAGE_WRITE;
+PetscLogEvent OT_EVENT_READ_COST, OT_EVENT_SWEEP, OT_EVENT_COLUMN_REDUCE, OT_EVENT_EVALUATE, OT_EVENT_BOUNDS, OT_EVENT_WRITE;
+
+static PetscBool ot_package_initialized = PETSC_FALSE;
+
+static PetscErrorCode OTFinalizePackage(void)
+{
+  PetscFunctionBegin;
+  ot_package_initialized = PETSC_FALSE;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTInitializePackage(void)
+{
+  PetscClassId classid;
+
+  PetscFunctionBegin;
+  if (ot_package_initialized) PetscFunctionReturn(0);
+  ot_package_initialized = PETSC_TRUE;
+  PetscCall(PetscClassIdRegister("OT Solver", &classid));
+  PetscCall(PetscLogStageRegister("OT Load", &OT_STAGE_LOAD));
+  PetscCall(PetscLogStageRegister("OT Sinkhorn", &OT_STAGE_SINKHORN_LOG));
+  PetscCall(PetscLogStageRegister("OT Finish", &OT_STAGE_FINISH));
+  PetscCall(PetscLogStageRegister("OT Write", &OT_STAGE_WRITE));
+  PetscCall(PetscLogEventRegister("OTReadCost", classid, &OT_EVENT_READ_COST));
+  PetscCall(PetscLogEventRegister("OTSinkhornSweep", classid, &OT_EVENT_SWEEP));
+  PetscCall(PetscLogEventRegister("OTColumnReduce", classid, &OT_EVENT_COLUMN_REDUCE));
+  PetscCall(PetscLogEventRegister("OTEvaluate", classid, &OT_EVENT_EVALUATE));
+  PetscCall(PetscLogEventRegister("OTBounds", classid, &OT_EVENT_BOUNDS));
+  PetscCall(PetscLogEventRegister("OTWriteResult", classid, &OT_EVENT_WRITE));
+  PetscCall(PetscRegisterFinalize(OTFinalizePackage));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverCreate(MPI_Comm comm, OTSolver *solver)
+{
+  OTSolver s;
+
+  PetscFunctionBegin;
+  PetscCall(OTInitializePackage());
+  PetscCall(PetscNew(&s));
+  s->comm          = comm;
+  s->eps           = -1.0;
+  s->tol           = 1e-9;
+  s->max_it        = 100000;
+  s->monitor_every = 0;
+  PetscCallMPI(MPI_Comm_rank(comm, &s->rank));
+  PetscCallMPI(MPI_Comm_size(comm, &s->size));
+  PetscCall(PetscStrcpy(s->result.status, "not solved"));
+  *solver = s;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverSetProblem(OTSolver s, OTProblem problem)
+{
+  PetscFunctionBegin;
+  problem->refct++;
+  PetscCall(OTProblemDestroy(&s->problem));
+  s->problem = problem;
+  s->setup   = PETSC_FALSE;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverSetFromOptions(OTSolver s)
+{
+  PetscBool set;
+  PetscInt  every = 1;
+
+  PetscFunctionBegin;
+  PetscOptionsBegin(s->comm, NULL, "Optimal transport solver (otsolve)", NULL);
+  PetscCall(PetscOptionsReal("-ot_eps", "Entropic regularisation eps, in cost units (default: 0.01 * max C)", NULL, s->eps, &s->eps, &set));
+  PetscCheck(!set || s->eps > 0, s->comm, OT_ERR_INPUT, "-ot_eps must be positive, got %g", (double)s->eps);
+  PetscCall(PetscOptionsReal("-ot_tol", "Stop when the marginal error |P1-a|_1 + |P^T1-b|_1 is at most this", NULL, s->tol, &s->tol, NULL));
+  PetscCheck(s->tol > 0, s->comm, OT_ERR_INPUT, "-ot_tol must be positive, got %g", (double)s->tol);
+  PetscCall(PetscOptionsInt("-ot_max_it", "Largest number of Sinkhorn iterations", NULL, s->max_it, &s->max_it, NULL));
+  PetscCheck(s->max_it >= 0, s->comm, OT_ERR_INPUT, "-ot_max_it must be non-negative, got %" PetscInt_FMT, s->max_it);
+  PetscCall(PetscOptionsInt("-ot_monitor", "Print a progress line every k iterations (-ot_monitor alone: every iteration)", NULL, every, &every, &set));
+  if (set) {
+    PetscCheck(every > 0, s->comm, OT_ERR_INPUT, "-ot_monitor k needs k > 0, got %" PetscInt_FMT, every);
+    s->monitor_every = every;
+  }
+  PetscCall(PetscOptionsBool("-ot_view", "Print the solver configuration before solving", NULL, s->view, &s->view, NULL));
+  PetscOptionsEnd();
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverSetUp(OTSolver s)
+{
+  OTProblem pb = s->problem;
+
+  PetscFunctionBegin;
+  if (s->setup) PetscFunctionReturn(0);
+  PetscCheck(pb, s->comm, PETSC_ERR_ARG_WRONGSTATE, "OTSolverSetProblem() must be called before OTSolverSetUp()");
+  if (s->eps <= 0) s->eps = 0.01 * pb->cost_max;
+  PetscCheck(s->eps > 0, s->comm, OT_ERR_INPUT, "%s: all costs are zero, so the default eps (0.01 * max C) is zero; give -ot_eps", pb->source);
+  PetscCall(PetscFree4(s->f, s->g, s->row_plan, s->col_sum));
+  PetscCall(PetscCalloc4(pb->n_local, &s->f, pb->m, &s->g, pb->m, &s->row_plan, pb->m + 1, &s->col_sum));
+  s->setup = PETSC_TRUE;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverHistoryAppend(OTSolver s, OTStage stage, PetscInt iteration, PetscReal marginal_error, PetscReal dual_objective)
+{
+  PetscFunctionBegin;
+  if (s->history_len == s->history_cap) {
+    OTHistoryRow *grown;
+
+    s->history_cap = PetscMax(1024, 2 * s->history_cap);
+    PetscCall(PetscMalloc1(s->history_cap, &grown));
+    if (s->history_len) PetscCall(PetscArraycpy(grown, s->history, s->history_len));
+    PetscCall(PetscFree(s->history));
+    s->history = grown;
+  }
+  s->history[s->history_len].stage          = (int)stage;
+  s->history[s->history_len].iteration      = iteration;
+  s->history[s->history_len].time           = MPI_Wtime() - s->solve_start;
+  s->history[s->history_len].marginal_error = marginal_error;
+  s->history[s->history_len].dual_objective = dual_objective;
+  s->history_len++;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverMonitor(OTSolver s, OTStage stage, PetscInt iteration, PetscReal marginal_error, PetscReal dual_objective, PetscBool last)
+{
+  PetscFunctionBegin;
+  if (!s->monitor_every || (!last && iteration % s->monitor_every)) PetscFunctionReturn(0);
+  PetscCall(PetscPrintf(s->comm, "  %s %6" PetscInt_FMT "  marginal_error %.6e  dual %.15e  time %.3f s\n", stage == OT_STAGE_SINKHORN ? "sinkhorn" : "newton",
+                        iteration, (double)marginal_error, (double)dual_objective, (double)(MPI_Wtime() - s->solve_start)));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverSolve(OTSolver s)
+{
+  OTResult *r = &s->result;
+  PetscInt  iterations;
+  PetscBool converged;
+
+  PetscFunctionBegin;
+  PetscCall(OTSolverSetUp(s));
+  if (s->view) PetscCall(OTSolverView(s, PETSC_VIEWER_STDOUT_(s->comm)));
+  s->history_len = 0;
+  s->solve_start = MPI_Wtime();
+  PetscCall(PetscStrcpy(r->status, ""));
+  PetscCall(PetscLogStagePush(OT_STAGE_SINKHORN_LOG));
+  PetscCall(OTSinkhornRun(s, &iterations, &converged));
+  PetscCall(PetscLogStagePop());
+  r->sinkhorn_time = MPI_Wtime() - s->solve_start;
+
+  PetscCall(PetscLogStagePush(OT_STAGE_FINISH));
+  PetscCall(OTEvaluate(s->problem, s->eps, s->f, s->g, r));
+  PetscCall(OTComputeBounds(s->problem, s->eps, s->f, s->g, &r->lower_bound, &r->upper_bound));
+  PetscCall(PetscLogStagePop());
+  r->iterations_sinkhorn = iterations;
+  r->iterations_newton   = 0;
+  /* converged reports the independent evaluation, not the iteration's own estimate */
+  r->converged  = (PetscBool)(converged && r->marginal_error <= s->tol);
+  r->solve_time = MPI_Wtime() - s->solve_start;
+  if (!r->status[0]) {
+    if (r->converged) PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "converged: marginal error %.3e <= tol %.3e", (double)r->marginal_error, (double)s->tol));
+    else PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "not converged: marginal error %.3e > tol %.3e after %" PetscInt_FMT " iterations (-ot_max_it)", (double)r->marginal_error, (double)s->tol, iterations));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverGetResult(OTSolver s, OTResult *result)
+{
+  PetscFunctionBegin;
+  *result = s->result;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverView(OTSolver s, PetscViewer viewer)
+{
+  OTProblem pb = s->problem;
+
+  PetscFunctionBegin;
+  PetscCall(PetscViewerASCIIPrintf(viewer, "OTSolver: log-domain Sinkhorn on %d rank(s)\n", s->size));
+  PetscCall(PetscViewerASCIIPushTab(viewer));
+  if (pb) {
+    PetscCall(PetscViewerASCIIPrintf(viewer, "problem: %s, n = %" PetscInt_FMT ", m = %" PetscInt_FMT ", max C = %g, mass = %g\n", pb->source, pb->n, pb->m,
+                                     (double)pb->cost_max, (double)pb->mass));
+  }
+  PetscCall(PetscViewerASCIIPrintf(viewer, "eps = %g, tol = %g, max_it = %" PetscInt_FMT "\n", (double)s->eps, (double)s->tol, s->max_it));
+  PetscCall(PetscViewerASCIIPopTab(viewer));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverPrintSummary(OTSolver s)
+{
+  OTResult *r = &s->result;
+
+  PetscFunctionBegin;
+  PetscCall(PetscPrintf(s->comm, "status = %s\n", r->status));
+  PetscCall(PetscPrintf(s->comm, "n = %" PetscInt_FMT "\nm = %" PetscInt_FMT "\nranks = %d\n", s->problem->n, s->problem->m, s->size));
+  PetscCall(PetscPrintf(s->comm, "eps = %.17g\n", (double)r->eps));
+  PetscCall(PetscPrintf(s->comm, "transport_cost = %.17g\n", (double)r->transport_cost));
+  PetscCall(PetscPrintf(s->comm, "dual_objective = %.17g\n", (double)r->dual_objective));
+  PetscCall(PetscPrintf(s->comm, "entropic_cost = %.17g\n", (double)r->entropic_cost));
+  PetscCall(PetscPrintf(s->comm, "marginal_error = %.6e\n", (double)r->marginal_error));
+  PetscCall(PetscPrintf(s->comm, "lower_bound = %.17g\n", (double)r->lower_bound));
+  PetscCall(PetscPrintf(s->comm, "upper_bound = %.17g\n", (double)r->upper_bound));
+  PetscCall(PetscPrintf(s->comm, "iterations_sinkhorn = %" PetscInt_FMT "\n", r->iterations_sinkhorn));
+  PetscCall(PetscPrintf(s->comm, "iterations_newton = %" PetscInt_FMT "\n", r->iterations_newton));
+  PetscCall(PetscPrintf(s->comm, "solve_time = %.6f\n", (double)r->solve_time));
+  PetscCall(PetscPrintf(s->comm, "sinkhorn_seconds_per_iteration = %.6e\n", (double)(r->sinkhorn_time / PetscMax(1, r->iterations_sinkhorn))));
+  PetscCall(PetscPrintf(s->comm, "converged = %d\n", (int)r->converged));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverDestroy(OTSolver *solver)
+{
+  PetscFunctionBegin;
+  if (!*solver) PetscFunctionReturn(0);
+  PetscCall(OTProblemDestroy(&(*solver)->problem));
+  PetscCall(PetscFree4((*solver)->f, (*solver)->g, (*solver)->row_plan, (*solver)->col_sum));
+  PetscCall(PetscFree((*solver)->history));
+  PetscCall(PetscFree(*solver));
+  PetscFunctionReturn(0);
+}
