@@ -20,7 +20,7 @@ OT_HOT_LOOP static void RoundRows(PetscInt n_local, PetscInt m, const PetscReal 
 {
   for (PetscInt j = 0; j < m; j++) {
     col_x[j]   = 0.0;
-    col_min[j] = PETSC_INFINITY;
+    col_min[j] = INFINITY;
   }
   for (PetscInt i = 0; i < n_local; i++) {
     const PetscReal *cost_row = cost + (size_t)i * (size_t)m;
@@ -77,7 +77,7 @@ PetscErrorCode OTComputeBounds(OTProblem pb, PetscReal eps, const PetscReal f[],
   /* Pass 3: err_a^T C err_b, and f'_i = min_j (C_ij - g'_j) for the lower bound */
   for (PetscInt i = 0; i < n_local; i++) {
     const PetscReal *cost_row = pb->cost + (size_t)i * (size_t)m;
-    PetscReal        f_ct     = PETSC_INFINITY;
+    PetscReal        f_ct     = INFINITY;
 
     row_err[i] = PetscMax(0.0, pb->a[i] - row_err[i]);
     sums[1] += row_err[i];

@@ -21,7 +21,7 @@ void OTLogSumMerge(OTLogSum *into, const OTLogSum *from)
 
 PetscReal OTLogSumValue(const OTLogSum *s)
 {
-  return s->sum > 0.0 ? s->max + PetscLogReal(s->sum) : -PETSC_INFINITY;
+  return s->sum > 0.0 ? s->max + PetscLogReal(s->sum) : -INFINITY;
 }
 
 static void MPIAPI LogSumReduce(void *in, void *inout, int *len, MPI_Datatype *type)

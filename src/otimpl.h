@@ -59,6 +59,8 @@ struct _p_OTSolver {
   PetscReal *row_plan;            /* m: one row of P, work space */
   PetscReal *col_sum;             /* m + 1: column sums of P and one extra scalar, reduced together */
 
+  PetscInt   rescued_rows, rescued_columns; /* underflow rescues (rows: this rank's) */
+
   OTHistoryRow *history;
   PetscInt      history_len, history_cap;
 
@@ -96,7 +98,9 @@ PETSC_EXTERN PetscReal      OTLogSumValue(const OTLogSum *s);
 PETSC_EXTERN PetscErrorCode OTLogSumGetMPI(MPI_Datatype *type, MPI_Op *op);
 
 /* --- kernels (kernels.h, inline) and Sinkhorn (sinkhorn.c) --- */
-PETSC_EXTERN PetscErrorCode OTSinkhornRun(OTSolver solver, PetscInt *iterations, PetscBool *converged);
+/* Runs at most max_sweeps Sinkhorn iterations from the solver's current (f, g), numbering them after
+   first_iteration; stops early when the marginal error is at most the solver's tol. Collective. */
+PETSC_EXTERN PetscErrorCode OTSinkhornRun(OTSolver solver, PetscInt max_sweeps, PetscInt first_iteration, PetscInt *sweeps, PetscBool *converged);
 PETSC_EXTERN PetscErrorCode OTSolverHistoryAppend(OTSolver solver, OTStage stage, PetscInt iteration, PetscReal marginal_error,
                                                   PetscReal dual_objective);
 /* Prints a progress line every -ot_monitor k iterations, and always when last is true. */

@@ -56,7 +56,7 @@ static PetscErrorCode RescueColumns(OTSolver s, PetscInt count, const PetscInt c
   PetscCall(OTLogSumGetMPI(&type, &op));
   PetscCall(PetscMalloc1(count, &col_lse));
   for (PetscInt k = 0; k < count; k++) {
-    col_lse[k].max = -PETSC_INFINITY;
+    col_lse[k].max = -INFINITY;
     col_lse[k].sum = 0.0;
   }
   for (PetscInt i = 0; i < pb->n_local; i++) {
@@ -74,7 +74,7 @@ static PetscErrorCode RescueColumns(OTSolver s, PetscInt count, const PetscInt c
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt *iterations, PetscBool *converged)
+PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_iteration, PetscInt *sweeps, PetscBool *converged)
 {
   OTProblem pb = s->problem;
   PetscInt  m  = pb->m, it, rescued_rows = 0, *rescue_columns;
@@ -82,7 +82,7 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt *iterations, PetscBool *conver
   PetscFunctionBegin;
   *converged = PETSC_FALSE;
   PetscCall(PetscMalloc1(m, &rescue_columns));
-  for (it = 1; it <= s->max_it; it++) {
+  for (it = 1; it <= max_sweeps; it++) {
     PetscReal marginal_error = 0.0, plan_mass = 0.0, dual, bg = 0.0, af = 0.0;
     PetscInt  rescue_count = 0;
 
@@ -102,26 +102,29 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt *iterations, PetscBool *conver
       bg += pb->b[j] * s->g[j];
     }
     dual = s->col_sum[m] + bg - s->eps * plan_mass;
-    PetscCall(OTSolverHistoryAppend(s, OT_STAGE_SINKHORN, it, marginal_error, dual));
+    PetscCall(OTSolverHistoryAppend(s, OT_STAGE_SINKHORN, first_iteration + it, marginal_error, dual));
     if (PetscIsInfOrNanReal(marginal_error) || PetscIsInfOrNanReal(dual)) {
-      PetscCall(PetscSNPrintf(s->result.status, sizeof(s->result.status), "NaN or Inf in the Sinkhorn iterates at iteration %" PetscInt_FMT, it));
-      PetscCall(OTSolverMonitor(s, OT_STAGE_SINKHORN, it, marginal_error, dual, PETSC_TRUE));
+      PetscCall(PetscSNPrintf(s->result.status, sizeof(s->result.status), "NaN or Inf in the Sinkhorn iterates at iteration %" PetscInt_FMT, first_iteration + it));
+      PetscCall(OTSolverMonitor(s, OT_STAGE_SINKHORN, first_iteration + it, marginal_error, dual, PETSC_TRUE));
       break;
     }
     if (marginal_error <= s->tol) {
       *converged = PETSC_TRUE;
-      PetscCall(OTSolverMonitor(s, OT_STAGE_SINKHORN, it, marginal_error, dual, PETSC_TRUE));
+      PetscCall(OTSolverMonitor(s, OT_STAGE_SINKHORN, first_iteration + it, marginal_error, dual, PETSC_TRUE));
       break;
     }
-    PetscCall(OTSolverMonitor(s, OT_STAGE_SINKHORN, it, marginal_error, dual, PETSC_FALSE));
+    PetscCall(OTSolverMonitor(s, OT_STAGE_SINKHORN, first_iteration + it, marginal_error, dual, PETSC_FALSE));
     for (PetscInt j = 0; j < m; j++) {
       if (s->col_sum[j] >= OT_TINY) s->g[j] += s->eps * (PetscLogReal(pb->b[j]) - PetscLogReal(s->col_sum[j]));
       else rescue_columns[rescue_count++] = j;
     }
     if (rescue_count) PetscCall(RescueColumns(s, rescue_count, rescue_columns));
+    s->rescued_columns += rescue_count;
   }
-  *iterations = PetscMin(it, s->max_it);
+  *sweeps = PetscMin(it, max_sweeps);
+  s->rescued_rows += rescued_rows;
   PetscCall(PetscFree(rescue_columns));
-  PetscCall(PetscInfo(NULL, "Sinkhorn: %" PetscInt_FMT " sweeps, %" PetscInt_FMT " row rescues on rank %d\n", *iterations, rescued_rows, s->rank));
+  PetscCall(PetscInfo(NULL, "Sinkhorn: %" PetscInt_FMT " sweeps, %" PetscInt_FMT " row rescues on rank %d, %" PetscInt_FMT " column rescues\n", *sweeps,
+                      rescued_rows, s->rank, s->rescued_columns));
   PetscFunctionReturn(0);
 }
