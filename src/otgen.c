@@ -76,7 +76,7 @@ typedef struct {
   uint64_t  s[4];
   PetscBool has_spare;
   PetscReal spare;
-} GenRandom;
+} Xoshiro;
 
 static uint64_t SplitMix64(uint64_t *state)
 {
@@ -91,8 +91,9 @@ static inline uint64_t RotateLeft(uint64_t x, int k)
   return (x << k) | (x >> (64 - k));
 }
 
-/* stream separates independent generators drawn from one seed (points or costs, a, b). */
-static PetscErrorCode GenRandomSeed(GenRandom *rng, PetscInt seed, uint64_t stream)
+/* stream separates independent generators drawn from one seed: 0 for the points or the random
+   costs, 1 for a, 2 for b, so that -gen_weights changes nothing else in the file. */
+static PetscErrorCode XoshiroSeed(Xoshiro *rng, PetscInt seed, uint64_t stream)
 {
   uint64_t state = (uint64_t)seed ^ (stream * 0xd1342543de82ef95ULL);
 
@@ -103,7 +104,7 @@ static PetscErrorCode GenRandomSeed(GenRandom *rng, PetscInt seed, uint64_t stre
   PetscFunctionReturn(0);
 }
 
-static inline uint64_t GenRandomNext(GenRandom *rng)
+static inline uint64_t XoshiroNext(Xoshiro *rng)
 {
   uint64_t *s      = rng->s;
   uint64_t  result = RotateLeft(s[1] * 5, 7) * 9;
@@ -119,12 +120,12 @@ static inline uint64_t GenRandomNext(GenRandom *rng)
 }
 
 /* Uniform on [0, 1) with 53 random bits. */
-static inline PetscReal GenRandomUniform(GenRandom *rng)
+static inline PetscReal XoshiroUniform(Xoshiro *rng)
 {
-  return (PetscReal)(GenRandomNext(rng) >> 11) * 0x1.0p-53;
+  return (PetscReal)(XoshiroNext(rng) >> 11) * 0x1.0p-53;
 }
 
-static inline PetscReal GenRandomNormal(GenRandom *rng)
+static inline PetscReal XoshiroNormal(Xoshiro *rng)
 {
   PetscReal u1, u2, radius;
 
@@ -132,8 +133,8 @@ static inline PetscReal GenRandomNormal(GenRandom *rng)
     rng->has_spare = PETSC_FALSE;
     return rng->spare;
   }
-  u1             = 1.0 - GenRandomUniform(rng); /* (0, 1]: log(u1) is finite */
-  u2             = GenRandomUniform(rng);
+  u1             = 1.0 - XoshiroUniform(rng); /* (0, 1]: log(u1) is finite */
+  u2             = XoshiroUniform(rng);
   radius         = sqrt(-2.0 * log(u1));
   rng->spare     = radius * sin(2.0 * PETSC_PI * u2);
   rng->has_spare = PETSC_TRUE;
@@ -194,14 +195,14 @@ static PetscErrorCode GenOptionsRead(GenOptions *opt)
 /* Weights 0.5 + U[0,1), normalised to sum 1. */
 static PetscErrorCode GenRandomWeights(PetscInt len, PetscInt seed, uint64_t stream, PetscReal **weights)
 {
-  GenRandom rng;
+  Xoshiro   rng;
   PetscReal total = 0.0;
 
   PetscFunctionBegin;
-  PetscCall(GenRandomSeed(&rng, seed, stream));
+  PetscCall(XoshiroSeed(&rng, seed, stream));
   PetscCall(PetscMalloc1(len, weights));
   for (PetscInt i = 0; i < len; i++) {
-    (*weights)[i] = 0.5 + GenRandomUniform(&rng);
+    (*weights)[i] = 0.5 + XoshiroUniform(&rng);
     total += (*weights)[i];
   }
   for (PetscInt i = 0; i < len; i++) (*weights)[i] /= total;
@@ -229,7 +230,7 @@ static inline PetscReal L1Distance(const PetscReal *x, const PetscReal *y, Petsc
 
 static PetscErrorCode GenGaussianSetUp(const GenOptions *opt, GenProblem *pb)
 {
-  GenRandom rng;
+  Xoshiro   rng;
   PetscReal max_distance = 0.0;
 
   PetscFunctionBegin;
@@ -238,9 +239,9 @@ static PetscErrorCode GenGaussianSetUp(const GenOptions *opt, GenProblem *pb)
   pb->dim = opt->dim;
   PetscCall(PetscMalloc1((size_t)pb->n * (size_t)pb->dim, &pb->X));
   PetscCall(PetscMalloc1((size_t)pb->m * (size_t)pb->dim, &pb->Y));
-  PetscCall(GenRandomSeed(&rng, opt->seed, 0));
-  for (size_t k = 0; k < (size_t)pb->n * (size_t)pb->dim; k++) pb->X[k] = GenRandomNormal(&rng);
-  for (size_t k = 0; k < (size_t)pb->m * (size_t)pb->dim; k++) pb->Y[k] = 1.0 + 0.5 * GenRandomNormal(&rng);
+  PetscCall(XoshiroSeed(&rng, opt->seed, 0));
+  for (size_t k = 0; k < (size_t)pb->n * (size_t)pb->dim; k++) pb->X[k] = XoshiroNormal(&rng);
+  for (size_t k = 0; k < (size_t)pb->m * (size_t)pb->dim; k++) pb->Y[k] = 1.0 + 0.5 * XoshiroNormal(&rng);
   for (PetscInt i = 0; i < pb->n; i++) {
     for (PetscInt j = 0; j < pb->m; j++) max_distance = PetscMax(max_distance, SquaredDistance(pb->X + (size_t)i * pb->dim, pb->Y + (size_t)j * pb->dim, pb->dim));
   }
@@ -360,7 +361,7 @@ static PetscErrorCode GenFmnistSetUp(const GenOptions *opt, GenProblem *pb)
 
 /* Fills rows [row_start, row_start + rows) of C into block (rows x m, row-major). The random type
    draws its entries in row-major order, so blocks must be requested in order. */
-static PetscErrorCode GenCostRows(const GenOptions *opt, const GenProblem *pb, GenRandom *rng, PetscInt row_start, PetscInt rows, PetscReal *block)
+static PetscErrorCode GenCostRows(const GenOptions *opt, const GenProblem *pb, Xoshiro *rng, PetscInt row_start, PetscInt rows, PetscReal *block)
 {
   const PetscInt m = pb->m, dim = pb->dim;
 
@@ -374,7 +375,7 @@ static PetscErrorCode GenCostRows(const GenOptions *opt, const GenProblem *pb, G
       for (PetscInt j = 0; j < m; j++) row[j] = SquaredDistance(x, pb->Y + (size_t)j * dim, dim) / pb->cost_scale;
     } break;
     case GEN_RANDOM:
-      for (PetscInt j = 0; j < m; j++) row[j] = GenRandomUniform(rng);
+      for (PetscInt j = 0; j < m; j++) row[j] = XoshiroUniform(rng);
       break;
     case GEN_FMNIST: {
       const PetscReal *x = pb->X + (size_t)(row_start + r) * dim;
@@ -420,7 +421,20 @@ static PetscErrorCode GenWriteScalarAttribute(hid_t location, const char *name, 
   PetscFunctionReturn(0);
 }
 
-/* Writes a float64 dataset of rank 1 (dims[1] == 0) or 2 from memory in one piece. */
+/* Creates a dataset without modification times, so that the same options give the same bytes. */
+static PetscErrorCode GenCreateDataset(hid_t file, const char *name, hid_t type, hid_t space, hid_t *dset)
+{
+  hid_t create_plist;
+
+  PetscFunctionBegin;
+  H5Call(create_plist = H5Pcreate(H5P_DATASET_CREATE));
+  H5Call(H5Pset_obj_track_times(create_plist, 0));
+  H5Call(*dset = H5Dcreate2(file, name, type, space, H5P_DEFAULT, create_plist, H5P_DEFAULT));
+  H5Call(H5Pclose(create_plist));
+  PetscFunctionReturn(0);
+}
+
+/* Writes a float64 dataset of rank 1 (cols == 0) or 2 from memory in one piece. */
 static PetscErrorCode GenWriteArray(hid_t file, const char *name, hsize_t rows, hsize_t cols, const PetscReal *values)
 {
   hsize_t dims[2] = {rows, cols};
@@ -428,7 +442,7 @@ static PetscErrorCode GenWriteArray(hid_t file, const char *name, hsize_t rows, 
 
   PetscFunctionBegin;
   H5Call(space = H5Screate_simple(cols ? 2 : 1, dims, NULL));
-  H5Call(dset = H5Dcreate2(file, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  PetscCall(GenCreateDataset(file, name, H5T_IEEE_F64LE, space, &dset));
   H5Call(H5Dwrite(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values));
   H5Call(H5Dclose(dset));
   H5Call(H5Sclose(space));
@@ -443,20 +457,20 @@ static PetscErrorCode GenWriteCost(const GenOptions *opt, const GenProblem *pb, 
   PetscInt   block_rows = (PetscInt)PetscMax((size_t)1, GEN_BLOCK_ENTRIES / (size_t)pb->m);
   PetscReal *block;
   float     *block_single = NULL;
-  GenRandom  rng;
+  Xoshiro    rng;
 
   PetscFunctionBegin;
   block_rows = PetscMin(block_rows, pb->n);
   PetscCall(PetscMalloc1((size_t)block_rows * (size_t)pb->m, &block));
   if (opt->float32) PetscCall(PetscMalloc1((size_t)block_rows * (size_t)pb->m, &block_single));
-  PetscCall(GenRandomSeed(&rng, opt->seed, 0));
+  PetscCall(XoshiroSeed(&rng, opt->seed, 0));
   H5Call(file_space = H5Screate_simple(2, dims, NULL));
-  H5Call(dset = H5Dcreate2(file, "/C", opt->float32 ? H5T_IEEE_F32LE : H5T_IEEE_F64LE, file_space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  PetscCall(GenCreateDataset(file, "/C", opt->float32 ? H5T_IEEE_F32LE : H5T_IEEE_F64LE, file_space, &dset));
   for (PetscInt row_start = 0; row_start < pb->n; row_start += block_rows) {
-    PetscInt rows      = PetscMin(block_rows, pb->n - row_start);
-    hsize_t  start[2]  = {(hsize_t)row_start, 0};
-    hsize_t  count[2]  = {(hsize_t)rows, (hsize_t)pb->m};
-    size_t   entries   = (size_t)rows * (size_t)pb->m;
+    PetscInt rows     = PetscMin(block_rows, pb->n - row_start);
+    hsize_t  start[2] = {(hsize_t)row_start, 0};
+    hsize_t  count[2] = {(hsize_t)rows, (hsize_t)pb->m};
+    size_t   entries  = (size_t)rows * (size_t)pb->m;
     hid_t    mem_space;
 
     PetscCall(GenCostRows(opt, pb, &rng, row_start, rows, block));

@@ -1,47 +1,89 @@
 /*
-  Stage 1: log-domain Sinkhorn (DESIGN.md §1), one pass over the stored rows per iteration.
+  Stage 1: Sinkhorn (DESIGN.md §1), one pass over the stored rows per iteration, in two variants that
+  compute the same iterates.
 
-  For each owned row i the pass forms p_ij = exp((f_i + g_j - C_ij)/eps) once, while the row is in
-  cache, and uses it twice:
-    f-update:  f_i += eps (log a_i - log sum_j p_ij)     (the exact log-domain update, shifted by f_i)
-    g-sums:    s_j += (a_i / sum_j p_ij) p_ij             (= P_ij of the updated f_i)
-  Then one MPI_Allreduce of (s, <a,f>) gives every rank the column marginals of the state (f_new, g),
+  Log domain. For each owned row i the pass forms k_ij = exp((f_i + g_j - C_ij)/eps) once, while the row
+  is in cache, and uses it twice:
+    f-update:  u_i = a_i / sum_j k_ij,  f_i += eps log u_i     (the exact log-domain update, shifted by f_i)
+    g-sums:    s_j += u_i k_ij                                 (= P_ij of the updated f_i)
+  Then one MPI_Allreduce of (s, <a,f>, flags) gives every rank the column marginals of the state (f_new, g),
   hence its marginal error |s - b|_1 (its row marginals are exact) and its dual objective, and the
   g-update g_j += eps (log b_j - log s_j).
+  Why no overflow: after a g-update the columns of P sum to b, so every exponent with the old f_i as shift
+  is <= log b_j <= 0 (the first pass starts from f = g = 0 and C >= 0); after an f-update every P_ij <= a_i.
+  What can happen for small eps is underflow (a row or column whose entries are all below 1e-308): such a
+  row is recomputed with its exact max as shift, such a column by an exact column log-sum-exp reduced
+  across ranks with the OTLogSum MPI operation. Both are exact: they only cost time, in the first sweeps.
 
-  Why no overflow: after a g-update the columns of P sum to b, so every exponent with the old f_i as
-  shift is <= log b_j <= 0 (the first pass starts from f = g = 0 and C >= 0); after an f-update every
-  P_ij <= a_i. What can happen for small eps is underflow (a row or column whose entries are all below
-  1e-308): such a row is recomputed with its exact max as shift, such a column by an exact column
-  log-sum-exp reduced across ranks with the OTLogSum MPI operation. Both are exact, so the iteration is
-  the textbook log-domain one; they only cost time, in the first sweeps.
+  Absorbed kernel (Schmitzer 2019, "stabilized sparse scaling"). A log-domain pass also stores its k_ij:
+  the kernel K of the reference potentials (f_ref, g_ref) = (shifts used, g before its update). Later
+  passes are then multiplicative on scalings u, v with f = f_ref + eps log u, g = g_ref + eps log v:
+    u_i = a_i / sum_j K_ij v_j,   s_j += u_i K_ij,   v_j = b_j / s_j,
+  two multiply-adds per entry instead of an exponential. When a scaling leaves [1e-100, 1e100] (or a sum
+  underflows) the scalings are absorbed into the potentials by the next log-domain pass, which rebuilds K.
+  Entries of K below exp(-708) are stored as 0; with both scalings within 1e100 the plan entries this
+  drops are below 1e-108, far under any tolerance, so both variants converge to the same answer. The
+  kernel doubles the memory per rank; -ot_sinkhorn_variant auto uses it only where it fits.
 */
 #include "otimpl.h"
 #include "kernels.h"
+#include <unistd.h>
 
-/* One pass over the owned rows: updates f, accumulates the column sums of the new plan into col_sum.
-   Returns the number of rows that needed an exact shift. */
-OT_HOT_LOOP static PetscInt SweepRows(PetscInt n_local, PetscInt m, const PetscReal *cost, const PetscReal *a, PetscReal eps, PetscReal *f,
-                                      const PetscReal *g, PetscReal *row_plan, PetscReal *col_sum)
+/* Scalings beyond this (or below its inverse) are absorbed into the potentials. */
+#define OT_SCALING_MAX 1e100
+
+const char *const OTSinkhornVariants[] = {"auto", "log", "absorb", "OTSinkhornVariant", "OT_SINKHORN_", NULL};
+
+enum { FLAG_BAD_ROW, FLAG_RESCUED_ROW, FLAG_COUNT };
+
+/* Log-domain pass over the owned rows: updates f (and, with a kernel, stores it with f_ref and u),
+   accumulates the column sums of the new plan into col_sum. Counts rows that needed an exact shift. */
+OT_HOT_LOOP static void LogSweepRows(PetscInt n_local, PetscInt m, const PetscReal *cost, const PetscReal *a, PetscReal eps, PetscReal *f,
+                                     const PetscReal *g, PetscReal *row_plan, PetscReal *kernel, PetscReal *f_ref, PetscReal *u, PetscReal *col_sum,
+                                     PetscReal flags[FLAG_COUNT])
 {
   const PetscReal inv_eps = 1.0 / eps;
-  PetscInt        rescued = 0;
 
   for (PetscInt j = 0; j < m; j++) col_sum[j] = 0.0;
   for (PetscInt i = 0; i < n_local; i++) {
     const PetscReal *cost_row = cost + (size_t)i * (size_t)m;
+    PetscReal       *k_row    = kernel ? kernel + (size_t)i * (size_t)m : row_plan;
     PetscReal        f_i      = f[i];
-    PetscReal        row_sum  = OTRowPlan(m, f_i, g, cost_row, inv_eps, row_plan);
+    PetscReal        row_sum  = OTRowPlan(m, f_i, g, cost_row, inv_eps, k_row);
+    PetscReal        scaling;
 
     if (!(row_sum >= OT_TINY && row_sum <= 1e300)) { /* underflow (or NaN): shift by the row's exact max */
       f_i     = -OTRowShift(m, g, cost_row);
-      row_sum = OTRowPlan(m, f_i, g, cost_row, inv_eps, row_plan);
-      rescued++;
+      row_sum = OTRowPlan(m, f_i, g, cost_row, inv_eps, k_row);
+      flags[FLAG_RESCUED_ROW] += 1;
+    }
+    scaling = a[i] / row_sum;
+    if (kernel) {
+      f_ref[i] = f_i;
+      u[i]     = scaling;
     }
     f[i] = f_i + eps * (PetscLogReal(a[i]) - PetscLogReal(row_sum));
-    OTAxpy(m, a[i] / row_sum, row_plan, col_sum);
+    OTAxpy(m, scaling, k_row, col_sum);
   }
-  return rescued;
+}
+
+/* Multiplicative pass on the stored kernel: u_i = a_i / (K v)_i, col_sum_j = sum_i u_i K_ij. A row whose
+   sum underflows is flagged (the pass is then discarded and redone in the log domain). */
+OT_HOT_LOOP static void KernelSweepRows(PetscInt n_local, PetscInt m, const PetscReal *kernel, const PetscReal *a, const PetscReal *v, PetscReal *u,
+                                        PetscReal *col_sum, PetscReal flags[FLAG_COUNT])
+{
+  for (PetscInt j = 0; j < m; j++) col_sum[j] = 0.0;
+  for (PetscInt i = 0; i < n_local; i++) {
+    const PetscReal *k_row = kernel + (size_t)i * (size_t)m;
+    PetscReal        t     = OTDot(m, k_row, v);
+
+    if (!(t >= OT_TINY && t <= 1e300)) {
+      flags[FLAG_BAD_ROW] += 1;
+      continue;
+    }
+    u[i] = a[i] / t;
+    OTAxpy(m, u[i], k_row, col_sum);
+  }
 }
 
 /* Exact g_j = eps log b_j - eps LSE_i((f_i - C_ij)/eps) for the columns listed, reduced across ranks. */
@@ -74,46 +116,133 @@ static PetscErrorCode RescueColumns(OTSolver s, PetscInt count, const PetscInt c
   PetscFunctionReturn(0);
 }
 
+static PetscBool ScalingInRange(PetscReal x)
+{
+  return (PetscBool)(x >= 1.0 / OT_SCALING_MAX && x <= OT_SCALING_MAX);
+}
+
+/* f = f_ref + eps log u (owned rows) and g = g_ref + eps log v: the potentials of the absorbed state. */
+static void Materialize(OTSolver s, const PetscReal *u)
+{
+  for (PetscInt i = 0; i < s->problem->n_local; i++) s->f[i] = s->f_ref[i] + s->eps * PetscLogReal(u[i]);
+  for (PetscInt j = 0; j < s->problem->m; j++) s->g[j] = s->g_ref[j] + s->eps * PetscLogReal(s->v[j]);
+}
+
+/* Decides -ot_sinkhorn_variant auto: the kernel is used if it fits in half of the memory this node has
+   free, shared among the ranks on the node. Collective. */
+static PetscErrorCode ChooseVariant(OTSolver s)
+{
+  OTProblem   pb = s->problem;
+  MPI_Comm    node;
+  PetscMPIInt node_ranks;
+  double      kernel_bytes = 8.0 * pb->n_local * pb->m, node_kernel_bytes, free_bytes;
+  int         fits;
+
+  PetscFunctionBegin;
+  if (s->variant != OT_SINKHORN_AUTO) PetscFunctionReturn(0);
+  PetscCallMPI(MPI_Comm_split_type(s->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+  PetscCallMPI(MPI_Comm_size(node, &node_ranks));
+  PetscCallMPI(MPI_Allreduce(&kernel_bytes, &node_kernel_bytes, 1, MPI_DOUBLE, MPI_SUM, node));
+  PetscCallMPI(MPI_Comm_free(&node));
+  free_bytes = (double)sysconf(_SC_AVPHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+  fits       = node_kernel_bytes <= 0.5 * free_bytes;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &fits, 1, MPI_INT, MPI_LAND, s->comm));
+  s->variant = fits ? OT_SINKHORN_ABSORB : OT_SINKHORN_LOG;
+  PetscCall(PetscInfo(NULL, "Sinkhorn variant %s: kernel needs %.3g GB on this node of %d rank(s), %.3g GB free\n", OTSinkhornVariants[s->variant],
+                      node_kernel_bytes / 1e9, node_ranks, free_bytes / 1e9));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_iteration, PetscInt *sweeps, PetscBool *converged)
 {
-  OTProblem pb = s->problem;
-  PetscInt  m  = pb->m, it, rescued_rows = 0, *rescue_columns;
+  OTProblem  pb = s->problem;
+  PetscInt   m = pb->m, n_local = pb->n_local, it, *rescue_columns;
+  PetscBool  absorbed = PETSC_FALSE; /* the state is (f_ref, u, g_ref, v) on the stored kernel */
+  PetscReal *u_next, *v_next, *flags = s->col_sum + m + 1;
 
   PetscFunctionBegin;
   *converged = PETSC_FALSE;
-  PetscCall(PetscMalloc1(m, &rescue_columns));
+  PetscCall(ChooseVariant(s));
+  if (s->variant == OT_SINKHORN_ABSORB && !s->kernel) {
+    PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->kernel));
+    PetscCall(PetscMalloc4(n_local, &s->f_ref, n_local, &s->u, m, &s->g_ref, m, &s->v));
+  }
+  PetscCall(PetscMalloc3(m, &rescue_columns, n_local, &u_next, m, &v_next));
   for (it = 1; it <= max_sweeps; it++) {
     PetscReal marginal_error = 0.0, plan_mass = 0.0, dual, bg = 0.0, af = 0.0;
     PetscInt  rescue_count = 0;
+    PetscBool leave        = PETSC_FALSE;
 
     PetscCall(PetscLogEventBegin(OT_EVENT_SWEEP, 0, 0, 0, 0));
-    rescued_rows += SweepRows(pb->n_local, m, pb->cost, pb->a, s->eps, s->f, s->g, s->row_plan, s->col_sum);
-    for (PetscInt i = 0; i < pb->n_local; i++) af += pb->a[i] * s->f[i];
+    for (int k = 0; k < FLAG_COUNT; k++) flags[k] = 0.0;
+    if (absorbed) {
+      KernelSweepRows(n_local, m, s->kernel, pb->a, s->v, u_next, s->col_sum, flags);
+      for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * (s->f_ref[i] + s->eps * PetscLogReal(u_next[i]));
+    } else {
+      if (s->kernel) PetscCall(PetscArraycpy(s->g_ref, s->g, m));
+      LogSweepRows(n_local, m, pb->cost, pb->a, s->eps, s->f, s->g, s->row_plan, s->kernel, s->f_ref, s->u, s->col_sum, flags);
+      for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * s->f[i];
+    }
     s->col_sum[m] = af;
     PetscCall(PetscLogEventEnd(OT_EVENT_SWEEP, 0, 0, 0, 0));
     PetscCall(PetscLogEventBegin(OT_EVENT_COLUMN_REDUCE, 0, 0, 0, 0));
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, s->col_sum, (PetscMPIInt)(m + 1), MPIU_REAL, MPIU_SUM, s->comm));
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, s->col_sum, (PetscMPIInt)(m + 1 + FLAG_COUNT), MPIU_REAL, MPIU_SUM, s->comm));
     PetscCall(PetscLogEventEnd(OT_EVENT_COLUMN_REDUCE, 0, 0, 0, 0));
+    s->rescued_rows += (PetscInt)flags[FLAG_RESCUED_ROW];
+
+    if (absorbed) {
+      if (flags[FLAG_BAD_ROW] > 0) { /* a row sum underflowed: discard the pass, absorb, redo it in the log domain */
+        Materialize(s, s->u);
+        absorbed = PETSC_FALSE;
+        it--;
+        s->absorptions++;
+        continue;
+      }
+      for (PetscInt j = 0; j < m; j++) s->col_sum[j] *= s->v[j]; /* column sums of P, not of diag(u) K */
+      for (PetscInt j = 0; j < m; j++) bg += pb->b[j] * (s->g_ref[j] + s->eps * PetscLogReal(s->v[j]));
+      PetscCall(PetscArraycpy(s->u, u_next, n_local));
+    } else {
+      for (PetscInt j = 0; j < m; j++) bg += pb->b[j] * s->g[j];
+    }
 
     /* the state (f_new, g): row marginals exact, column marginals col_sum */
     for (PetscInt j = 0; j < m; j++) {
       marginal_error += PetscAbsReal(s->col_sum[j] - pb->b[j]);
       plan_mass += s->col_sum[j];
-      bg += pb->b[j] * s->g[j];
     }
     dual = s->col_sum[m] + bg - s->eps * plan_mass;
     PetscCall(OTSolverHistoryAppend(s, OT_STAGE_SINKHORN, first_iteration + it, marginal_error, dual));
     if (PetscIsInfOrNanReal(marginal_error) || PetscIsInfOrNanReal(dual)) {
-      PetscCall(PetscSNPrintf(s->result.status, sizeof(s->result.status), "NaN or Inf in the Sinkhorn iterates at iteration %" PetscInt_FMT, first_iteration + it));
-      PetscCall(OTSolverMonitor(s, OT_STAGE_SINKHORN, first_iteration + it, marginal_error, dual, PETSC_TRUE));
-      break;
-    }
-    if (marginal_error <= s->tol) {
+      PetscCall(PetscSNPrintf(s->result.status, sizeof(s->result.status), "NaN or Inf in the Sinkhorn iterates at iteration %" PetscInt_FMT,
+                              first_iteration + it));
+      leave = PETSC_TRUE;
+    } else if (marginal_error <= s->tol) {
       *converged = PETSC_TRUE;
-      PetscCall(OTSolverMonitor(s, OT_STAGE_SINKHORN, first_iteration + it, marginal_error, dual, PETSC_TRUE));
-      break;
+      leave      = PETSC_TRUE;
     }
-    PetscCall(OTSolverMonitor(s, OT_STAGE_SINKHORN, first_iteration + it, marginal_error, dual, PETSC_FALSE));
+    PetscCall(OTSolverMonitor(s, OT_STAGE_SINKHORN, first_iteration + it, marginal_error, dual, leave));
+    if (leave) break;
+
+    if (s->kernel) {
+      /* the g-update as scalings on the stored kernel: v_j *= b_j / (column sum of P); taken if every scaling
+         stays in range, otherwise the state returns to potentials and takes the log-domain update */
+      PetscBool in_range = PETSC_TRUE;
+
+      for (PetscInt i = 0; i < n_local; i++) in_range = (PetscBool)(in_range && ScalingInRange(s->u[i]));
+      for (PetscInt j = 0; j < m; j++) {
+        v_next[j] = s->col_sum[j] >= OT_TINY ? (absorbed ? s->v[j] : 1.0) * (pb->b[j] / s->col_sum[j]) : 0.0;
+        in_range  = (PetscBool)(in_range && ScalingInRange(v_next[j]));
+      }
+      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &in_range, 1, MPIU_BOOL, MPI_LAND, s->comm));
+      if (in_range) {
+        if (!absorbed) s->absorptions++;
+        absorbed = PETSC_TRUE;
+        PetscCall(PetscArraycpy(s->v, v_next, m));
+        continue;
+      }
+      if (absorbed) Materialize(s, s->u); /* (f_new, g_old) as potentials */
+      absorbed = PETSC_FALSE;
+    }
     for (PetscInt j = 0; j < m; j++) {
       if (s->col_sum[j] >= OT_TINY) s->g[j] += s->eps * (PetscLogReal(pb->b[j]) - PetscLogReal(s->col_sum[j]));
       else rescue_columns[rescue_count++] = j;
@@ -121,10 +250,10 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     if (rescue_count) PetscCall(RescueColumns(s, rescue_count, rescue_columns));
     s->rescued_columns += rescue_count;
   }
+  if (absorbed) Materialize(s, s->u);
   *sweeps = PetscMin(it, max_sweeps);
-  s->rescued_rows += rescued_rows;
-  PetscCall(PetscFree(rescue_columns));
-  PetscCall(PetscInfo(NULL, "Sinkhorn: %" PetscInt_FMT " sweeps, %" PetscInt_FMT " row rescues on rank %d, %" PetscInt_FMT " column rescues\n", *sweeps,
-                      rescued_rows, s->rank, s->rescued_columns));
+  PetscCall(PetscFree3(rescue_columns, u_next, v_next));
+  PetscCall(PetscInfo(NULL, "Sinkhorn: %" PetscInt_FMT " sweeps, %" PetscInt_FMT " absorptions, %" PetscInt_FMT " row rescues on rank %d, %" PetscInt_FMT " column rescues\n",
+                      *sweeps, s->absorptions, s->rescued_rows, s->rank, s->rescued_columns));
   PetscFunctionReturn(0);
 }

@@ -83,6 +83,8 @@ PetscErrorCode OTSolverSetFromOptions(OTSolver s)
     PetscCheck(every > 0, s->comm, OT_ERR_INPUT, "-ot_monitor k needs k > 0, got %" PetscInt_FMT, every);
     s->monitor_every = every;
   }
+  PetscCall(PetscOptionsEnum("-ot_sinkhorn_variant", "Sinkhorn sweeps in the log domain, or on a stored absorbed kernel (2x faster or more, 2x the memory); auto: absorb if the kernel fits in half the free memory", NULL,
+                             OTSinkhornVariants, (PetscEnum)s->variant, (PetscEnum *)&s->variant, NULL));
   PetscCall(PetscOptionsBool("-ot_view", "Print the solver configuration before solving", NULL, s->view, &s->view, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
@@ -98,7 +100,7 @@ PetscErrorCode OTSolverSetUp(OTSolver s)
   if (s->eps <= 0) s->eps = 0.01 * pb->cost_max;
   PetscCheck(s->eps > 0, s->comm, OT_ERR_INPUT, "%s: all costs are zero, so the default eps (0.01 * max C) is zero; give -ot_eps", pb->source);
   PetscCall(PetscFree4(s->f, s->g, s->row_plan, s->col_sum));
-  PetscCall(PetscCalloc4(pb->n_local, &s->f, pb->m, &s->g, pb->m, &s->row_plan, pb->m + 1, &s->col_sum));
+  PetscCall(PetscCalloc4(pb->n_local, &s->f, pb->m, &s->g, pb->m, &s->row_plan, pb->m + 3, &s->col_sum));
   s->setup = PETSC_TRUE;
   PetscFunctionReturn(0);
 }
@@ -195,7 +197,8 @@ PetscErrorCode OTSolverView(OTSolver s, PetscViewer viewer)
     PetscCall(PetscViewerASCIIPrintf(viewer, "problem: %s, n = %" PetscInt_FMT ", m = %" PetscInt_FMT ", max C = %g, mass = %g\n", pb->source, pb->n, pb->m,
                                      (double)pb->cost_max, (double)pb->mass));
   }
-  PetscCall(PetscViewerASCIIPrintf(viewer, "eps = %g, tol = %g, max_it = %" PetscInt_FMT "\n", (double)s->eps, (double)s->tol, s->max_it));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "eps = %g, tol = %g, max_it = %" PetscInt_FMT ", Sinkhorn variant %s\n", (double)s->eps, (double)s->tol, s->max_it,
+                                   OTSinkhornVariants[s->variant]));
   PetscCall(PetscViewerASCIIPopTab(viewer));
   PetscFunctionReturn(0);
 }
@@ -229,6 +232,8 @@ PetscErrorCode OTSolverDestroy(OTSolver *solver)
   PetscCall(OTProblemDestroy(&(*solver)->problem));
   PetscCall(PetscFree4((*solver)->f, (*solver)->g, (*solver)->row_plan, (*solver)->col_sum));
   PetscCall(PetscFree((*solver)->history));
+  PetscCall(PetscFree((*solver)->kernel));
+  PetscCall(PetscFree4((*solver)->f_ref, (*solver)->u, (*solver)->g_ref, (*solver)->v));
   PetscCall(PetscFree(*solver));
   PetscFunctionReturn(0);
 }

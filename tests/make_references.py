@@ -169,7 +169,7 @@ def solve_sinkhorn(a, b, C, eps, time_limit):
     if probe is None:
         return float("nan"), dict(itermax=20, timed_out=True), time_limit
     seconds_per_iteration = probe["time"] / probe["niter"]
-    itermax = max(1000, int(0.95 * (time_limit - probe["time"]) / seconds_per_iteration))
+    itermax = max(1000, int((time_limit - probe["time"]) / seconds_per_iteration))
     result = run_sinkhorn(a, b, C, eps, itermax, STOP_THR, 1.5 * time_limit + 30)
     if result is None:
         return float("nan"), dict(itermax=itermax, timed_out=True), probe["time"]

@@ -29,7 +29,7 @@ static double ReferenceSinkhorn(int n, int m, const double *cost, const double *
   return transport;
 }
 
-static OTSolver Compare(int n, int m, const double *given_cost, double cost_offset, double eps, double tol, unsigned seed)
+static OTSolver Compare(int n, int m, const double *given_cost, double cost_offset, double eps, double tol, unsigned seed, OTSinkhornVariant variant)
 {
   double   *cost = malloc(sizeof(double) * n * m), *a = malloc(sizeof(double) * n), *b = malloc(sizeof(double) * m);
   double   *f = malloc(sizeof(double) * n), *g = malloc(sizeof(double) * m), sa = 0, sb = 0, reference;
@@ -50,6 +50,7 @@ static OTSolver Compare(int n, int m, const double *given_cost, double cost_offs
   solver->eps    = eps;
   solver->tol    = tol;
   solver->max_it = 20000;
+  solver->variant = variant;
   cr_assert(OTSolverSolve(solver) == 0);
   cr_assert(OTSolverGetResult(solver, &result) == 0);
   cr_assert(result.converged, "%s", result.status);
@@ -65,16 +66,21 @@ static OTSolver Compare(int n, int m, const double *given_cost, double cost_offs
 
 Test(sinkhorn, matches_textbook_square)
 {
-  OTSolver solver = Compare(17, 17, NULL, 0.0, 0.05, 1e-12, 1);
+  for (int variant = OT_SINKHORN_LOG; variant <= OT_SINKHORN_ABSORB; variant++) {
+    OTSolver solver = Compare(17, 17, NULL, 0.0, 0.05, 1e-12, 1, (OTSinkhornVariant)variant);
 
-  OTSolverDestroy(&solver);
+    cr_assert_eq(solver->absorptions > 0, variant == OT_SINKHORN_ABSORB);
+    OTSolverDestroy(&solver);
+  }
 }
 
 Test(sinkhorn, matches_textbook_rectangular)
 {
-  OTSolver solver = Compare(23, 11, NULL, 0.0, 0.02, 1e-12, 2);
+  for (int variant = OT_SINKHORN_LOG; variant <= OT_SINKHORN_ABSORB; variant++) {
+    OTSolver solver = Compare(23, 11, NULL, 0.0, 0.02, 1e-12, 2, (OTSinkhornVariant)variant);
 
-  OTSolverDestroy(&solver);
+    OTSolverDestroy(&solver);
+  }
 }
 
 Test(sinkhorn, small_eps_needs_rescues_and_stays_finite)
@@ -82,10 +88,12 @@ Test(sinkhorn, small_eps_needs_rescues_and_stays_finite)
   /* eps = 2e-3 with costs in [2, 3): exp(-C/eps) < 1e-434 underflows for every entry of the first sweep, so
      rows and columns need the exact shifts. Exponents reach C/eps ~ 1500, so one rounding in an exponent
      moves P by ~2e-13: 1e-12 is near the noise floor here, 1e-10 is not. */
-  OTSolver solver = Compare(12, 9, NULL, 2.0, 2e-3, 1e-10, 3);
+  for (int variant = OT_SINKHORN_LOG; variant <= OT_SINKHORN_ABSORB; variant++) {
+    OTSolver solver = Compare(12, 9, NULL, 2.0, 2e-3, 1e-10, 3, (OTSinkhornVariant)variant);
 
-  cr_assert(solver->rescued_rows > 0, "rows %d, columns %d", (int)solver->rescued_rows, (int)solver->rescued_columns);
-  OTSolverDestroy(&solver);
+    cr_assert(solver->rescued_rows > 0, "rows %d, columns %d", (int)solver->rescued_rows, (int)solver->rescued_columns);
+    OTSolverDestroy(&solver);
+  }
 }
 
 Test(sinkhorn, column_underflow_is_rescued_exactly)
@@ -93,8 +101,10 @@ Test(sinkhorn, column_underflow_is_rescued_exactly)
   /* every row's cheapest column is column 0, and column 3 costs at least 0.7 more than that in every row:
      at eps = 1e-3 its first column sum is below exp(-700) and needs the exact column log-sum-exp */
   const double cost[12] = {0, 0.5, 0.6, 1.0, 0.1, 0.4, 0.7, 1.2, 0.2, 0.3, 0.5, 0.9};
-  OTSolver     solver   = Compare(3, 4, cost, 0.0, 1e-3, 1e-10, 4);
+  for (int variant = OT_SINKHORN_LOG; variant <= OT_SINKHORN_ABSORB; variant++) {
+    OTSolver solver = Compare(3, 4, cost, 0.0, 1e-3, 1e-10, 4, (OTSinkhornVariant)variant);
 
-  cr_assert(solver->rescued_columns > 0);
-  OTSolverDestroy(&solver);
+    cr_assert(solver->rescued_columns > 0);
+    OTSolverDestroy(&solver);
+  }
 }
