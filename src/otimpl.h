@@ -4,6 +4,7 @@
 
 #include <otsolve.h>
 #include <hdf5.h>
+#include <petscksp.h>
 
 /* Turns a negative HDF5 status into a PETSc error on PETSC_COMM_SELF. */
 #define OTH5Call(expr) \
@@ -44,6 +45,23 @@ typedef struct {
   PetscReal dual_objective;
 } OTHistoryRow;
 
+typedef enum { OT_METHOD_SNS, OT_METHOD_SINKHORN } OTMethod;
+PETSC_EXTERN const char *const OTMethods[];
+
+typedef struct _OTNewton OTNewton; /* the Newton stage's layout, vectors and KSP (newton.c) */
+
+/* What one Newton step did, for the monitor and the history. */
+typedef struct {
+  PetscReal          marginal_error, dual;             /* at the start of the step */
+  PetscReal          marginal_error_after, dual_after; /* after it (if accepted) */
+  PetscReal          slope;                            /* directional derivative of D along the step */
+  PetscReal          step;                             /* accepted step length, 0 if none */
+  int64_t            kept;                             /* entries of P kept in the sparsified Hessian */
+  PetscInt           ksp_iterations;
+  KSPConvergedReason ksp_reason;
+  PetscBool          accepted;
+} OTNewtonInfo;
+
 struct _p_OTSolver {
   MPI_Comm    comm;
   PetscMPIInt rank, size;
@@ -54,6 +72,13 @@ struct _p_OTSolver {
   PetscReal tol;
   PetscInt  max_it;
   PetscInt  monitor_every;        /* 0: no monitor */
+  OTMethod  method;
+  PetscInt  warmup_max;           /* SNS: most Sinkhorn sweeps before the first Newton step */
+  PetscReal newton_switch;        /* SNS: leave the warm-up when the marginal error is below this fraction of the mass */
+  PetscInt  fallback_sweeps;      /* SNS: Sinkhorn sweeps after a failed Newton step */
+  PetscReal newton_density;       /* kept entries of P per unit of n + m */
+  PetscReal newton_shift;
+  PetscReal newton_slow;          /* a Newton step reducing the error by less than this factor is slow */         /* Levenberg-Marquardt shift, relative to the diagonal, times the relative marginal error */
   PetscBool view;
 
   /* state */
@@ -67,6 +92,7 @@ struct _p_OTSolver {
   PetscReal *f_ref, *u;           /* n_local: reference potential and scaling of the owned rows */
   PetscReal *g_ref, *v;           /* m */
   PetscInt   absorptions;
+  OTNewton  *newton;
 
   PetscInt   rescued_rows, rescued_columns; /* underflow rescues (rows: this rank's) */
 
@@ -79,8 +105,9 @@ struct _p_OTSolver {
 
 /* Log stages and events (registered by OTInitializePackage). */
 PETSC_EXTERN PetscLogStage OT_STAGE_LOAD, OT_STAGE_SINKHORN_LOG, OT_STAGE_FINISH, OT_STAGE_WRITE;
+PETSC_EXTERN PetscLogStage OT_STAGE_NEWTON_LOG;
 PETSC_EXTERN PetscLogEvent OT_EVENT_READ_COST, OT_EVENT_SWEEP, OT_EVENT_COLUMN_REDUCE, OT_EVENT_EVALUATE, OT_EVENT_BOUNDS,
-  OT_EVENT_WRITE;
+  OT_EVENT_WRITE, OT_EVENT_SPARSIFY, OT_EVENT_ASSEMBLE, OT_EVENT_KSP, OT_EVENT_LINE_SEARCH;
 
 /* --- row split (problem_io.c) --- */
 /* PETSc's default split of n rows over size ranks: rank r gets n/size rows, plus one if r < n % size. */
@@ -108,8 +135,24 @@ PETSC_EXTERN PetscErrorCode OTLogSumGetMPI(MPI_Datatype *type, MPI_Op *op);
 
 /* --- kernels (kernels.h, inline) and Sinkhorn (sinkhorn.c) --- */
 /* Runs at most max_sweeps Sinkhorn iterations from the solver's current (f, g), numbering them after
-   first_iteration; stops early when the marginal error is at most the solver's tol. Collective. */
-PETSC_EXTERN PetscErrorCode OTSinkhornRun(OTSolver solver, PetscInt max_sweeps, PetscInt first_iteration, PetscInt *sweeps, PetscBool *converged);
+   first_iteration; stops early when the marginal error is at most the solver's tol or, with stop_when_close,
+   at most newton_switch times the mass. Collective. */
+PETSC_EXTERN PetscErrorCode OTSinkhornRun(OTSolver solver, PetscInt max_sweeps, PetscInt first_iteration, PetscBool stop_when_close, PetscInt *sweeps,
+                                          PetscBool *converged);
+
+/* --- Newton stage (newton.c) --- */
+/* Creates the Newton system's layout, vectors, null space and KSP (prefix -ot_newton_). Collective. */
+PETSC_EXTERN PetscErrorCode OTNewtonSetUp(OTSolver solver);
+PETSC_EXTERN PetscErrorCode OTNewtonDestroy(OTNewton **newton);
+/* The SNS direction at the solver's (f, g), left in the Newton work space (df, dg); fills the "before"
+   fields of info. Collective. */
+PETSC_EXTERN PetscErrorCode OTNewtonDirection(OTSolver solver, OTNewtonInfo *info);
+/* Direction, then backtracking line search on D; updates (f, g) if a step is accepted. Collective. */
+PETSC_EXTERN PetscErrorCode OTNewtonStep(OTSolver solver, OTNewtonInfo *info);
+/* Shows the Newton KSP's configuration. Collective. */
+PETSC_EXTERN PetscErrorCode OTNewtonView(OTSolver solver, PetscViewer viewer);
+/* The last direction (df: n_local entries, dg: m entries). */
+PETSC_EXTERN PetscErrorCode OTNewtonGetDirection(OTSolver solver, const PetscReal **df, const PetscReal **dg);
 PETSC_EXTERN PetscErrorCode OTSolverHistoryAppend(OTSolver solver, OTStage stage, PetscInt iteration, PetscReal marginal_error,
                                                   PetscReal dual_objective);
 /* Prints a progress line every -ot_monitor k iterations, and always when last is true. */

@@ -153,7 +153,7 @@ static PetscErrorCode ChooseVariant(OTSolver s)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_iteration, PetscInt *sweeps, PetscBool *converged)
+PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_iteration, PetscBool stop_when_close, PetscInt *sweeps, PetscBool *converged)
 {
   OTProblem  pb = s->problem;
   PetscInt   m = pb->m, n_local = pb->n_local, it, *rescue_columns;
@@ -219,6 +219,8 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     } else if (marginal_error <= s->tol) {
       *converged = PETSC_TRUE;
       leave      = PETSC_TRUE;
+    } else if (stop_when_close && marginal_error <= s->newton_switch * pb->mass) {
+      leave = PETSC_TRUE; /* close enough for Newton */
     }
     PetscCall(OTSolverMonitor(s, OT_STAGE_SINKHORN, first_iteration + it, marginal_error, dual, leave));
     if (leave) break;

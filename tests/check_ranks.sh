@@ -1,9 +1,10 @@
 #!/bin/bash
 # The same problem on 1, 2, 3 and 4 ranks must give the same transport cost to 1e-10 relative (and the same
 # iteration count): the row split changes only the order of floating-point sums.
-# usage: check_ranks.sh BUILD_DIR CASE
+# usage: check_ranks.sh BUILD_DIR CASE [otsolve options...]
 set -euo pipefail
 build=$1 name=$2
+shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 refs=$here/data/references.txt
 gen_args=$(awk -v n="$name" '/^# otgen: / {a = substr($0, 10)} $1 == n {print a}' "$refs")
@@ -14,7 +15,7 @@ trap 'rm -rf "$dir"' EXIT
 # shellcheck disable=SC2086
 mpiexec -n 1 "$build/otgen" $gen_args -gen_output "$dir/problem.h5" > /dev/null
 for np in 1 2 3 4; do
-  mpiexec -n "$np" "$build/otsolve" -problem "$dir/problem.h5" -ot_eps "$eps" -ot_tol 1e-9 > "$dir/out$np.txt"
+  mpiexec -n "$np" "$build/otsolve" -problem "$dir/problem.h5" -ot_eps "$eps" -ot_tol 1e-9 "$@" > "$dir/out$np.txt"
   awk -F' = ' -v np="$np" '$1 == "transport_cost" {tc = $2} $1 == "iterations_sinkhorn" {it = $2} $1 == "converged" {c = $2}
     END {printf "%d %.17g %d %d\n", np, tc, it, c}' "$dir/out$np.txt" >> "$dir/table.txt"
 done

@@ -44,6 +44,10 @@ CASES = [
     ("gauss_sq", "-gen_type gaussian -gen_n 500 -gen_m 500 -gen_seed 1", 0.01),
     ("random_small", "-gen_type random -gen_n 157 -gen_m 211 -gen_seed 7", 0.02),
     ("fmnist23_sq_smalleps", "-gen_type fmnist -gen_images 2,3", 2e-4),  # 1e-4 x max C (= 2)
+    ("fmnist01_sq_smalleps", "-gen_type fmnist -gen_images 0,1 -gen_ground sqeuclidean", 2e-4),
+    # the SNS paper's benchmark (n = 500, eta = 1/eps = 1200) and the Fashion-MNIST SNS cases
+    ("random500", "-gen_type random -gen_n 500 -gen_m 500 -gen_seed 1", 1.0 / 1200),
+    ("fmnist01_sq_3e-4", "-gen_type fmnist -gen_images 0,1 -gen_ground sqeuclidean", 3e-4),
 ]
 
 
@@ -193,6 +197,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     parser.add_argument("--output", default=os.path.join(here, "data", "references.txt"))
     parser.add_argument("--time-limit", type=float, default=180.0, help="seconds allowed to each sinkhorn_log case")
+    parser.add_argument("--only", default="", help="comma-separated case names: compute just these and print their lines")
     parser.add_argument("otgen")
     parser.add_argument("launcher", nargs=argparse.REMAINDER)
     opts = parser.parse_args()
@@ -211,6 +216,8 @@ def main():
     ]
     with tempfile.TemporaryDirectory(prefix="otgen_refs_") as tmpdir:
         for name, args, eps in CASES:
+            if opts.only and name not in opts.only.split(","):
+                continue
             path = os.path.join(tmpdir, name + ".h5")
             run_otgen(otgen, opts.launcher, args, path)
             checked = check_file(name, args, path, otgen, opts.launcher, tmpdir)

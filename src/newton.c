@@ -1,0 +1,422 @@
+/*
+  Stage 2: Sinkhorn-Newton-Sparse (Tang et al., ICLR 2024; DESIGN.md §1, §2).
+
+  A Newton step on the concave dual D(f, g) = <a,f> + <b,g> - eps sum P solves
+    [[diag(P1), Ps], [Ps^T, diag(P^T 1)]] (df, dg) = eps (a - P1, b - P^T 1)
+  where Ps keeps the largest entries of P: about -ot_newton_density x (n + m) of them, chosen by one
+  global threshold, plus each row's and each column's largest entry. The threshold comes from a
+  histogram of the entries' bit patterns (exponent and four mantissa bits: 16 bins per factor of 2)
+  reduced with MPI_Allreduce, so no rank ever sorts or gathers entries.
+
+  Layout: the unknown is one PETSc Vec of length n + m; rank r owns its f rows, then an even share of
+  the g entries. Each rank inserts its rows of Ps and their transposes; PETSc's assembly carries the
+  transposed entries to the ranks owning those g rows. (1, -1) spans the null space of the unsparsified
+  matrix and changes neither P nor D, so it is attached with MatSetNullSpace and projected out of every
+  step; a small Levenberg-Marquardt shift, proportional to the relative marginal error, keeps the
+  sparsified matrix definite and vanishes as the iteration converges.
+
+  The step length comes from a backtracking (Armijo) line search on D; each trial is one pass over the
+  rows and one allreduce. A failed search is reported, and the driver falls back to Sinkhorn sweeps.
+*/
+#include "otimpl.h"
+#include "kernels.h"
+#include <petscksp.h>
+
+#define OT_HIST_SHIFT 48                     /* bits dropped from a positive double: bins of 1/16 octave */
+#define OT_HIST_BINS  (1 << (64 - OT_HIST_SHIFT - 1))
+
+struct _OTNewton {
+  PetscInt     g_start, g_end;      /* g entries whose rows this rank owns in the Newton system */
+  PetscInt     vec_start;           /* first global index of this rank's part of the Vec */
+  PetscInt    *g_index;             /* m: global Vec index of g_j */
+  PetscMPIInt *g_owner;             /* m: rank that owns g_j's row */
+  Vec          x, rhs, g_all;
+  VecScatter   g_scatter;
+  MatNullSpace null_space;
+  KSP          ksp;
+  int64_t     *hist;                /* OT_HIST_BINS */
+  PetscReal   *col_max;             /* m pairs (value, row) for MPI_MAXLOC, stored as a double-int struct */
+  PetscReal   *df, *dg, *g_trial, *row_sum, *col_sum;
+};
+
+typedef struct {
+  double value;
+  int    row;
+} MaxLoc;
+
+PetscErrorCode OTNewtonSetUp(OTSolver s)
+{
+  OTProblem    pb = s->problem;
+  OTNewton    *nt;
+  PetscInt    *counts, *starts, *g_starts, local;
+  PetscMPIInt  size = s->size;
+  IS           is;
+  Vec          null_vec;
+  PetscScalar *nv;
+
+  PetscFunctionBegin;
+  if (s->newton) PetscFunctionReturn(0);
+  PetscCall(PetscNew(&nt));
+  PetscCall(OTRowSplit(pb->m, size, s->rank, &nt->g_start, &nt->g_end));
+  local = pb->n_local + nt->g_end - nt->g_start;
+  PetscCall(PetscMalloc3(size, &counts, size + 1, &starts, size + 1, &g_starts));
+  PetscCallMPI(MPI_Allgather(&local, 1, MPIU_INT, counts, 1, MPIU_INT, s->comm));
+  starts[0] = 0;
+  for (PetscMPIInt r = 0; r < size; r++) starts[r + 1] = starts[r] + counts[r];
+  nt->vec_start = starts[s->rank];
+  PetscCall(PetscMalloc2(pb->m, &nt->g_index, pb->m, &nt->g_owner));
+  for (PetscMPIInt r = 0; r < size; r++) {
+    PetscInt rs, re, gs, ge;
+
+    PetscCall(OTRowSplit(pb->n, size, r, &rs, &re));
+    PetscCall(OTRowSplit(pb->m, size, r, &gs, &ge));
+    for (PetscInt j = gs; j < ge; j++) {
+      nt->g_index[j] = starts[r] + (re - rs) + (j - gs);
+      nt->g_owner[j] = r;
+    }
+  }
+  PetscCall(PetscFree3(counts, starts, g_starts));
+
+  PetscCall(VecCreateMPI(s->comm, local, pb->n + pb->m, &nt->x));
+  PetscCall(VecDuplicate(nt->x, &nt->rhs));
+  PetscCall(VecCreateSeq(PETSC_COMM_SELF, pb->m, &nt->g_all));
+  PetscCall(ISCreateGeneral(PETSC_COMM_SELF, pb->m, nt->g_index, PETSC_COPY_VALUES, &is));
+  PetscCall(VecScatterCreate(nt->x, is, nt->g_all, NULL, &nt->g_scatter));
+  PetscCall(ISDestroy(&is));
+
+  /* null space: (1_n, -1_m) / sqrt(n + m) */
+  PetscCall(VecDuplicate(nt->x, &null_vec));
+  PetscCall(VecGetArray(null_vec, &nv));
+  for (PetscInt k = 0; k < local; k++) nv[k] = (k < pb->n_local ? 1.0 : -1.0) / PetscSqrtReal((PetscReal)(pb->n + pb->m));
+  PetscCall(VecRestoreArray(null_vec, &nv));
+  PetscCall(MatNullSpaceCreate(s->comm, PETSC_FALSE, 1, &null_vec, &nt->null_space));
+  PetscCall(VecDestroy(&null_vec));
+
+  PetscCall(KSPCreate(s->comm, &nt->ksp));
+  PetscCall(KSPSetOptionsPrefix(nt->ksp, "ot_newton_"));
+  PetscCall(KSPSetType(nt->ksp, KSPCG));
+  {
+    PC pc;
+
+    PetscCall(KSPGetPC(nt->ksp, &pc));
+    PetscCall(PCSetType(pc, PCJACOBI));
+  }
+  PetscCall(KSPSetTolerances(nt->ksp, 1e-6, 1e-300, PETSC_DEFAULT, 1000));
+  PetscCall(KSPSetFromOptions(nt->ksp));
+
+  PetscCall(PetscMalloc1(OT_HIST_BINS, &nt->hist));
+  PetscCall(PetscMalloc1(2 * pb->m, &nt->col_max));
+  PetscCall(PetscMalloc5(pb->n_local, &nt->df, pb->m, &nt->dg, pb->m, &nt->g_trial, pb->n_local, &nt->row_sum, pb->m + 4, &nt->col_sum));
+  s->newton = nt;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTNewtonDestroy(OTNewton **newton)
+{
+  OTNewton *nt = *newton;
+
+  PetscFunctionBegin;
+  if (!nt) PetscFunctionReturn(0);
+  PetscCall(PetscFree2(nt->g_index, nt->g_owner));
+  PetscCall(VecDestroy(&nt->x));
+  PetscCall(VecDestroy(&nt->rhs));
+  PetscCall(VecDestroy(&nt->g_all));
+  PetscCall(VecScatterDestroy(&nt->g_scatter));
+  PetscCall(MatNullSpaceDestroy(&nt->null_space));
+  PetscCall(KSPDestroy(&nt->ksp));
+  PetscCall(PetscFree(nt->hist));
+  PetscCall(PetscFree(nt->col_max));
+  PetscCall(PetscFree5(nt->df, nt->dg, nt->g_trial, nt->row_sum, nt->col_sum));
+  PetscCall(PetscFree(*newton));
+  PetscFunctionReturn(0);
+}
+
+static inline int64_t HistBin(double p)
+{
+  union {
+    double   d;
+    uint64_t u;
+  } bits;
+
+  bits.d = p;
+  return (int64_t)(bits.u >> OT_HIST_SHIFT);
+}
+
+/* Pass over the rows at (f, g): row sums, column sums (into col_sum), the histogram of entries, the
+   largest entry of each column with its row. */
+static void SurveyRows(OTProblem pb, PetscReal eps, const PetscReal *f, const PetscReal *g, PetscReal *row_plan, PetscReal *row_sum,
+                       PetscReal *col_sum, int64_t *hist, MaxLoc *col_max)
+{
+  PetscInt m = pb->m;
+
+  for (PetscInt j = 0; j < m; j++) {
+    col_sum[j]       = 0.0;
+    col_max[j].value = -1.0;
+    col_max[j].row   = -1;
+  }
+  for (PetscInt b = 0; b < OT_HIST_BINS; b++) hist[b] = 0;
+  for (PetscInt i = 0; i < pb->n_local; i++) {
+    const PetscReal *cost_row = pb->cost + (size_t)i * (size_t)m;
+
+    row_sum[i] = OTRowPlan(m, f[i], g, cost_row, 1.0 / eps, row_plan);
+    OTAxpy(m, 1.0, row_plan, col_sum);
+    for (PetscInt j = 0; j < m; j++) {
+      hist[HistBin(row_plan[j])]++;
+      if (row_plan[j] > col_max[j].value) {
+        col_max[j].value = row_plan[j];
+        col_max[j].row   = (int)(pb->row_start + i);
+      }
+    }
+  }
+}
+
+/* Sum of P at the trial potentials (f + alpha df, g + alpha dg), with its column sums and row error. */
+OT_HOT_LOOP static void TrialRows(PetscInt n_local, PetscInt m, const PetscReal *cost, const PetscReal *a, PetscReal eps, const PetscReal *f,
+                                  const PetscReal *df, PetscReal alpha, const PetscReal *g_trial, PetscReal *row_plan, PetscReal *col_sum,
+                                  PetscReal sums[3])
+{
+  for (PetscInt j = 0; j < m; j++) col_sum[j] = 0.0;
+  sums[0] = sums[1] = sums[2] = 0.0;
+  for (PetscInt i = 0; i < n_local; i++) {
+    PetscReal f_i     = f[i] + alpha * df[i];
+    PetscReal row_sum = OTRowPlan(m, f_i, g_trial, cost + (size_t)i * (size_t)m, 1.0 / eps, row_plan);
+
+    OTAxpy(m, 1.0, row_plan, col_sum);
+    sums[0] += a[i] * f_i;
+    sums[1] += PetscAbsReal(row_sum - a[i]);
+    sums[2] += row_sum;
+  }
+}
+
+/* D, marginal error and column sums at the trial point; collective. */
+static PetscErrorCode EvaluateTrial(OTSolver s, PetscReal alpha, PetscReal *dual, PetscReal *marginal_error)
+{
+  OTProblem pb = s->problem;
+  OTNewton *nt = s->newton;
+  PetscInt  m  = pb->m;
+  PetscReal bg = 0.0, col_error = 0.0;
+
+  PetscFunctionBegin;
+  for (PetscInt j = 0; j < m; j++) {
+    nt->g_trial[j] = s->g[j] + alpha * nt->dg[j];
+    bg += pb->b[j] * nt->g_trial[j];
+  }
+  TrialRows(pb->n_local, m, pb->cost, pb->a, s->eps, s->f, nt->df, alpha, nt->g_trial, s->row_plan, nt->col_sum, nt->col_sum + m);
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, nt->col_sum, (PetscMPIInt)(m + 3), MPIU_REAL, MPIU_SUM, s->comm));
+  for (PetscInt j = 0; j < m; j++) col_error += PetscAbsReal(nt->col_sum[j] - pb->b[j]);
+  *dual           = nt->col_sum[m] + bg - s->eps * nt->col_sum[m + 2];
+  *marginal_error = nt->col_sum[m + 1] + col_error;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
+{
+  OTProblem    pb = s->problem;
+  OTNewton    *nt;
+  PetscInt     m = pb->m, n_local = pb->n_local, kept = 0, kept_cap, *kept_col, *row_ptr, *d_nnz, *o_nnz, *col_local, *col_total, g_local;
+  PetscReal   *kept_val, row_error = 0.0, col_error = 0.0, af = 0.0, bg = 0.0, mass = 0.0, shift;
+  MaxLoc      *col_max;
+  int64_t      target, cumulative = 0, threshold_bin = 0, total_kept;
+  Mat          A;
+  PetscScalar *rhs;
+  const PetscScalar *x;
+
+  PetscFunctionBegin;
+  PetscCall(OTNewtonSetUp(s));
+  nt      = s->newton;
+  g_local = nt->g_end - nt->g_start;
+  col_max = (MaxLoc *)nt->col_max;
+  /* 1. survey: gradient, histogram, column maxima */
+  PetscCall(PetscLogEventBegin(OT_EVENT_SPARSIFY, 0, 0, 0, 0));
+  SurveyRows(pb, s->eps, s->f, s->g, s->row_plan, nt->row_sum, nt->col_sum, nt->hist, col_max);
+  for (PetscInt i = 0; i < n_local; i++) {
+    row_error += PetscAbsReal(nt->row_sum[i] - pb->a[i]);
+    af += pb->a[i] * s->f[i];
+  }
+  nt->col_sum[m]     = row_error;
+  nt->col_sum[m + 1] = af;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, nt->col_sum, (PetscMPIInt)(m + 2), MPIU_REAL, MPIU_SUM, s->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, nt->hist, OT_HIST_BINS, MPI_INT64_T, MPI_SUM, s->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, col_max, (PetscMPIInt)m, MPI_DOUBLE_INT, MPI_MAXLOC, s->comm));
+  for (PetscInt j = 0; j < m; j++) {
+    col_error += PetscAbsReal(nt->col_sum[j] - pb->b[j]);
+    bg += pb->b[j] * s->g[j];
+    mass += nt->col_sum[j];
+  }
+  info->marginal_error = nt->col_sum[m] + col_error;
+  info->dual           = nt->col_sum[m + 1] + bg - s->eps * mass;
+
+  /* 2. the global threshold: the smallest bin from the top whose cumulative count reaches the target */
+  target = (int64_t)(s->newton_density * (pb->n + pb->m));
+  for (int64_t b = OT_HIST_BINS - 1; b >= 0; b--) {
+    cumulative += nt->hist[b];
+    threshold_bin = b;
+    if (cumulative >= target) break;
+  }
+
+  /* 3. kept entries of the owned rows: above the threshold, or the largest of their row or column */
+  kept_cap = PetscMax(16, 2 * (PetscInt)(target / s->size) + 2 * n_local);
+  PetscCall(PetscMalloc1(kept_cap, &kept_col));
+  PetscCall(PetscMalloc1(kept_cap, &kept_val));
+  PetscCall(PetscMalloc1(n_local + 1, &row_ptr));
+  PetscCall(PetscCalloc2(m, &col_local, m, &col_total));
+  row_ptr[0] = 0;
+  for (PetscInt i = 0; i < n_local; i++) {
+    const PetscReal *cost_row = pb->cost + (size_t)i * (size_t)m;
+    PetscInt         row_argmax = 0;
+
+    (void)OTRowPlan(m, s->f[i], s->g, cost_row, 1.0 / s->eps, s->row_plan);
+    for (PetscInt j = 1; j < m; j++)
+      if (s->row_plan[j] > s->row_plan[row_argmax]) row_argmax = j;
+    for (PetscInt j = 0; j < m; j++) {
+      if (HistBin(s->row_plan[j]) >= threshold_bin || j == row_argmax || col_max[j].row == pb->row_start + i) {
+        if (kept == kept_cap) {
+          kept_cap *= 2;
+          PetscCall(PetscRealloc(sizeof(PetscInt) * (size_t)kept_cap, &kept_col));
+          PetscCall(PetscRealloc(sizeof(PetscReal) * (size_t)kept_cap, &kept_val));
+        }
+        kept_col[kept] = j;
+        kept_val[kept] = s->row_plan[j];
+        kept++;
+        col_local[j]++;
+      }
+    }
+    row_ptr[i + 1] = kept;
+  }
+  total_kept = kept;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &total_kept, 1, MPI_INT64_T, MPI_SUM, s->comm));
+  PetscCallMPI(MPI_Allreduce(col_local, col_total, (PetscMPIInt)m, MPIU_INT, MPI_SUM, s->comm));
+  info->kept = total_kept;
+  PetscCall(PetscLogEventEnd(OT_EVENT_SPARSIFY, 0, 0, 0, 0));
+
+  /* 4. assemble [[diag(P1), Ps], [Ps^T, diag(P^T 1)]] with a relative Levenberg-Marquardt shift */
+  PetscCall(PetscLogEventBegin(OT_EVENT_ASSEMBLE, 0, 0, 0, 0));
+  shift = s->newton_shift * PetscMin(1.0, info->marginal_error / pb->mass);
+  PetscCall(PetscMalloc2(n_local + g_local, &d_nnz, n_local + g_local, &o_nnz));
+  for (PetscInt i = 0; i < n_local; i++) {
+    d_nnz[i] = 1;
+    o_nnz[i] = 0;
+    for (PetscInt k = row_ptr[i]; k < row_ptr[i + 1]; k++) {
+      if (nt->g_owner[kept_col[k]] == s->rank) d_nnz[i]++;
+      else o_nnz[i]++;
+    }
+  }
+  for (PetscInt j = nt->g_start; j < nt->g_end; j++) {
+    d_nnz[n_local + j - nt->g_start] = 1 + col_local[j];
+    o_nnz[n_local + j - nt->g_start] = col_total[j] - col_local[j];
+  }
+  PetscCall(MatCreateAIJ(s->comm, n_local + g_local, n_local + g_local, pb->n + pb->m, pb->n + pb->m, 0, d_nnz, 0, o_nnz, &A));
+  PetscCall(MatSetOption(A, MAT_NEW_NONZERO_ALLOCATION_ERR, PETSC_FALSE));
+  PetscCall(MatSetOption(A, MAT_SYMMETRIC, PETSC_TRUE));
+  for (PetscInt i = 0; i < n_local; i++) {
+    PetscInt  row = nt->vec_start + i;
+    PetscReal diag = nt->row_sum[i] * (1.0 + shift);
+
+    PetscCall(MatSetValues(A, 1, &row, 1, &row, &diag, INSERT_VALUES));
+    for (PetscInt k = row_ptr[i]; k < row_ptr[i + 1]; k++) {
+      PetscInt col = nt->g_index[kept_col[k]];
+
+      PetscCall(MatSetValues(A, 1, &row, 1, &col, &kept_val[k], INSERT_VALUES));
+      PetscCall(MatSetValues(A, 1, &col, 1, &row, &kept_val[k], INSERT_VALUES));
+    }
+  }
+  for (PetscInt j = nt->g_start; j < nt->g_end; j++) {
+    PetscInt  row  = nt->g_index[j];
+    PetscReal diag = nt->col_sum[j] * (1.0 + shift);
+
+    PetscCall(MatSetValues(A, 1, &row, 1, &row, &diag, INSERT_VALUES));
+  }
+  PetscCall(MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY));
+  PetscCall(PetscFree2(d_nnz, o_nnz));
+  PetscCall(PetscFree(kept_col));
+  PetscCall(PetscFree(kept_val));
+  PetscCall(PetscFree(row_ptr));
+  PetscCall(PetscFree2(col_local, col_total));
+  PetscCall(PetscLogEventEnd(OT_EVENT_ASSEMBLE, 0, 0, 0, 0));
+
+  /* 5. solve for eps (a - P1, b - P^T 1) */
+  PetscCall(PetscLogEventBegin(OT_EVENT_KSP, 0, 0, 0, 0));
+  PetscCall(VecGetArray(nt->rhs, &rhs));
+  for (PetscInt i = 0; i < n_local; i++) rhs[i] = s->eps * (pb->a[i] - nt->row_sum[i]);
+  for (PetscInt j = nt->g_start; j < nt->g_end; j++) rhs[n_local + j - nt->g_start] = s->eps * (pb->b[j] - nt->col_sum[j]);
+  PetscCall(VecRestoreArray(nt->rhs, &rhs));
+  PetscCall(MatNullSpaceRemove(nt->null_space, nt->rhs));
+  PetscCall(KSPSetOperators(nt->ksp, A, A));
+  PetscCall(VecZeroEntries(nt->x));
+  PetscCall(KSPSolve(nt->ksp, nt->rhs, nt->x));
+  PetscCall(KSPGetIterationNumber(nt->ksp, &info->ksp_iterations));
+  PetscCall(KSPGetConvergedReason(nt->ksp, &info->ksp_reason));
+  PetscCall(MatDestroy(&A));
+  PetscCall(VecGetArrayRead(nt->x, &x));
+  for (PetscInt i = 0; i < n_local; i++) nt->df[i] = x[i];
+  PetscCall(VecRestoreArrayRead(nt->x, &x));
+  PetscCall(VecScatterBegin(nt->g_scatter, nt->x, nt->g_all, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecScatterEnd(nt->g_scatter, nt->x, nt->g_all, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecGetArrayRead(nt->g_all, &x));
+  for (PetscInt j = 0; j < m; j++) nt->dg[j] = x[j];
+  PetscCall(VecRestoreArrayRead(nt->g_all, &x));
+  PetscCall(PetscLogEventEnd(OT_EVENT_KSP, 0, 0, 0, 0));
+
+  /* directional derivative of D along the step: grad . (df, dg) */
+  {
+    PetscReal slope = 0.0;
+
+    for (PetscInt i = 0; i < n_local; i++) slope += (pb->a[i] - nt->row_sum[i]) * nt->df[i];
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &slope, 1, MPIU_REAL, MPIU_SUM, s->comm));
+    for (PetscInt j = 0; j < m; j++) slope += (pb->b[j] - nt->col_sum[j]) * nt->dg[j];
+    info->slope = slope;
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTNewtonStep(OTSolver s, OTNewtonInfo *info)
+{
+  OTNewton *nt;
+  PetscReal alpha = 1.0, dual, marginal_error;
+
+  PetscFunctionBegin;
+  PetscCall(OTNewtonDirection(s, info));
+  nt             = s->newton;
+  info->accepted = PETSC_FALSE;
+  info->step     = 0.0;
+  if (info->marginal_error <= s->tol) { /* nothing to do */
+    info->dual_after           = info->dual;
+    info->marginal_error_after = info->marginal_error;
+    PetscFunctionReturn(0);
+  }
+  if (!(info->slope > 0)) PetscFunctionReturn(0); /* not an ascent direction (a failed solve) */
+  PetscCall(PetscLogEventBegin(OT_EVENT_LINE_SEARCH, 0, 0, 0, 0));
+  for (int trial = 0; trial < 40; trial++, alpha *= 0.5) {
+    PetscCall(EvaluateTrial(s, alpha, &dual, &marginal_error));
+    /* Armijo on D, which is concave: accept a step that gains at least 1e-4 of the linear prediction */
+    if (dual >= info->dual + 1e-4 * alpha * info->slope && PetscIsNormalReal(marginal_error)) {
+      for (PetscInt i = 0; i < s->problem->n_local; i++) s->f[i] += alpha * nt->df[i];
+      for (PetscInt j = 0; j < s->problem->m; j++) s->g[j] = nt->g_trial[j];
+      info->accepted             = PETSC_TRUE;
+      info->step                 = alpha;
+      info->dual_after           = dual;
+      info->marginal_error_after = marginal_error;
+      break;
+    }
+  }
+  PetscCall(PetscLogEventEnd(OT_EVENT_LINE_SEARCH, 0, 0, 0, 0));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTNewtonGetDirection(OTSolver s, const PetscReal **df, const PetscReal **dg)
+{
+  PetscFunctionBegin;
+  PetscCheck(s->newton, s->comm, PETSC_ERR_ARG_WRONGSTATE, "no Newton direction computed yet");
+  *df = s->newton->df;
+  *dg = s->newton->dg;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTNewtonView(OTSolver s, PetscViewer viewer)
+{
+  PetscFunctionBegin;
+  PetscCall(OTNewtonSetUp(s));
+  PetscCall(KSPView(s->newton->ksp, viewer));
+  PetscFunctionReturn(0);
+}
