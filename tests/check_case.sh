@@ -7,16 +7,13 @@ set -euo pipefail
 build=$1 name=$2 np=$3 rtol=${4:-1e-7}
 shift $(( $# < 4 ? $# : 4 ))
 here=$(cd "$(dirname "$0")" && pwd)
-refs=$here/data/references.txt
-line=$(awk -v n="$name" '$1 == n' "$refs")
-[ -n "$line" ] || { echo "no case $name in $refs"; exit 1; }
-gen_args=$(awk -v n="$name" '/^# otgen: / {a = substr($0, 10)} $1 == n {print a}' "$refs")
-read -r _ n m eps sinkhorn_cost emd_cost <<< "$line"
+# shellcheck source=tests/cases.sh
+. "$here/cases.sh"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
+load_case "$build" "$name" "$dir"
+n=$case_n m=$case_m eps=$case_eps sinkhorn_cost=$case_sinkhorn_cost emd_cost=$case_emd_cost
 
-# shellcheck disable=SC2086
-mpiexec -n 1 "$build/otgen" $gen_args -gen_output "$dir/problem.h5" > /dev/null
 mpiexec -n "$np" "$build/otsolve" -problem "$dir/problem.h5" -output "$dir/result.h5" -ot_eps "$eps" -ot_tol 1e-9 "$@" > "$dir/out.txt" || {
   status=$?; cat "$dir/out.txt"; echo "otsolve exited with $status"; exit 1; }
 cat "$dir/out.txt"

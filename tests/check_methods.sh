@@ -4,14 +4,12 @@
 set -euo pipefail
 build=$1 name=$2 np=$3
 here=$(cd "$(dirname "$0")" && pwd)
-refs=$here/data/references.txt
-gen_args=$(awk -v n="$name" '/^# otgen: / {a = substr($0, 10)} $1 == n {print a}' "$refs")
-eps=$(awk -v n="$name" '$1 == n {print $4}' "$refs")
-[ -n "$eps" ] || { echo "no case $name in $refs"; exit 1; }
+# shellcheck source=tests/cases.sh
+. "$here/cases.sh"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-# shellcheck disable=SC2086
-mpiexec -n 1 "$build/otgen" $gen_args -gen_output "$dir/problem.h5" > /dev/null
+load_case "$build" "$name" "$dir"
+eps=$case_eps
 for method in sinkhorn sns; do
   mpiexec -n "$np" "$build/otsolve" -problem "$dir/problem.h5" -ot_eps "$eps" -ot_tol 1e-11 -ot_method "$method" > "$dir/$method.txt"
   awk -F' = ' -v m="$method" '$1 == "transport_cost" {tc = $2} $1 == "iterations_sinkhorn" {s = $2} $1 == "iterations_newton" {nw = $2}
