@@ -308,17 +308,44 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   PetscCall(MatCreateAIJ(s->comm, n_local + g_local, n_local + g_local, pb->n + pb->m, pb->n + pb->m, 0, d_nnz, 0, o_nnz, &A));
   PetscCall(MatSetOption(A, MAT_NEW_NONZERO_ALLOCATION_ERR, PETSC_FALSE));
   PetscCall(MatSetOption(A, MAT_SYMMETRIC, PETSC_TRUE));
-  for (PetscInt i = 0; i < n_local; i++) {
-    PetscInt  row = nt->vec_start + i;
-    PetscReal diag = nt->row_sum[i] * (1.0 + shift);
+  {
+    /* one MatSetValues per f row (diagonal, then its kept entries) and one per column of Ps (its transpose,
+       gathered by a counting sort), instead of one per entry */
+    PetscInt  *cols, *col_ptr, *t_rows;
+    PetscReal *vals, *t_vals;
 
-    PetscCall(MatSetValues(A, 1, &row, 1, &row, &diag, INSERT_VALUES));
-    for (PetscInt k = row_ptr[i]; k < row_ptr[i + 1]; k++) {
-      PetscInt col = nt->g_index[kept_col[k]];
+    PetscCall(PetscMalloc2(m + 1, &cols, m + 1, &vals));
+    PetscCall(PetscMalloc3(m + 1, &col_ptr, PetscMax(kept, 1), &t_rows, PetscMax(kept, 1), &t_vals));
+    for (PetscInt i = 0; i < n_local; i++) {
+      PetscInt row = nt->vec_start + i, count = 1;
 
-      PetscCall(MatSetValues(A, 1, &row, 1, &col, &kept_val[k], INSERT_VALUES));
-      PetscCall(MatSetValues(A, 1, &col, 1, &row, &kept_val[k], INSERT_VALUES));
+      cols[0] = row;
+      vals[0] = nt->row_sum[i] * (1.0 + shift);
+      for (PetscInt k = row_ptr[i]; k < row_ptr[i + 1]; k++, count++) {
+        cols[count] = nt->g_index[kept_col[k]];
+        vals[count] = kept_val[k];
+      }
+      PetscCall(MatSetValues(A, 1, &row, count, cols, vals, INSERT_VALUES));
     }
+    col_ptr[0] = 0;
+    for (PetscInt j = 0; j < m; j++) col_ptr[j + 1] = col_ptr[j] + col_local[j];
+    for (PetscInt i = 0; i < n_local; i++) {
+      for (PetscInt k = row_ptr[i]; k < row_ptr[i + 1]; k++) {
+        PetscInt slot = col_ptr[kept_col[k]]++;
+
+        t_rows[slot] = nt->vec_start + i;
+        t_vals[slot] = kept_val[k];
+      }
+    }
+    for (PetscInt j = m; j > 0; j--) col_ptr[j] = col_ptr[j - 1]; /* the sort advanced each start to the next's */
+    col_ptr[0] = 0;
+    for (PetscInt j = 0; j < m; j++) {
+      PetscInt row = nt->g_index[j];
+
+      if (col_ptr[j + 1] > col_ptr[j]) PetscCall(MatSetValues(A, 1, &row, col_ptr[j + 1] - col_ptr[j], t_rows + col_ptr[j], t_vals + col_ptr[j], INSERT_VALUES));
+    }
+    PetscCall(PetscFree2(cols, vals));
+    PetscCall(PetscFree3(col_ptr, t_rows, t_vals));
   }
   for (PetscInt j = nt->g_start; j < nt->g_end; j++) {
     PetscInt  row  = nt->g_index[j];
