@@ -72,6 +72,8 @@ struct _p_OTSolver {
   PetscReal tol;
   PetscInt  max_it;
   PetscInt  monitor_every;        /* 0: no monitor */
+  PetscReal monitor_seconds;      /* without monitor_every: a progress line this often */
+  PetscReal last_monitor;
   OTMethod  method;
   PetscInt  warmup_max;           /* SNS: most Sinkhorn sweeps before the first Newton step */
   PetscReal newton_switch;        /* SNS: leave the warm-up when the marginal error is below this fraction of the mass */

@@ -56,6 +56,7 @@ PetscErrorCode OTSolverCreate(MPI_Comm comm, OTSolver *solver)
   s->tol           = 1e-9;
   s->max_it        = 100000;
   s->monitor_every = 0;
+  s->monitor_seconds = 10.0;
   s->method          = OT_METHOD_SINKHORN;
   s->warmup_max      = 5000;
   s->newton_switch   = 0.05;
@@ -115,6 +116,8 @@ PetscErrorCode OTSolverSetFromOptions(OTSolver s)
   }
   PetscCall(PetscOptionsEnum("-ot_sinkhorn_variant", "Sinkhorn sweeps in the log domain, or on a stored absorbed kernel (2x faster or more, 2x the memory); auto: absorb if the kernel fits in half the free memory", NULL,
                              OTSinkhornVariants, (PetscEnum)s->variant, (PetscEnum *)&s->variant, NULL));
+  PetscCall(PetscOptionsReal("-ot_monitor_seconds", "Without -ot_monitor: print a progress line every this many seconds (0: never)", NULL,
+                             s->monitor_seconds, &s->monitor_seconds, NULL));
   PetscCall(PetscOptionsBool("-ot_view", "Print the solver configuration before solving", NULL, s->view, &s->view, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
@@ -159,7 +162,12 @@ PetscErrorCode OTSolverHistoryAppend(OTSolver s, OTStage stage, PetscInt iterati
 PetscErrorCode OTSolverMonitor(OTSolver s, OTStage stage, PetscInt iteration, PetscReal marginal_error, PetscReal dual_objective, PetscBool last)
 {
   PetscFunctionBegin;
-  if (!s->monitor_every || (!last && iteration % s->monitor_every)) PetscFunctionReturn(0);
+  if (s->monitor_every) {
+    if (!last && iteration % s->monitor_every) PetscFunctionReturn(0);
+  } else { /* no -ot_monitor: a line every -ot_monitor_seconds on long runs */
+    if (s->monitor_seconds <= 0 || MPI_Wtime() - s->last_monitor < s->monitor_seconds) PetscFunctionReturn(0);
+  }
+  s->last_monitor = MPI_Wtime();
   PetscCall(PetscPrintf(s->comm, "  %s %6" PetscInt_FMT "  marginal_error %.6e  dual %.15e  time %.3f s\n", stage == OT_STAGE_SINKHORN ? "sinkhorn" : "newton",
                         iteration, (double)marginal_error, (double)dual_objective, (double)(MPI_Wtime() - s->solve_start)));
   PetscFunctionReturn(0);
@@ -253,7 +261,8 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   PetscCall(OTSolverSetUp(s));
   if (s->view) PetscCall(OTSolverView(s, PETSC_VIEWER_STDOUT_(s->comm)));
   s->history_len = 0;
-  s->solve_start = MPI_Wtime();
+  s->solve_start  = MPI_Wtime();
+  s->last_monitor = s->solve_start;
   PetscCall(PetscStrcpy(r->status, ""));
   r->iterations_sinkhorn = r->iterations_newton = 0;
   r->sinkhorn_time                              = 0.0;
