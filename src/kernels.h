@@ -14,18 +14,6 @@
   #define OT_HOT_LOOP __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
   #define OT_HOT_LOOP
-/* sum_j x[j] y[j], in eight interleaved partial sums. */
-static inline double OTDot(int64_t m, const double *restrict x, const double *restrict y)
-{
-  double  part[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sum = 0.0;
-  int64_t j       = 0;
-
-  for (; j + 8 <= m; j += 8)
-    for (int k = 0; k < 8; k++) part[k] += x[j + k] * y[j + k];
-  for (; j < m; j++) sum += x[j] * y[j];
-  return sum + (((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7])));
-}
-
 #endif
 
 /*
