@@ -37,6 +37,7 @@ struct _OTNewton {
   int64_t     *hist;                /* OT_HIST_BINS */
   PetscReal   *col_max;             /* m pairs (value, row) for MPI_MAXLOC, stored as a double-int struct */
   PetscReal   *df, *dg, *g_trial, *row_sum, *col_sum;
+  PetscInt    *row_argmax;          /* n_local: column of each owned row's largest entry */
 };
 
 typedef struct {
@@ -106,6 +107,7 @@ PetscErrorCode OTNewtonSetUp(OTSolver s)
 
   PetscCall(PetscMalloc1(OT_HIST_BINS, &nt->hist));
   PetscCall(PetscMalloc1(2 * pb->m, &nt->col_max));
+  PetscCall(PetscMalloc1(pb->n_local, &nt->row_argmax));
   PetscCall(PetscMalloc5(pb->n_local, &nt->df, pb->m, &nt->dg, pb->m, &nt->g_trial, pb->n_local, &nt->row_sum, pb->m + 4, &nt->col_sum));
   s->newton = nt;
   PetscFunctionReturn(0);
@@ -126,6 +128,7 @@ PetscErrorCode OTNewtonDestroy(OTNewton **newton)
   PetscCall(KSPDestroy(&nt->ksp));
   PetscCall(PetscFree(nt->hist));
   PetscCall(PetscFree(nt->col_max));
+  PetscCall(PetscFree(nt->row_argmax));
   PetscCall(PetscFree5(nt->df, nt->dg, nt->g_trial, nt->row_sum, nt->col_sum));
   PetscCall(PetscFree(*newton));
   PetscFunctionReturn(0);
@@ -145,7 +148,7 @@ static inline int64_t HistBin(double p)
 /* Pass over the rows at (f, g): row sums, column sums (into col_sum), the histogram of entries, the
    largest entry of each column with its row. */
 static void SurveyRows(OTProblem pb, PetscReal eps, const PetscReal *f, const PetscReal *g, PetscReal *row_plan, PetscReal *row_sum,
-                       PetscReal *col_sum, int64_t *hist, MaxLoc *col_max)
+                       PetscInt *row_argmax, PetscReal *col_sum, int64_t *hist, MaxLoc *col_max)
 {
   PetscInt m = pb->m;
 
@@ -158,9 +161,11 @@ static void SurveyRows(OTProblem pb, PetscReal eps, const PetscReal *f, const Pe
   for (PetscInt i = 0; i < pb->n_local; i++) {
     const PetscReal *cost_row = pb->cost + (size_t)i * (size_t)m;
 
-    row_sum[i] = OTRowPlan(m, f[i], g, cost_row, 1.0 / eps, row_plan);
+    row_sum[i]    = OTRowPlan(m, f[i], g, cost_row, 1.0 / eps, row_plan);
+    row_argmax[i] = 0;
     OTAxpy(m, 1.0, row_plan, col_sum);
     for (PetscInt j = 0; j < m; j++) {
+      if (row_plan[j] > row_plan[row_argmax[i]]) row_argmax[i] = j;
       hist[HistBin(row_plan[j])]++;
       if (row_plan[j] > col_max[j].value) {
         col_max[j].value = row_plan[j];
@@ -214,7 +219,7 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   OTProblem    pb = s->problem;
   OTNewton    *nt;
   PetscInt     m = pb->m, n_local = pb->n_local, kept = 0, kept_cap, *kept_col, *row_ptr, *d_nnz, *o_nnz, *col_local, *col_total, g_local;
-  PetscReal   *kept_val, row_error = 0.0, col_error = 0.0, af = 0.0, bg = 0.0, mass = 0.0, shift;
+  PetscReal   *kept_val, log_threshold, row_error = 0.0, col_error = 0.0, af = 0.0, bg = 0.0, mass = 0.0, shift;
   MaxLoc      *col_max;
   int64_t      target, cumulative = 0, threshold_bin = 0, total_kept;
   Mat          A;
@@ -228,7 +233,7 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   col_max = (MaxLoc *)nt->col_max;
   /* 1. survey: gradient, histogram, column maxima */
   PetscCall(PetscLogEventBegin(OT_EVENT_SPARSIFY, 0, 0, 0, 0));
-  SurveyRows(pb, s->eps, s->f, s->g, s->row_plan, nt->row_sum, nt->col_sum, nt->hist, col_max);
+  SurveyRows(pb, s->eps, s->f, s->g, s->row_plan, nt->row_sum, nt->row_argmax, nt->col_sum, nt->hist, col_max);
   for (PetscInt i = 0; i < n_local; i++) {
     row_error += PetscAbsReal(nt->row_sum[i] - pb->a[i]);
     af += pb->a[i] * s->f[i];
@@ -261,22 +266,31 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   PetscCall(PetscMalloc1(n_local + 1, &row_ptr));
   PetscCall(PetscCalloc2(m, &col_local, m, &col_total));
   row_ptr[0] = 0;
+  {
+    union {
+      double   d;
+      uint64_t u;
+    } bits;
+
+    bits.u    = (uint64_t)threshold_bin << OT_HIST_SHIFT; /* the smallest value in the threshold bin */
+    log_threshold = bits.d > 0 ? PetscLogReal(bits.d) : -INFINITY;
+  }
   for (PetscInt i = 0; i < n_local; i++) {
     const PetscReal *cost_row = pb->cost + (size_t)i * (size_t)m;
-    PetscInt         row_argmax = 0;
+    const PetscReal  f_i = s->f[i], inv_eps = 1.0 / s->eps;
 
-    (void)OTRowPlan(m, s->f[i], s->g, cost_row, 1.0 / s->eps, s->row_plan);
-    for (PetscInt j = 1; j < m; j++)
-      if (s->row_plan[j] > s->row_plan[row_argmax]) row_argmax = j;
+    /* the test is on the exponent, so exponentials are taken only of the entries kept */
     for (PetscInt j = 0; j < m; j++) {
-      if (HistBin(s->row_plan[j]) >= threshold_bin || j == row_argmax || col_max[j].row == pb->row_start + i) {
+      PetscReal exponent = ((f_i + s->g[j]) - cost_row[j]) * inv_eps;
+
+      if (exponent >= log_threshold || j == nt->row_argmax[i] || col_max[j].row == pb->row_start + i) {
         if (kept == kept_cap) {
           kept_cap *= 2;
           PetscCall(PetscRealloc(sizeof(PetscInt) * (size_t)kept_cap, &kept_col));
           PetscCall(PetscRealloc(sizeof(PetscReal) * (size_t)kept_cap, &kept_val));
         }
         kept_col[kept] = j;
-        kept_val[kept] = s->row_plan[j];
+        kept_val[kept] = OTExp(exponent);
         kept++;
         col_local[j]++;
       }
