@@ -109,8 +109,9 @@ PetscErrorCode OTSolverSetFromOptions(OTSolver s)
   PetscCheck(s->newton_density > 0, s->comm, OT_ERR_INPUT, "-ot_newton_density must be positive, got %g", (double)s->newton_density);
   PetscCheck(s->warmup_max >= 0 && s->fallback_sweeps > 0, s->comm, OT_ERR_INPUT, "-ot_sinkhorn_warmup must be >= 0 and -ot_sinkhorn_fallback > 0");
   PetscCheck(s->max_it >= 0, s->comm, OT_ERR_INPUT, "-ot_max_it must be non-negative, got %" PetscInt_FMT, s->max_it);
-  PetscCall(PetscOptionsInt("-ot_monitor", "Print a progress line every k iterations (-ot_monitor alone: every iteration)", NULL, every, &every, &set));
+  PetscCall(PetscOptionsName("-ot_monitor", "Print a progress line every k iterations: -ot_monitor [k], k = 1 if omitted (default: off)", NULL, &set));
   if (set) {
+    PetscCall(PetscOptionsGetInt(NULL, NULL, "-ot_monitor", &every, NULL));
     PetscCheck(every > 0, s->comm, OT_ERR_INPUT, "-ot_monitor k needs k > 0, got %" PetscInt_FMT, every);
     s->monitor_every = every;
   }

@@ -1,0 +1,25 @@
+#!/bin/bash
+# Benchmark (not a test): iterations and seconds to marginal error 1e-9 for Sinkhorn (absorbed kernel and
+# log domain) and SNS on the SNS paper's random assignment problem and Fashion-MNIST pairs, all in one run.
+# usage: bench_sns.sh BUILD_DIR [RANKS]
+set -euo pipefail
+build=$1 ranks=${2:-1}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+mpiexec -n 1 "$build/otgen" -gen_type random -gen_n 500 -gen_m 500 -gen_seed 1 -gen_output "$dir/random500.h5" > /dev/null
+mpiexec -n 1 "$build/otgen" -gen_type fmnist -gen_images 0,1 -gen_ground sqeuclidean -gen_output "$dir/fmnist_sq.h5" > /dev/null
+mpiexec -n 1 "$build/otgen" -gen_type fmnist -gen_images 0,1 -gen_ground l1 -gen_output "$dir/fmnist_l1.h5" > /dev/null
+printf '%-26s %-10s %-22s %10s %8s %10s %22s\n' problem eps method iterations newton seconds transport_cost
+for case in "random500 8.333333333333333e-4" "fmnist_sq 2e-3" "fmnist_sq 3e-4" "fmnist_l1 5e-3"; do
+  read -r name eps <<< "$case"
+  for method in "sinkhorn absorb" "sinkhorn log" "sns absorb"; do
+    read -r m variant <<< "$method"
+    mpiexec -n "$ranks" "$build/otsolve" -problem "$dir/$name.h5" -ot_eps "$eps" -ot_tol 1e-9 -ot_method "$m" \
+      -ot_sinkhorn_variant "$variant" -ot_max_it 200000 > "$dir/out.txt" 2> /dev/null || true
+    awk -F' = ' -v p="$name (n=m=$( [ "$name" = random500 ] && echo 500 || echo 784))" -v e="$eps" -v meth="$m ($variant)" '
+      $1 == "iterations_sinkhorn" {s = $2} $1 == "iterations_newton" {nw = $2} $1 == "solve_time" {t = $2}
+      $1 == "transport_cost" {c = $2} $1 == "converged" {ok = $2}
+      END {printf "%-26s %-10s %-22s %10d %8d %10.3f %22.17g%s\n", p, e, meth, s + nw, nw, t, c, ok == 1 ? "" : " NOT CONVERGED"}' "$dir/out.txt"
+  done
+done
