@@ -10,16 +10,16 @@ trap 'rm -rf "$dir"' EXIT
 mpiexec -n 1 "$build/otgen" -gen_type random -gen_n 500 -gen_m 500 -gen_seed 1 -gen_output "$dir/random500.h5" > /dev/null
 mpiexec -n 1 "$build/otgen" -gen_type fmnist -gen_images 0,1 -gen_ground sqeuclidean -gen_output "$dir/fmnist_sq.h5" > /dev/null
 mpiexec -n 1 "$build/otgen" -gen_type fmnist -gen_images 0,1 -gen_ground l1 -gen_output "$dir/fmnist_l1.h5" > /dev/null
-printf '%-26s %-10s %-22s %10s %8s %10s %22s\n' problem eps method iterations newton seconds transport_cost
+printf '%-22s %-11s %-19s %10s %7s %9s %22s\n' problem eps method iterations newton seconds transport_cost
 for case in "random500 8.333333333333333e-4" "fmnist_sq 2e-3" "fmnist_sq 3e-4" "fmnist_l1 5e-3"; do
   read -r name eps <<< "$case"
   for method in "sinkhorn absorb" "sinkhorn log" "sns absorb"; do
     read -r m variant <<< "$method"
     mpiexec -n "$ranks" "$build/otsolve" -problem "$dir/$name.h5" -ot_eps "$eps" -ot_tol 1e-9 -ot_method "$m" \
       -ot_sinkhorn_variant "$variant" -ot_max_it 200000 > "$dir/out.txt" 2> /dev/null || true
-    awk -F' = ' -v p="$name (n=m=$( [ "$name" = random500 ] && echo 500 || echo 784))" -v e="$eps" -v meth="$m ($variant)" '
+    awk -F' = ' -v p="$name" -v e="$eps" -v meth="$m ($variant)" '
       $1 == "iterations_sinkhorn" {s = $2} $1 == "iterations_newton" {nw = $2} $1 == "solve_time" {t = $2}
       $1 == "transport_cost" {c = $2} $1 == "converged" {ok = $2}
-      END {printf "%-26s %-10s %-22s %10d %8d %10.3f %22.17g%s\n", p, e, meth, s + nw, nw, t, c, ok == 1 ? "" : " NOT CONVERGED"}' "$dir/out.txt"
+      END {printf "%-22s %-11.6g %-19s %10d %7d %9.3f %22.17g%s\n", p, e, meth, s + nw, nw, t, c, ok == 1 ? "" : " NOT CONVERGED"}' "$dir/out.txt"
   done
 done
