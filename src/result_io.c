@@ -37,13 +37,14 @@ static PetscErrorCode WriteAttrString(hid_t loc, const char name[], const char v
   hid_t space, type, attr;
 
   PetscFunctionBegin;
+  /* variable-length UTF-8, as h5py writes strings: readers get str, not bytes */
   space = H5Screate(H5S_SCALAR);
   type  = H5Tcopy(H5T_C_S1);
-  OTH5Call(H5Tset_size(type, strlen(value) + 1));
-  OTH5Call(H5Tset_strpad(type, H5T_STR_NULLTERM));
+  OTH5Call(H5Tset_size(type, H5T_VARIABLE));
+  OTH5Call(H5Tset_cset(type, H5T_CSET_UTF8));
   attr = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
   OTH5Call(attr);
-  OTH5Call(H5Awrite(attr, type, value));
+  OTH5Call(H5Awrite(attr, type, &value));
   OTH5Call(H5Aclose(attr));
   OTH5Call(H5Tclose(type));
   OTH5Call(H5Sclose(space));
