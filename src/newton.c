@@ -36,8 +36,8 @@ struct _OTNewton {
   KSP          ksp;
   int64_t     *hist;                /* OT_HIST_BINS */
   PetscReal   *col_max;             /* m pairs (value, row) for MPI_MAXLOC, stored as a double-int struct */
-  PetscReal   *df, *dg, *g_trial, *row_sum, *col_sum;
-  PetscInt    *row_argmax;          /* n_local: column of each owned row's largest entry */
+  PetscReal   *df, *dg, *g_trial, *row_sum, *col_sum, *col_max_value;
+  PetscInt    *row_argmax, *col_max_row;          /* n_local: column of each owned row's largest entry */
 };
 
 typedef struct {
@@ -108,6 +108,7 @@ PetscErrorCode OTNewtonSetUp(OTSolver s)
   PetscCall(PetscMalloc1(OT_HIST_BINS, &nt->hist));
   PetscCall(PetscMalloc1(2 * pb->m, &nt->col_max));
   PetscCall(PetscMalloc1(pb->n_local, &nt->row_argmax));
+  PetscCall(PetscMalloc2(pb->m, &nt->col_max_value, pb->m, &nt->col_max_row));
   PetscCall(PetscMalloc5(pb->n_local, &nt->df, pb->m, &nt->dg, pb->m, &nt->g_trial, pb->n_local, &nt->row_sum, pb->m + 4, &nt->col_sum));
   s->newton = nt;
   PetscFunctionReturn(0);
@@ -129,6 +130,7 @@ PetscErrorCode OTNewtonDestroy(OTNewton **newton)
   PetscCall(PetscFree(nt->hist));
   PetscCall(PetscFree(nt->col_max));
   PetscCall(PetscFree(nt->row_argmax));
+  PetscCall(PetscFree2(nt->col_max_value, nt->col_max_row));
   PetscCall(PetscFree5(nt->df, nt->dg, nt->g_trial, nt->row_sum, nt->col_sum));
   PetscCall(PetscFree(*newton));
   PetscFunctionReturn(0);
@@ -147,31 +149,36 @@ static inline int64_t HistBin(double p)
 
 /* Pass over the rows at (f, g): row sums, column sums (into col_sum), the histogram of entries, the
    largest entry of each column with its row. */
-static void SurveyRows(OTProblem pb, PetscReal eps, const PetscReal *f, const PetscReal *g, PetscReal *row_plan, PetscReal *row_sum,
-                       PetscInt *row_argmax, PetscReal *col_sum, int64_t *hist, MaxLoc *col_max)
+/* Pass over the rows at (f, g): row sums and each row's largest entry, column sums (into col_sum), each
+   column's largest entry with its row (col_max_value, col_max_row), and the histogram of the entries of
+   every sample_stride-th global row (the threshold needs a distribution, not every entry). */
+OT_HOT_LOOP static void SurveyRows(PetscInt n_local, PetscInt m, PetscInt row_start, const PetscReal *cost, PetscReal eps, const PetscReal *f,
+                                   const PetscReal *g, PetscInt sample_stride, PetscReal *row_plan, PetscReal *row_sum, PetscInt *row_argmax,
+                                   PetscReal *col_sum, int64_t *hist, PetscReal *col_max_value, PetscInt *col_max_row)
 {
-  PetscInt m = pb->m;
-
   for (PetscInt j = 0; j < m; j++) {
     col_sum[j]       = 0.0;
-    col_max[j].value = -1.0;
-    col_max[j].row   = -1;
+    col_max_value[j] = -1.0;
+    col_max_row[j]   = -1;
   }
   for (PetscInt b = 0; b < OT_HIST_BINS; b++) hist[b] = 0;
-  for (PetscInt i = 0; i < pb->n_local; i++) {
-    const PetscReal *cost_row = pb->cost + (size_t)i * (size_t)m;
+  for (PetscInt i = 0; i < n_local; i++) {
+    PetscInt  row = row_start + i;
+    PetscReal row_max;
 
-    row_sum[i]    = OTRowPlan(m, f[i], g, cost_row, 1.0 / eps, row_plan);
-    row_argmax[i] = 0;
+    row_sum[i] = OTRowPlan(m, f[i], g, cost + (size_t)i * (size_t)m, 1.0 / eps, row_plan);
     OTAxpy(m, 1.0, row_plan, col_sum);
-    for (PetscInt j = 0; j < m; j++) {
-      if (row_plan[j] > row_plan[row_argmax[i]]) row_argmax[i] = j;
-      hist[HistBin(row_plan[j])]++;
-      if (row_plan[j] > col_max[j].value) {
-        col_max[j].value = row_plan[j];
-        col_max[j].row   = (int)(pb->row_start + i);
-      }
+    for (PetscInt j = 0; j < m; j++) { /* branch-free, so that it vectorises */
+      PetscBool larger = (PetscBool)(row_plan[j] > col_max_value[j]);
+
+      col_max_value[j] = larger ? row_plan[j] : col_max_value[j];
+      col_max_row[j]   = larger ? row : col_max_row[j];
     }
+    row_max = row_plan[0];
+    for (PetscInt j = 1; j < m; j++) row_max = row_plan[j] > row_max ? row_plan[j] : row_max;
+    for (row_argmax[i] = 0; row_plan[row_argmax[i]] != row_max; row_argmax[i]++) { }
+    if (row % sample_stride == 0)
+      for (PetscInt j = 0; j < m; j++) hist[HistBin(row_plan[j])]++;
   }
 }
 
@@ -219,6 +226,7 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   OTProblem    pb = s->problem;
   OTNewton    *nt;
   PetscInt     m = pb->m, n_local = pb->n_local, kept = 0, kept_cap, *kept_col, *row_ptr, *d_nnz, *o_nnz, *col_local, *col_total, g_local;
+  PetscInt     sample_stride;
   PetscReal   *kept_val, log_threshold, row_error = 0.0, col_error = 0.0, af = 0.0, bg = 0.0, mass = 0.0, shift;
   MaxLoc      *col_max;
   int64_t      target, cumulative = 0, threshold_bin = 0, total_kept;
@@ -233,7 +241,14 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   col_max = (MaxLoc *)nt->col_max;
   /* 1. survey: gradient, histogram, column maxima */
   PetscCall(PetscLogEventBegin(OT_EVENT_SPARSIFY, 0, 0, 0, 0));
-  SurveyRows(pb, s->eps, s->f, s->g, s->row_plan, nt->row_sum, nt->row_argmax, nt->col_sum, nt->hist, col_max);
+  /* sample about 2^20 entries for the histogram (every row if there are fewer) */
+  sample_stride = PetscMax(1, (PetscInt)(((double)pb->n * (double)pb->m) / (double)(1 << 20)));
+  SurveyRows(n_local, m, pb->row_start, pb->cost, s->eps, s->f, s->g, sample_stride, s->row_plan, nt->row_sum, nt->row_argmax, nt->col_sum, nt->hist,
+             nt->col_max_value, nt->col_max_row);
+  for (PetscInt j = 0; j < m; j++) {
+    col_max[j].value = nt->col_max_value[j];
+    col_max[j].row   = (int)nt->col_max_row[j];
+  }
   for (PetscInt i = 0; i < n_local; i++) {
     row_error += PetscAbsReal(nt->row_sum[i] - pb->a[i]);
     af += pb->a[i] * s->f[i];
@@ -251,8 +266,10 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   info->marginal_error = nt->col_sum[m] + col_error;
   info->dual           = nt->col_sum[m + 1] + bg - s->eps * mass;
 
-  /* 2. the global threshold: the smallest bin from the top whose cumulative count reaches the target */
-  target = (int64_t)(s->newton_density * (pb->n + pb->m));
+  /* 2. the global threshold: the smallest bin from the top whose cumulative count reaches the target, scaled
+     to the sampled rows */
+  target = (int64_t)(s->newton_density * (pb->n + pb->m) * ((double)((pb->n + sample_stride - 1) / sample_stride) / pb->n));
+  target = PetscMax(target, 1);
   for (int64_t b = OT_HIST_BINS - 1; b >= 0; b--) {
     cumulative += nt->hist[b];
     threshold_bin = b;
