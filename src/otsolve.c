@@ -14,7 +14,11 @@ typedef struct {
   PetscErrorCode code;
   char           message[1024];
   char           where[256];
+  PetscBool      reading_options; /* set while the options are parsed: every rank parses the same, so errors are collective */
+  PetscBool      in_options;      /* the error happened then */
 } ErrorRecord;
+
+static ErrorRecord error_record;
 
 static PetscErrorCode RecordError(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode code, PetscErrorType type,
                                   const char *message, void *ctx)
@@ -29,6 +33,7 @@ static PetscErrorCode RecordError(MPI_Comm comm, int line, const char *func, con
     if (!text || !text[0]) PetscErrorMessage(code, &text, NULL);
     snprintf(record->message, sizeof(record->message), "%s", text ? text : "unknown error");
     snprintf(record->where, sizeof(record->where), "%s() at %s:%d", func, file, line);
+    record->in_options = record->reading_options;
   }
   return code;
 }
@@ -68,6 +73,7 @@ static PetscErrorCode Run(int *exit_status)
   OTResult  result;
 
   PetscFunctionBegin;
+  error_record.reading_options = PETSC_TRUE;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "otsolve program", NULL);
   PetscCall(PetscOptionsString("-problem", "HDF5 problem file (/C, optional /a, /b); none: the built-in example", NULL, problem_file, problem_file,
                                sizeof(problem_file), &has_problem));
@@ -81,6 +87,7 @@ static PetscErrorCode Run(int *exit_status)
 
   PetscCall(OTSolverCreate(PETSC_COMM_WORLD, &solver));
   PetscCall(OTSolverSetFromOptions(solver));
+  error_record.reading_options = PETSC_FALSE;
   if (help_only) {
     PetscCall(OTSolverDestroy(&solver));
     *exit_status = 0;
@@ -107,25 +114,25 @@ static PetscErrorCode Run(int *exit_status)
 
 int main(int argc, char **argv)
 {
-  ErrorRecord    record = {0, "", ""};
+  ErrorRecord   *record = &error_record;
   PetscErrorCode ierr;
   int            exit_status = 0;
   PetscMPIInt    rank;
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
-  PetscCall(PetscPushErrorHandler(RecordError, &record));
+  PetscCall(PetscPushErrorHandler(RecordError, record));
   ierr = Run(&exit_status);
   PetscCall(PetscPopErrorHandler());
   if (ierr) {
-    if (record.code == OT_ERR_INPUT) {
+    if (record->code == OT_ERR_INPUT || record->in_options) {
       /* every rank found the same problem together: say it once and leave cleanly */
-      if (rank == 0) fprintf(stderr, "otsolve: error: %s\n", record.message);
+      if (rank == 0) fprintf(stderr, "otsolve: error: %s%s\n", record->in_options && record->code != OT_ERR_INPUT ? "bad option: " : "", record->message);
       PetscFinalize();
       return 1;
     }
     /* an error on some ranks only: others may wait in a collective, so end the whole job */
-    fprintf(stderr, "otsolve: error on rank %d: %s [%s]\n", rank, record.message, record.where);
+    fprintf(stderr, "otsolve: error on rank %d: %s [%s]\n", rank, record->message, record->where);
     fflush(stderr);
     MPI_Abort(PETSC_COMM_WORLD, 3);
   }

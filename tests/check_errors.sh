@@ -55,4 +55,7 @@ expect "$dir/empty.h5" "/C is 0 x 5"
 expect "$dir/cost_negative.h5" "-ot_eps must be positive" -ot_eps -1
 expect "$dir/cost_negative.h5" "-ot_tol must be positive" -ot_tol 0
 expect "$dir/cost_negative.h5" "-output $dir/nodir/r.h5: cannot write" -output "$dir/nodir/r.h5"
+expect "$dir/cost_negative.h5" "bad option: Input string abc has no numeric value" -ot_eps abc
+expect "$dir/cost_negative.h5" "Unknown option newton for -ot_method" -ot_method newton
+expect "$dir/cost_negative.h5" "-ot_monitor k needs k > 0" -ot_monitor 0
 exit $fail
