@@ -11,3 +11,11 @@ load_case() {
   # shellcheck disable=SC2086
   mpiexec -n 1 "$build/otgen" $gen_args -gen_output "$dir/problem.h5" > /dev/null
 }
+
+# load_case in a new temporary folder $dir, removed when the calling script exits. usage: load_case_tmp BUILD_DIR NAME
+load_case_tmp() {
+  dir=$(mktemp -d)
+  # shellcheck disable=SC2064
+  trap "rm -rf '$dir'" EXIT
+  load_case "$1" "$2" "$dir"
+}

@@ -9,9 +9,7 @@ shift $(( $# < 4 ? $# : 4 ))
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/cases.sh
 . "$here/cases.sh"
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-load_case "$build" "$name" "$dir"
+load_case_tmp "$build" "$name"
 n=$case_n m=$case_m eps=$case_eps sinkhorn_cost=$case_sinkhorn_cost emd_cost=$case_emd_cost
 
 mpiexec -n "$np" "$build/otsolve" -problem "$dir/problem.h5" -output "$dir/result.h5" -ot_eps "$eps" -ot_tol 1e-9 "$@" > "$dir/out.txt" || {

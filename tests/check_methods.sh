@@ -6,9 +6,7 @@ build=$1 name=$2 np=$3
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/cases.sh
 . "$here/cases.sh"
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-load_case "$build" "$name" "$dir"
+load_case_tmp "$build" "$name"
 eps=$case_eps
 for method in sinkhorn sns; do
   mpiexec -n "$np" "$build/otsolve" -problem "$dir/problem.h5" -ot_eps "$eps" -ot_tol 1e-11 -ot_method "$method" > "$dir/$method.txt"

@@ -8,9 +8,7 @@ shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/cases.sh
 . "$here/cases.sh"
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-load_case "$build" "$name" "$dir"
+load_case_tmp "$build" "$name"
 eps=$case_eps
 for np in 1 2 3 4; do
   mpiexec -n "$np" "$build/otsolve" -problem "$dir/problem.h5" -ot_eps "$eps" -ot_tol 1e-9 "$@" > "$dir/out$np.txt"
