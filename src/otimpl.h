@@ -33,6 +33,9 @@ struct _p_OTProblem {
 
 typedef enum { OT_STAGE_SINKHORN = 0, OT_STAGE_NEWTON = 1 } OTStage;
 
+/* Room after the m column sums for the scalars a sweep reduces with them (<a,f>, counters). */
+#define OT_COLUMN_EXTRA 8
+
 /* How Sinkhorn sweeps are computed: always in the log domain, or on a stored absorbed kernel (see sinkhorn.c). */
 typedef enum { OT_SINKHORN_AUTO, OT_SINKHORN_LOG, OT_SINKHORN_ABSORB } OTSinkhornVariant;
 PETSC_EXTERN const char *const OTSinkhornVariants[];
@@ -88,7 +91,7 @@ struct _p_OTSolver {
   PetscReal *f;                   /* n_local */
   PetscReal *g;                   /* m */
   PetscReal *row_plan;            /* m: one row of P, work space */
-  PetscReal *col_sum;             /* m + 1 + 2: column sums of P, <a,f> and two counters, reduced together */
+  PetscReal *col_sum;             /* m + OT_COLUMN_EXTRA: column sums of P and a few scalars, reduced together */
   OTSinkhornVariant variant;
   PetscReal *kernel;              /* n_local x m: absorbed kernel exp((f_ref + g_ref - C)/eps), or NULL */
   PetscReal *f_ref, *u;           /* n_local: reference potential and scaling of the owned rows */

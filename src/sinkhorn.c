@@ -34,7 +34,13 @@
 
 const char *const OTSinkhornVariants[] = {"auto", "log", "absorb", "OTSinkhornVariant", "OT_SINKHORN_", NULL};
 
-enum { FLAG_BAD_ROW, FLAG_RESCUED_ROW, FLAG_COUNT };
+enum { FLAG_BAD_ROW, FLAG_RESCUED_ROW, FLAG_SCALING_OUT_OF_RANGE, FLAG_COUNT };
+_Static_assert(1 + FLAG_COUNT <= OT_COLUMN_EXTRA, "the sweep's scalars must fit after the column sums");
+
+static inline PetscBool ScalingInRange(PetscReal x)
+{
+  return (PetscBool)(x >= 1.0 / OT_SCALING_MAX && x <= OT_SCALING_MAX);
+}
 
 /* Log-domain pass over the owned rows: updates f (and, with a kernel, stores it with f_ref and u),
    accumulates the column sums of the new plan into col_sum. Counts rows that needed an exact shift. */
@@ -61,6 +67,7 @@ OT_HOT_LOOP static void LogSweepRows(PetscInt n_local, PetscInt m, const PetscRe
     if (kernel) {
       f_ref[i] = f_i;
       u[i]     = scaling;
+      flags[FLAG_SCALING_OUT_OF_RANGE] += !ScalingInRange(scaling);
     }
     f[i] = f_i + eps * (PetscLogReal(a[i]) - PetscLogReal(row_sum));
     OTAxpy(m, scaling, k_row, col_sum);
@@ -82,6 +89,7 @@ OT_HOT_LOOP static void KernelSweepRows(PetscInt n_local, PetscInt m, const Pets
       continue;
     }
     u[i] = a[i] / t;
+    flags[FLAG_SCALING_OUT_OF_RANGE] += !ScalingInRange(u[i]);
     OTAxpy(m, u[i], k_row, col_sum);
   }
 }
@@ -114,11 +122,6 @@ static PetscErrorCode RescueColumns(OTSolver s, PetscInt count, const PetscInt c
   for (PetscInt k = 0; k < count; k++) s->g[columns[k]] = s->eps * (PetscLogReal(pb->b[columns[k]]) - OTLogSumValue(&col_lse[k]));
   PetscCall(PetscFree(col_lse));
   PetscFunctionReturn(0);
-}
-
-static PetscBool ScalingInRange(PetscReal x)
-{
-  return (PetscBool)(x >= 1.0 / OT_SCALING_MAX && x <= OT_SCALING_MAX);
 }
 
 /* f = f_ref + eps log u (owned rows) and g = g_ref + eps log v: the potentials of the absorbed state. */
@@ -228,14 +231,12 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     if (s->kernel) {
       /* the g-update as scalings on the stored kernel: v_j *= b_j / (column sum of P); taken if every scaling
          stays in range, otherwise the state returns to potentials and takes the log-domain update */
-      PetscBool in_range = PETSC_TRUE;
+      PetscBool in_range = (PetscBool)(flags[FLAG_SCALING_OUT_OF_RANGE] == 0); /* u, counted over all ranks by the sweep's reduction */
 
-      for (PetscInt i = 0; i < n_local; i++) in_range = (PetscBool)(in_range && ScalingInRange(s->u[i]));
       for (PetscInt j = 0; j < m; j++) {
         v_next[j] = s->col_sum[j] >= OT_TINY ? (absorbed ? s->v[j] : 1.0) * (pb->b[j] / s->col_sum[j]) : 0.0;
         in_range  = (PetscBool)(in_range && ScalingInRange(v_next[j]));
       }
-      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &in_range, 1, MPIU_BOOL, MPI_LAND, s->comm));
       if (in_range) {
         if (!absorbed) s->absorptions++;
         absorbed = PETSC_TRUE;

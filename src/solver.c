@@ -134,7 +134,7 @@ PetscErrorCode OTSolverSetUp(OTSolver s)
   if (s->eps <= 0) s->eps = 0.01 * pb->cost_max;
   PetscCheck(s->eps > 0, s->comm, OT_ERR_INPUT, "%s: all costs are zero, so the default eps (0.01 * max C) is zero; give -ot_eps", pb->source);
   PetscCall(PetscFree4(s->f, s->g, s->row_plan, s->col_sum));
-  PetscCall(PetscCalloc4(pb->n_local, &s->f, pb->m, &s->g, pb->m, &s->row_plan, pb->m + 3, &s->col_sum));
+  PetscCall(PetscCalloc4(pb->n_local, &s->f, pb->m, &s->g, pb->m, &s->row_plan, pb->m + OT_COLUMN_EXTRA, &s->col_sum));
   s->setup = PETSC_TRUE;
   PetscFunctionReturn(0);
 }
