@@ -11,8 +11,8 @@
   Layout: the unknown is one PETSc Vec of length n + m; rank r owns its f rows, then an even share of
   the g entries. Each rank inserts its rows of Ps and their transposes; PETSc's assembly carries the
   transposed entries to the ranks owning those g rows. (1, -1) spans the null space of the unsparsified
-  matrix and changes neither P nor D: it is removed from the right-hand side (MatNullSpaceRemove), which
-  keeps CG's iterates orthogonal to it. It is not attached with MatSetNullSpace: KSP then also projects
+  matrix and changes neither P nor D: it is removed from the right-hand side (MatNullSpaceRemove), so
+  the system is consistent, and any (1, -1) part of the computed step is harmless. It is not attached with MatSetNullSpace: KSP then also projects
   the preconditioned residual, and with Jacobi that made CG report DIVERGED_INDEFINITE_PC on Fashion-MNIST.
   Instead a small Levenberg-Marquardt shift, proportional to the relative marginal error, keeps the
   sparsified matrix definite and vanishes as the iteration converges.
