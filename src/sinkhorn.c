@@ -45,15 +45,15 @@ static inline PetscBool ScalingInRange(PetscReal x)
 /* Log-domain pass over the owned rows: updates f (and, with a kernel, stores it with f_ref and u),
    accumulates the column sums of the new plan into col_sum. Counts rows that needed an exact shift. */
 OT_HOT_LOOP static void LogSweepRows(PetscInt n_local, PetscInt m, const PetscReal *cost, const PetscReal *a, PetscReal eps, PetscReal *f,
-                                     const PetscReal *g, PetscReal *row_plan, PetscReal *kernel, PetscReal *f_ref, PetscReal *u, PetscReal *col_sum,
-                                     PetscReal flags[FLAG_COUNT])
+                                     const PetscReal *g, PetscReal *row_plan, PetscBool use_kernel, PetscReal *kernel, PetscReal *f_ref, PetscReal *u,
+                                     PetscReal *col_sum, PetscReal flags[FLAG_COUNT])
 {
   const PetscReal inv_eps = 1.0 / eps;
 
   for (PetscInt j = 0; j < m; j++) col_sum[j] = 0.0;
   for (PetscInt i = 0; i < n_local; i++) {
     const PetscReal *cost_row = cost + (size_t)i * (size_t)m;
-    PetscReal       *k_row    = kernel ? kernel + (size_t)i * (size_t)m : row_plan;
+    PetscReal       *k_row    = use_kernel ? kernel + (size_t)i * (size_t)m : row_plan;
     PetscReal        f_i      = f[i];
     PetscReal        row_sum  = OTRowPlan(m, f_i, g, cost_row, inv_eps, k_row);
     PetscReal        scaling;
@@ -64,7 +64,7 @@ OT_HOT_LOOP static void LogSweepRows(PetscInt n_local, PetscInt m, const PetscRe
       flags[FLAG_RESCUED_ROW] += 1;
     }
     scaling = a[i] / row_sum;
-    if (kernel) {
+    if (use_kernel) {
       f_ref[i] = f_i;
       u[i]     = scaling;
       flags[FLAG_SCALING_OUT_OF_RANGE] += !ScalingInRange(scaling);
@@ -160,13 +160,15 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
 {
   OTProblem  pb = s->problem;
   PetscInt   m = pb->m, n_local = pb->n_local, it, *rescue_columns;
-  PetscBool  absorbed = PETSC_FALSE; /* the state is (f_ref, u, g_ref, v) on the stored kernel */
+  PetscBool  absorbed = PETSC_FALSE, use_kernel; /* absorbed: the state is (f_ref, u, g_ref, v) on the stored kernel */
   PetscReal *u_next, *v_next, *flags = s->col_sum + m + 1;
 
   PetscFunctionBegin;
   *converged = PETSC_FALSE;
   PetscCall(ChooseVariant(s));
-  if (s->variant == OT_SINKHORN_ABSORB && !s->kernel) {
+  /* decided on every rank alike: a rank without rows has a NULL kernel but takes the same branches */
+  use_kernel = (PetscBool)(s->variant == OT_SINKHORN_ABSORB);
+  if (use_kernel && !s->v) {
     PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->kernel));
     PetscCall(PetscMalloc4(n_local, &s->f_ref, n_local, &s->u, m, &s->g_ref, m, &s->v));
   }
@@ -182,8 +184,8 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
       KernelSweepRows(n_local, m, s->kernel, pb->a, s->v, u_next, s->col_sum, flags);
       for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * (s->f_ref[i] + s->eps * PetscLogReal(u_next[i]));
     } else {
-      if (s->kernel) PetscCall(PetscArraycpy(s->g_ref, s->g, m));
-      LogSweepRows(n_local, m, pb->cost, pb->a, s->eps, s->f, s->g, s->row_plan, s->kernel, s->f_ref, s->u, s->col_sum, flags);
+      if (use_kernel) PetscCall(PetscArraycpy(s->g_ref, s->g, m));
+      LogSweepRows(n_local, m, pb->cost, pb->a, s->eps, s->f, s->g, s->row_plan, use_kernel, s->kernel, s->f_ref, s->u, s->col_sum, flags);
       for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * s->f[i];
     }
     s->col_sum[m] = af;
@@ -228,7 +230,7 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     PetscCall(OTSolverMonitor(s, OT_STAGE_SINKHORN, first_iteration + it, marginal_error, dual, leave));
     if (leave) break;
 
-    if (s->kernel) {
+    if (use_kernel) {
       /* the g-update as scalings on the stored kernel: v_j *= b_j / (column sum of P); taken if every scaling
          stays in range, otherwise the state returns to potentials and takes the log-domain update */
       PetscBool in_range = (PetscBool)(flags[FLAG_SCALING_OUT_OF_RANGE] == 0); /* u, counted over all ranks by the sweep's reduction */

@@ -48,6 +48,8 @@ CASES = [
     # the SNS paper's benchmark (n = 500, eta = 1/eps = 1200) and the Fashion-MNIST SNS cases
     ("random500", "-gen_type random -gen_n 500 -gen_m 500 -gen_seed 1", 1.0 / 1200),
     ("fmnist01_sq_3e-4", "-gen_type fmnist -gen_images 0,1 -gen_ground sqeuclidean", 3e-4),
+    # fewer rows than ranks: on 4 ranks one rank owns no row
+    ("random_tiny", "-gen_type random -gen_n 3 -gen_m 5 -gen_seed 11 -gen_weights random", 0.05),
 ]
 
 
