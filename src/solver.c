@@ -197,8 +197,7 @@ static PetscErrorCode RunSinkhorn(OTSolver s, PetscInt max_sweeps, PetscBool sto
   Sinkhorn-Newton-Sparse. Warm-up sweeps until the marginal error is below -ot_newton_switch times the
   total mass (Newton's fast local convergence needs a start that close; measured on Fashion-MNIST and
   random costs, earlier starts cost more Newton steps than the sweeps they save), or -ot_sinkhorn_warmup
-  sweeps; then Newton steps. Newton steps
-  should converge superlinearly; three accepted steps in a row that each reduce the marginal error by less
+  sweeps; then Newton steps. Newton steps should converge superlinearly; three accepted steps in a row that each reduce the marginal error by less
   than a factor -ot_newton_slow mean that the kept entries miss too much of P (P is not sparse at this eps):
   the density is then multiplied by 4 (twice at most), and after that the solve finishes with Sinkhorn
   sweeps, so SNS never stalls where Sinkhorn would not. A step that fails to increase D is followed by

@@ -25,6 +25,8 @@ write("b_negative", C=C, b=np.array([0.5, 0.5, 0.2, -0.4, 0.2]))
 write("mass_mismatch", C=C, a=np.full(7, 1 / 7), b=np.full(5, 0.3))
 write("a_zero", C=C, a=np.zeros(7))
 write("empty", C=np.zeros((0, 5)))
+with h5py.File("%s/huge.h5" % d, "w") as f:  # declares 8 TB of costs, stores none of them
+    f.create_dataset("C", shape=(10**6, 10**6), dtype="f8", chunks=(1000, 1000))
 PY
 printf 'this is not HDF5\n' > "$dir/not_hdf5.h5"
 fail=0
@@ -52,6 +54,7 @@ expect "$dir/b_negative.h5" "/b has a negative entry at index 3"
 expect "$dir/mass_mismatch.h5" "total masses differ"
 expect "$dir/a_zero.h5" "weights /a are all zero"
 expect "$dir/empty.h5" "/C is 0 x 5"
+expect "$dir/huge.h5" "needs 8e+03 GB in all"
 expect "$dir/cost_negative.h5" "-ot_eps must be positive" -ot_eps -1
 expect "$dir/cost_negative.h5" "-ot_tol must be positive" -ot_tol 0
 expect "$dir/cost_negative.h5" "-output $dir/nodir/r.h5: cannot write" -output "$dir/nodir/r.h5"
