@@ -1,0 +1,121 @@
+# shellcheck shell=bash
+# Shared by the job scripts in jobs/ (sourced, not run): finds otsolve, launches it on NRANKS ranks with
+# srun or mpirun, forwards Slurm's warning signal to it, and requeues the job when otsolve stopped on that
+# signal after writing its checkpoint (exit status 4). See docs/hpc.md.
+#
+# Environment read here (every one has a default that runs):
+#   OTSOLVE_ROOT  the otsolve source tree holding jobs/, configs/ and build/ (default: found from the job)
+#   OTSOLVE       the otsolve program (default: $OTSOLVE_ROOT/build/otsolve)
+#   LAUNCHER      srun (default: srun --mpi=pmix, Slurm starts the ranks) or mpirun (Open MPI's mpirun
+#                 inside the allocation; also what runs outside Slurm)
+#   NRANKS        MPI ranks (default: the job's task count, SLURM_NTASKS; 2 outside Slurm)
+#   MAX_RESTARTS  most requeues of one job after a checkpoint (default 20)
+
+# The source tree: the job scripts find it before they source this file (see solve.sbatch); checked here.
+ot_find_root() {
+  [ -n "${OTSOLVE_ROOT:-}" ] && [ -f "$OTSOLVE_ROOT/jobs/otsolve_job.sh" ] && return 0
+  echo "otsolve job: cannot find the otsolve tree; set OTSOLVE_ROOT (the directory holding jobs/ and build/)" >&2
+  return 1
+}
+
+# Sets OTSOLVE_ROOT, OTSOLVE, LAUNCHER, NRANKS and checks them.
+ot_setup() {
+  ot_find_root || return 1
+  OTSOLVE=${OTSOLVE:-$OTSOLVE_ROOT/build/otsolve}
+  LAUNCHER=${LAUNCHER:-srun}
+  NRANKS=${NRANKS:-${SLURM_NTASKS:-2}}
+  MAX_RESTARTS=${MAX_RESTARTS:-20}
+  [ -x "$OTSOLVE" ] || { echo "otsolve job: $OTSOLVE is not an executable (build it with meson compile -C build, or set OTSOLVE)" >&2; return 1; }
+  case $LAUNCHER in
+    srun)
+      [ -n "${SLURM_JOB_ID:-}" ] || { echo "otsolve job: LAUNCHER=srun needs a Slurm job; use LAUNCHER=mpirun outside Slurm" >&2; return 1; } ;;
+    mpirun) ;;
+    *) echo "otsolve job: LAUNCHER must be srun or mpirun, not '$LAUNCHER'" >&2; return 1 ;;
+  esac
+  export OTSOLVE_ROOT OTSOLVE LAUNCHER NRANKS
+  trap 'ot_on_signal USR1' USR1
+  trap 'ot_on_signal TERM' TERM
+}
+
+# ot_launch ARGS...: otsolve ARGS on NRANKS ranks; replaces the calling (sub)shell with the launcher, so
+# that a signal sent to the launched process's id reaches srun or mpirun themselves.
+#   srun:   srun --mpi=pmix (plain srun cannot start this Open MPI's ranks)
+#   mpirun: Open MPI's mpirun, which takes the allocation from Slurm (or runs locally outside Slurm)
+ot_launch() {
+  if [ "$LAUNCHER" = srun ]; then
+    exec srun --mpi=pmix --ntasks="$NRANKS" --kill-on-bad-exit=1 "$OTSOLVE" "$@"
+  else
+    exec mpirun -n "$NRANKS" "$OTSOLVE" "$@"
+  fi
+}
+
+# Slurm's warning signal (--signal=B:USR1@T) and SIGTERM reach this shell: note it, and pass it on to otsolve's
+# launcher if one runs (srun and mpirun both pass it on to every rank). Set up by ot_setup for the whole job,
+# so that a signal between two runs does not kill the shell either; ot_signalled then says to stop.
+ot_signalled=
+ot_launcher_pid=
+ot_on_signal() {
+  ot_signalled=$1
+  echo "otsolve job: SIG$1 received at $(date '+%F %T')${ot_launcher_pid:+; asking otsolve to checkpoint and stop}"
+  if [ -n "$ot_launcher_pid" ]; then kill -s "$1" "$ot_launcher_pid" 2> /dev/null; fi
+}
+
+# ot_run ARGS...: ot_launch ARGS in the background, and wait for it: bash runs a trap only between commands,
+# and a background child lets the wait be interrupted. Returns otsolve's exit status (4 without running it
+# if a signal came before).
+ot_run() {
+  local status=0
+  [ -z "$ot_signalled" ] || return 4
+  (trap - USR1 TERM; ot_launch "$@") &
+  ot_launcher_pid=$!
+  wait "$ot_launcher_pid" || status=$?
+  # a trapped signal interrupts wait with status > 128 while the launcher still runs: wait again
+  while [ "$status" -gt 128 ] && kill -0 "$ot_launcher_pid" 2> /dev/null; do
+    status=0
+    wait "$ot_launcher_pid" || status=$?
+  done
+  ot_launcher_pid=
+  return "$status"
+}
+
+# ot_requeue: puts this job (or this array task) back in the queue, to start again from the top of the
+# script; returns non-zero (and the caller exits) if that is not possible or MAX_RESTARTS is reached.
+ot_requeue() {
+  local id=${SLURM_JOB_ID:-} restarts=${SLURM_RESTART_COUNT:-0}
+  [ -n "$id" ] || { echo "otsolve job: not in a Slurm job, not requeued; run the same command again to resume"; return 1; }
+  if [ "$restarts" -ge "$MAX_RESTARTS" ]; then
+    echo "otsolve job: already restarted $restarts times (MAX_RESTARTS=$MAX_RESTARTS); not requeued"
+    return 1
+  fi
+  # an array task is requeued as itself; SLURM_JOB_ID is the task's own id
+  echo "otsolve job: requeueing job $id (restart $((restarts + 1)) of at most $MAX_RESTARTS) at $(date '+%F %T')"
+  scontrol requeue "$id" || { echo "otsolve job: scontrol requeue $id failed (submit with --requeue?)"; return 1; }
+  # Slurm now ends this run of the script (and starts it again later): wait for that rather than go on
+  sleep 120
+  return 0
+}
+
+# ot_pairs_list: the pair list of pairs.sbatch and gather.sbatch, one 'I J PROBLEM' a line, from the file
+# PAIRS (comments and blank lines dropped, each line checked), or the pairs I < J of Fashion-MNIST test
+# images 0 .. FMNIST_IMAGES-1 (default 4) as 'I J fmnist:I,J'.
+ot_pairs_list() {
+  local images i j
+  if [ -n "${PAIRS:-}" ]; then
+    [ -r "$PAIRS" ] || { echo "otsolve pairs: cannot read the pair list PAIRS=$PAIRS" >&2; return 1; }
+    awk -v file="$PAIRS" '{ sub(/#.*/, "") } NF == 0 { next }
+      NF != 3 || $1 !~ /^[0-9]+$/ || $2 !~ /^[0-9]+$/ {
+        printf "otsolve pairs: %s line %d: expected I J PROBLEM, got: %s\n", file, FNR, $0 > "/dev/stderr"; bad = 1; exit 1 }
+      { print $1, $2, $3 }
+      END { exit bad }' "$PAIRS"
+    return
+  fi
+  images=${FMNIST_IMAGES:-4}
+  for ((i = 0; i < images; i++)); do
+    for ((j = i + 1; j < images; j++)); do echo "$i $j fmnist:$i,$j"; done
+  done
+}
+
+# ot_value KEY FILE: the value of the last 'KEY = value' line otsolve printed to FILE.
+ot_value() {
+  awk -F' = ' -v k="$1" '$1 == k {v = $2} END {print v}' "$2"
+}
