@@ -20,8 +20,23 @@
 typedef struct _p_OTProblem *OTProblem;
 typedef struct _p_OTSolver  *OTSolver;
 
-/* Exit status of the otsolve program when the solve stopped before reaching -ot_tol. */
+/* Exit status of the otsolve program (also in -help and the README): 0 converged; 1 bad input or
+   options; 2 stopped at -ot_max_it before reaching -ot_tol; 3 internal or MPI failure (the job is
+   aborted); 4 interrupted by SIGTERM or SIGUSR1 after writing the -ot_checkpoint file; 5 NaN or Inf
+   in the iterates (numerical breakdown). Results are written for 2 and 5. */
 #define OT_EXIT_NOT_CONVERGED 2
+#define OT_EXIT_INTERNAL      3
+#define OT_EXIT_INTERRUPTED   4
+#define OT_EXIT_BREAKDOWN     5
+
+/* Why a solve ended. */
+typedef enum {
+  OT_REASON_NONE,        /* not solved yet */
+  OT_REASON_CONVERGED,   /* marginal error <= -ot_tol */
+  OT_REASON_MAX_IT,      /* -ot_max_it iterations without converging */
+  OT_REASON_BREAKDOWN,   /* NaN or Inf in the iterates */
+  OT_REASON_INTERRUPTED  /* a signal asked to stop; the state is in the checkpoint file */
+} OTStopReason;
 
 /* What a finished solve reports (DESIGN.md §1, §3). Every rank holds the same values. */
 typedef struct {
@@ -35,6 +50,7 @@ typedef struct {
   PetscInt  iterations_sinkhorn;
   PetscInt  iterations_newton;
   PetscBool converged;
+  OTStopReason reason;
   PetscReal solve_time;          /* seconds in OTSolverSolve */
   PetscReal sinkhorn_time;       /* seconds in the Sinkhorn sweeps */
   char      status[256];
@@ -45,9 +61,12 @@ PETSC_EXTERN PetscErrorCode OTInitializePackage(void);
 
 /* Creates an empty problem on comm. Collective. */
 PETSC_EXTERN PetscErrorCode OTProblemCreate(MPI_Comm comm, OTProblem *problem);
+/* Reads -ot_mass_tol (accepted relative mismatch of the total masses) and -ot_normalize (rescale
+   both measures to mass 1 instead). Call before loading. Collective. */
+PETSC_EXTERN PetscErrorCode OTProblemSetFromOptions(OTProblem problem);
 /* Reads a problem file (DESIGN.md §3: dense /C, optional /a, /b); each rank reads only its rows
    with MPI-IO. Bad input is reported on every rank with a message naming the file and dataset.
-   Collective. Options: -ot_mass_tol (relative mismatch of the total masses that is accepted). */
+   Collective. */
 PETSC_EXTERN PetscErrorCode OTProblemLoad(OTProblem problem, const char filename[]);
 /* Builds the built-in example: two Gaussian mixtures in 2-D, n and m points, squared Euclidean
    cost; each rank computes only its own rows. Collective. */
@@ -62,7 +81,8 @@ PETSC_EXTERN PetscErrorCode OTProblemDestroy(OTProblem *problem);
 PETSC_EXTERN PetscErrorCode OTSolverCreate(MPI_Comm comm, OTSolver *solver);
 /* Attaches the problem (the solver takes a reference). Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverSetProblem(OTSolver solver, OTProblem problem);
-/* Reads -ot_eps, -ot_tol, -ot_max_it, -ot_monitor [k], -ot_view. Collective. */
+/* Reads the -ot_ options (-help lists them): -ot_eps, -ot_tol, -ot_max_it, -ot_method, -ot_monitor [k],
+   -ot_view, -ot_checkpoint, -ot_checkpoint_interval, -ot_restart, the SNS options. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverSetFromOptions(OTSolver solver);
 /* Allocates the potentials and work space. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverSetUp(OTSolver solver);
@@ -73,6 +93,12 @@ PETSC_EXTERN PetscErrorCode OTSolverSolve(OTSolver solver);
 PETSC_EXTERN PetscErrorCode OTSolverGetResult(OTSolver solver, OTResult *result);
 /* Writes the result file (DESIGN.md §3) to a temporary name, then renames it. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverWriteResult(OTSolver solver, const char filename[]);
+/* Writes the solver's state (potentials, counters, stage, history) to an HDF5 checkpoint file,
+   atomically: a temporary file renamed over the previous checkpoint. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverWriteCheckpoint(OTSolver solver, const char filename[]);
+/* Makes the next OTSolverSolve resume from a checkpoint file written by OTSolverWriteCheckpoint, on
+   any number of ranks; the problem and eps must be those of the checkpoint. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverSetRestart(OTSolver solver, const char filename[]);
 /* Prints the final `key = value` lines on rank 0. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverPrintSummary(OTSolver solver);
 /* Prints the solver's configuration. Collective. */

@@ -28,6 +28,8 @@ struct _p_OTProblem {
   PetscReal  *b;                  /* m: all column weights, on every rank */
   PetscReal   cost_max;
   PetscReal   mass;               /* sum of a (= sum of b) */
+  PetscReal   mass_tol;           /* -ot_mass_tol: accepted relative mismatch of sum(a) and sum(b) */
+  PetscBool   normalize;          /* -ot_normalize: rescale both measures to mass 1 */
   char        source[PETSC_MAX_PATH_LEN];
 };
 
@@ -83,8 +85,11 @@ struct _p_OTSolver {
   PetscInt  fallback_sweeps;      /* SNS: Sinkhorn sweeps after a failed Newton step */
   PetscReal newton_density;       /* kept entries of P per unit of n + m */
   PetscReal newton_shift;
-  PetscReal newton_slow;          /* a Newton step reducing the error by less than this factor is slow */         /* Levenberg-Marquardt shift, relative to the diagonal, times the relative marginal error */
+  PetscReal newton_slow;          /* a Newton step reducing the error by less than this factor is slow */
   PetscBool view;
+  char      checkpoint_file[PETSC_MAX_PATH_LEN]; /* "" : no checkpoints, signals keep their default action */
+  PetscReal checkpoint_interval;  /* seconds between periodic checkpoints; <= 0: only on a signal */
+  char      restart_file[PETSC_MAX_PATH_LEN];    /* "" : start from f = g = 0 */
 
   /* state */
   PetscBool  setup;
@@ -100,6 +105,13 @@ struct _p_OTSolver {
   OTNewton  *newton;
 
   PetscInt   rescued_rows, rescued_columns; /* underflow rescues (rows: this rank's) */
+
+  /* SNS progress, kept in checkpoints so that a restart continues where the run stopped */
+  PetscInt   sns_phase;           /* 0: Sinkhorn warm-up, 1: Newton steps (with fallback sweeps), 2: Sinkhorn finish */
+  PetscInt   sns_boosts;          /* times the density was raised */
+  PetscReal  sinkhorn_run_start;  /* MPI_Wtime() when the current run of sweeps began, 0 outside one */
+  PetscReal  last_checkpoint;     /* MPI_Wtime() of the last checkpoint (or of the start) */
+  PetscInt   checkpoints_written;
 
   OTHistoryRow *history;
   PetscInt      history_len, history_cap;
@@ -163,6 +175,45 @@ PETSC_EXTERN PetscErrorCode OTSolverHistoryAppend(OTSolver solver, OTStage stage
 /* Prints a progress line every -ot_monitor k iterations, and always when last is true. */
 PETSC_EXTERN PetscErrorCode OTSolverMonitor(OTSolver solver, OTStage stage, PetscInt iteration, PetscReal marginal_error,
                                             PetscReal dual_objective, PetscBool last);
+
+/* --- checkpoints and signals (checkpoint.c) --- */
+/* Safe points: where the state (f, g) alone describes the run, between two Sinkhorn sweeps or Newton steps.
+   A rank fills its requests (a SIGTERM/SIGUSR1 arrived here; the checkpoint interval has passed on rank 0's
+   clock) into flags[0..1], the caller sums them across ranks (riding on a reduction it makes anyway),
+   and OTSolverSafePoint acts on the sums on every rank alike: writes a checkpoint if any is set and says
+   whether to stop (a signal). Counts are the iterations done so far. */
+#define OT_SAFE_POINT_FLAGS 2
+PETSC_EXTERN void           OTSolverSafePointRequests(OTSolver s, PetscReal flags[OT_SAFE_POINT_FLAGS]);
+PETSC_EXTERN PetscErrorCode OTSolverSafePoint(OTSolver s, const PetscReal flags[OT_SAFE_POINT_FLAGS], PetscInt iterations_sinkhorn,
+                                              PetscInt iterations_newton, PetscBool *stop);
+/* The same, with its own reduction (for the Newton loop, one per step). Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverSafePointReduce(OTSolver s, PetscInt iterations_sinkhorn, PetscInt iterations_newton, PetscBool *stop);
+/* Catches SIGTERM and SIGUSR1 while a solve with -ot_checkpoint runs (handlers set a flag), and restores
+   the previous handlers. Not collective. */
+PETSC_EXTERN PetscErrorCode OTSignalsCatch(void);
+PETSC_EXTERN PetscErrorCode OTSignalsRelease(void);
+/* Reads the checkpoint named by -ot_restart into the solver's state. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[]);
+
+/* --- HDF5 writing helpers (result_io.c), shared with the checkpoint writer --- */
+PETSC_EXTERN PetscErrorCode OTH5WriteAttrDouble(hid_t loc, const char name[], PetscReal value);
+PETSC_EXTERN PetscErrorCode OTH5WriteAttrInt(hid_t loc, const char name[], PetscInt value);
+PETSC_EXTERN PetscErrorCode OTH5WriteAttrString(hid_t loc, const char name[], const char value[]);
+/* Writes entries [start, start + count) of a 1-D float64 dataset of length len. Collective. */
+PETSC_EXTERN PetscErrorCode OTH5WriteVectorPart(hid_t file, const char name[], PetscInt len, PetscInt start, PetscInt count, const PetscReal *values,
+                                                hid_t xfer);
+/* Writes the solver's /history (rank 0's rows). Collective. */
+PETSC_EXTERN PetscErrorCode OTH5WriteHistory(OTSolver s, hid_t file, hid_t xfer);
+/* Creates FILE.tmp.<pid of rank 0> with MPI-IO (collective), and renames it to FILE after closing. */
+PETSC_EXTERN PetscErrorCode OTH5CreateTemporary(MPI_Comm comm, const char filename[], char tmpname[], size_t len, hid_t *file);
+PETSC_EXTERN PetscErrorCode OTH5CloseAndRename(MPI_Comm comm, hid_t file, const char tmpname[], const char filename[]);
+/* The compound type of /history rows as stored in files. */
+typedef struct {
+  int       stage;
+  long long iteration;
+  double    time, marginal_error, dual_objective;
+} OTHistoryFileRow;
+PETSC_EXTERN PetscErrorCode OTH5HistoryType(hid_t *type);
 
 /* --- evaluation (evaluate.c) and bounds (bounds.c) --- */
 /* Fills transport_cost, dual_objective, entropic_cost and marginal_error of result from (f, g). Collective. */

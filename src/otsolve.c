@@ -6,8 +6,10 @@ static const char help[] = "otsolve: entropy-regularised optimal transport on ma
                            "  mpirun -n 4 otsolve -problem pair.h5 -output result.h5 -ot_eps 1e-3 -ot_tol 1e-9 -ot_monitor 100\n\n"
                            "The problem file holds /C (n x m costs) and optionally /a, /b (weights; uniform if absent).\n"
                            "Without -problem, a built-in example (two Gaussian mixtures) is solved.\n"
-                           "Exit status: 0 converged; 1 bad input or options; 2 not converged within -ot_max_it\n"
-                           "(results are still written); other values: an internal or MPI failure (the job is aborted).\n\n";
+                           "Exit status: 0 converged; 1 bad input or options; 2 not converged within -ot_max_it (results are\n"
+                           "still written); 3 internal or MPI failure (the job is aborted); 4 interrupted by SIGTERM or SIGUSR1\n"
+                           "after writing the -ot_checkpoint file (resume with -ot_restart FILE); 5 NaN or Inf in the iterates\n"
+                           "(results are still written, status says where).\n\n";
 
 /* The first error message of a failed call chain, kept so that the program prints it once, in its own words. */
 typedef struct {
@@ -39,7 +41,7 @@ static PetscErrorCode RecordError(MPI_Comm comm, int line, const char *func, con
 }
 
 /* Fails on every rank if rank 0 cannot create a file next to `output`: checked before any long work. */
-static PetscErrorCode CheckWritable(MPI_Comm comm, const char output[])
+static PetscErrorCode CheckWritable(MPI_Comm comm, const char output[], const char option[])
 {
   PetscMPIInt rank;
   int         ok = 0;
@@ -59,7 +61,7 @@ static PetscErrorCode CheckWritable(MPI_Comm comm, const char output[])
     }
   }
   PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
-  PetscCheck(ok, comm, OT_ERR_INPUT, "-output %s: cannot write there (check that the directory exists and is writable)", output);
+  PetscCheck(ok, comm, OT_ERR_INPUT, "%s %s: cannot write there (check that the directory exists and is writable)", option, output);
   PetscFunctionReturn(0);
 }
 
@@ -85,17 +87,26 @@ static PetscErrorCode Run(int *exit_status)
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(NULL, &help_only));
 
+  PetscCall(OTProblemCreate(PETSC_COMM_WORLD, &problem));
+  PetscCall(OTProblemSetFromOptions(problem));
   PetscCall(OTSolverCreate(PETSC_COMM_WORLD, &solver));
   PetscCall(OTSolverSetFromOptions(solver));
   error_record.reading_options = PETSC_FALSE;
   if (help_only) {
+    PetscCall(OTProblemDestroy(&problem));
     PetscCall(OTSolverDestroy(&solver));
     *exit_status = 0;
     PetscFunctionReturn(0);
   }
-  if (has_output) PetscCall(CheckWritable(PETSC_COMM_WORLD, output_file));
+  if (has_output) PetscCall(CheckWritable(PETSC_COMM_WORLD, output_file, "-output"));
+  {
+    char checkpoint_file[PETSC_MAX_PATH_LEN];
+    PetscBool has_checkpoint;
 
-  PetscCall(OTProblemCreate(PETSC_COMM_WORLD, &problem));
+    PetscCall(PetscOptionsGetString(NULL, NULL, "-ot_checkpoint", checkpoint_file, sizeof(checkpoint_file), &has_checkpoint));
+    if (has_checkpoint) PetscCall(CheckWritable(PETSC_COMM_WORLD, checkpoint_file, "-ot_checkpoint"));
+  }
+
   if (has_problem) PetscCall(OTProblemLoad(problem, problem_file));
   else {
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "otsolve: no -problem given; solving the built-in example (see -help)\n"));
@@ -104,10 +115,15 @@ static PetscErrorCode Run(int *exit_status)
   PetscCall(OTSolverSetProblem(solver, problem));
   PetscCall(OTProblemDestroy(&problem));
   PetscCall(OTSolverSolve(solver));
-  if (has_output) PetscCall(OTSolverWriteResult(solver, output_file));
-  PetscCall(OTSolverPrintSummary(solver));
   PetscCall(OTSolverGetResult(solver, &result));
-  *exit_status = result.converged ? 0 : OT_EXIT_NOT_CONVERGED;
+  if (has_output && result.reason != OT_REASON_INTERRUPTED) PetscCall(OTSolverWriteResult(solver, output_file));
+  PetscCall(OTSolverPrintSummary(solver));
+  switch (result.reason) {
+  case OT_REASON_CONVERGED: *exit_status = 0; break;
+  case OT_REASON_INTERRUPTED: *exit_status = OT_EXIT_INTERRUPTED; break;
+  case OT_REASON_BREAKDOWN: *exit_status = OT_EXIT_BREAKDOWN; break;
+  default: *exit_status = OT_EXIT_NOT_CONVERGED;
+  }
   PetscCall(OTSolverDestroy(&solver));
   PetscFunctionReturn(0);
 }
@@ -134,7 +150,7 @@ int main(int argc, char **argv)
     /* an error on some ranks only: others may wait in a collective, so end the whole job */
     fprintf(stderr, "otsolve: error on rank %d: %s [%s]\n", rank, record->message, record->where);
     fflush(stderr);
-    MPI_Abort(PETSC_COMM_WORLD, 3);
+    MPI_Abort(PETSC_COMM_WORLD, OT_EXIT_INTERNAL);
   }
   PetscCall(PetscFinalize());
   return exit_status;

@@ -28,6 +28,7 @@ PetscErrorCode OTProblemCreate(MPI_Comm comm, OTProblem *problem)
   PetscCall(PetscNew(&pb));
   pb->comm  = comm;
   pb->refct = 1;
+  pb->mass_tol = 1e-6;
   PetscCallMPI(MPI_Comm_rank(comm, &pb->rank));
   PetscCallMPI(MPI_Comm_size(comm, &pb->size));
   PetscCall(PetscStrcpy(pb->source, "(empty)"));
@@ -56,6 +57,19 @@ static PetscErrorCode CheckMemory(OTProblem pb)
              "%s: the cost matrix (%" PetscInt_FMT " x %" PetscInt_FMT ") needs %.3g GB in all, %.3g GB per rank on %d rank(s); a node here has %.3g GB "
              "available, so at least %.0f nodes like it are needed (run on more nodes, or on point clouds when that input is supported)",
              pb->source, pb->n, pb->m, total / 1e9, local_bytes / 1e9, pb->size, available / 1e9, ceil(total / (0.9 * available)));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTProblemSetFromOptions(OTProblem pb)
+{
+  PetscFunctionBegin;
+  PetscOptionsBegin(pb->comm, NULL, "Problem input (otsolve)", NULL);
+  PetscCall(PetscOptionsReal("-ot_mass_tol", "Accepted relative difference of the total masses sum(a) and sum(b); b is then scaled to sum(a)", NULL,
+                             pb->mass_tol, &pb->mass_tol, NULL));
+  PetscCall(PetscOptionsBool("-ot_normalize", "Rescale both measures to total mass 1 (with a warning if their masses differ) instead of refusing a mismatch",
+                             NULL, pb->normalize, &pb->normalize, NULL));
+  PetscOptionsEnd();
+  PetscCheck(pb->mass_tol >= 0, pb->comm, OT_ERR_INPUT, "-ot_mass_tol must be non-negative, got %g", (double)pb->mass_tol);
   PetscFunctionReturn(0);
 }
 
@@ -271,8 +285,8 @@ PetscErrorCode OTProblemFinalize(OTProblem pb, const char what[])
 {
   size_t    local_len = (size_t)pb->n_local * (size_t)pb->m;
   int64_t   bad;
-  PetscReal sums[2] = {0, 0}, mass_a, mass_b, mass_tol = 1e-6, local_max = 0.0;
-  PetscBool any_zero_local = PETSC_FALSE, any_zero;
+  PetscReal sums[2] = {0, 0}, mass_a, mass_b, mass_tol = pb->mass_tol, local_max = 0.0;
+  PetscBool any_zero_local = PETSC_FALSE, any_zero, normalize = pb->normalize;
 
   PetscFunctionBegin;
   for (int kind = 0; kind < 2; kind++) {
@@ -308,10 +322,18 @@ PetscErrorCode OTProblemFinalize(OTProblem pb, const char what[])
   PetscCheck(!any_zero, pb->comm, OT_ERR_INPUT,
              "%s: a weight in /a or /b is zero; the log-domain solver needs positive weights: drop the zero-weight points or add a small floor",
              what);
-  PetscCall(PetscOptionsGetReal(NULL, NULL, "-ot_mass_tol", &mass_tol, NULL));
-  PetscCheck(PetscAbsReal(mass_a - mass_b) <= mass_tol * PetscMax(mass_a, mass_b), pb->comm, OT_ERR_INPUT,
-             "%s: total masses differ: sum(a) = %.17g, sum(b) = %.17g (relative difference %.3g > -ot_mass_tol %g)", what, (double)mass_a, (double)mass_b,
-             (double)(PetscAbsReal(mass_a - mass_b) / PetscMax(mass_a, mass_b)), (double)mass_tol);
+  PetscCheck(normalize || PetscAbsReal(mass_a - mass_b) <= mass_tol * PetscMax(mass_a, mass_b), pb->comm, OT_ERR_INPUT,
+             "%s: total masses differ: sum(a) = %.17g, sum(b) = %.17g (relative difference %.3g > -ot_mass_tol %g; -ot_normalize rescales both to 1)", what,
+             (double)mass_a, (double)mass_b, (double)(PetscAbsReal(mass_a - mass_b) / PetscMax(mass_a, mass_b)), (double)mass_tol);
+  if (normalize) {
+    /* both measures become probability measures: costs and bounds are then per unit of mass */
+    if (PetscAbsReal(mass_a - mass_b) > mass_tol * PetscMax(mass_a, mass_b))
+      PetscCall(PetscPrintf(pb->comm, "otsolve: warning: %s: total masses differ (sum(a) = %.17g, sum(b) = %.17g); -ot_normalize rescales both to 1\n", what,
+                            (double)mass_a, (double)mass_b));
+    for (PetscInt i = 0; i < pb->n_local; i++) pb->a[i] /= mass_a;
+    mass_b /= mass_a;
+    mass_a = 1.0;
+  }
   /* within the tolerance, scale b so that both masses agree to rounding: the plan's marginals must be consistent */
   for (PetscInt j = 0; j < pb->m; j++) pb->b[j] *= mass_a / mass_b;
   pb->mass = mass_a;

@@ -34,7 +34,8 @@
 
 const char *const OTSinkhornVariants[] = {"auto", "log", "absorb", "OTSinkhornVariant", "OT_SINKHORN_", NULL};
 
-enum { FLAG_BAD_ROW, FLAG_RESCUED_ROW, FLAG_SCALING_OUT_OF_RANGE, FLAG_COUNT };
+/* FLAG_SAFE_POINT..: the safe-point requests (a signal arrived, a checkpoint is due), see checkpoint.c */
+enum { FLAG_BAD_ROW, FLAG_RESCUED_ROW, FLAG_SCALING_OUT_OF_RANGE, FLAG_SAFE_POINT, FLAG_COUNT = FLAG_SAFE_POINT + OT_SAFE_POINT_FLAGS };
 _Static_assert(1 + FLAG_COUNT <= OT_COLUMN_EXTRA, "the sweep's scalars must fit after the column sums");
 
 static inline PetscBool ScalingInRange(PetscReal x)
@@ -161,7 +162,8 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
   OTProblem  pb = s->problem;
   PetscInt   m = pb->m, n_local = pb->n_local, it, *rescue_columns;
   PetscBool  absorbed = PETSC_FALSE, use_kernel; /* absorbed: the state is (f_ref, u, g_ref, v) on the stored kernel */
-  PetscReal *u_next, *v_next, *flags = s->col_sum + m + 1;
+  PetscReal *u_next, *v_next, *flags = s->col_sum + m + 1, safe_point[OT_SAFE_POINT_FLAGS] = {0, 0};
+  PetscBool  stop = PETSC_FALSE;
 
   PetscFunctionBegin;
   *converged = PETSC_FALSE;
@@ -178,8 +180,16 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     PetscInt  rescue_count = 0;
     PetscBool leave        = PETSC_FALSE;
 
+    /* a safe point: the state after it - 1 sweeps; the requests came with the last sweep's reduction */
+    if (safe_point[0] > 0 || safe_point[1] > 0) {
+      if (absorbed) Materialize(s, s->u);
+      PetscCall(OTSolverSafePoint(s, safe_point, first_iteration + it - 1, s->result.iterations_newton, &stop));
+      safe_point[0] = safe_point[1] = 0;
+      if (stop) break;
+    }
     PetscCall(PetscLogEventBegin(OT_EVENT_SWEEP, 0, 0, 0, 0));
     for (int k = 0; k < FLAG_COUNT; k++) flags[k] = 0.0;
+    if (s->checkpoint_file[0]) OTSolverSafePointRequests(s, flags + FLAG_SAFE_POINT);
     if (absorbed) {
       KernelSweepRows(n_local, m, s->kernel, pb->a, s->v, u_next, s->col_sum, flags);
       for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * (s->f_ref[i] + s->eps * PetscLogReal(u_next[i]));
@@ -194,6 +204,7 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, s->col_sum, (PetscMPIInt)(m + 1 + FLAG_COUNT), MPIU_REAL, MPIU_SUM, s->comm));
     PetscCall(PetscLogEventEnd(OT_EVENT_COLUMN_REDUCE, 0, 0, 0, 0));
     s->rescued_rows += (PetscInt)flags[FLAG_RESCUED_ROW];
+    for (int k = 0; k < OT_SAFE_POINT_FLAGS; k++) safe_point[k] = flags[FLAG_SAFE_POINT + k];
 
     if (absorbed) {
       if (flags[FLAG_BAD_ROW] > 0) { /* a row sum underflowed: discard the pass, absorb, redo it in the log domain */
@@ -220,7 +231,8 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     if (PetscIsInfOrNanReal(marginal_error) || PetscIsInfOrNanReal(dual)) {
       PetscCall(PetscSNPrintf(s->result.status, sizeof(s->result.status), "NaN or Inf in the Sinkhorn iterates at iteration %" PetscInt_FMT,
                               first_iteration + it));
-      leave = PETSC_TRUE;
+      s->result.reason = OT_REASON_BREAKDOWN;
+      leave            = PETSC_TRUE;
     } else if (marginal_error <= s->tol) {
       *converged = PETSC_TRUE;
       leave      = PETSC_TRUE;
@@ -256,7 +268,7 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     s->rescued_columns += rescue_count;
   }
   if (absorbed) Materialize(s, s->u);
-  *sweeps = PetscMin(it, max_sweeps);
+  *sweeps = stop ? it - 1 : PetscMin(it, max_sweeps);
   PetscCall(PetscFree3(rescue_columns, u_next, v_next));
   PetscCall(PetscInfo(NULL, "Sinkhorn: %" PetscInt_FMT " sweeps, %" PetscInt_FMT " absorptions, %" PetscInt_FMT " row rescues on rank %d, %" PetscInt_FMT " column rescues\n",
                       *sweeps, s->absorptions, s->rescued_rows, s->rank, s->rescued_columns));

@@ -64,6 +64,7 @@ PetscErrorCode OTSolverCreate(MPI_Comm comm, OTSolver *solver)
   s->newton_density  = 16.0;
   s->newton_shift    = 1e-2;
   s->newton_slow     = 0.5;
+  s->checkpoint_interval = 600.0;
   PetscCallMPI(MPI_Comm_rank(comm, &s->rank));
   PetscCallMPI(MPI_Comm_size(comm, &s->size));
   PetscCall(PetscStrcpy(s->result.status, "not solved"));
@@ -120,6 +121,12 @@ PetscErrorCode OTSolverSetFromOptions(OTSolver s)
   PetscCall(PetscOptionsReal("-ot_monitor_seconds", "Without -ot_monitor: print a progress line every this many seconds (0: never)", NULL,
                              s->monitor_seconds, &s->monitor_seconds, NULL));
   PetscCall(PetscOptionsBool("-ot_view", "Print the solver configuration before solving", NULL, s->view, &s->view, NULL));
+  PetscCall(PetscOptionsString("-ot_checkpoint", "Write checkpoints to this HDF5 file (atomically), every -ot_checkpoint_interval seconds and on SIGTERM/SIGUSR1 (then stop, exit status 4)",
+                               NULL, s->checkpoint_file, s->checkpoint_file, sizeof(s->checkpoint_file), NULL));
+  PetscCall(PetscOptionsReal("-ot_checkpoint_interval", "Seconds between periodic checkpoints (<= 0: only on SIGTERM/SIGUSR1)", NULL, s->checkpoint_interval,
+                             &s->checkpoint_interval, NULL));
+  PetscCall(PetscOptionsString("-ot_restart", "Resume from this checkpoint file (written by -ot_checkpoint, on any number of ranks)", NULL, s->restart_file,
+                               s->restart_file, sizeof(s->restart_file), NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
 }
@@ -186,7 +193,9 @@ static PetscErrorCode RunSinkhorn(OTSolver s, PetscInt max_sweeps, PetscBool sto
   *converged = PETSC_FALSE;
   if (max_sweeps <= 0) PetscFunctionReturn(0);
   PetscCall(PetscLogStagePush(OT_STAGE_SINKHORN_LOG));
+  s->sinkhorn_run_start = start;
   PetscCall(OTSinkhornRun(s, max_sweeps, r->iterations_sinkhorn, stop_when_close, &sweeps, converged));
+  s->sinkhorn_run_start = 0.0;
   PetscCall(PetscLogStagePop());
   r->iterations_sinkhorn += sweeps;
   r->sinkhorn_time += MPI_Wtime() - start;
@@ -197,23 +206,38 @@ static PetscErrorCode RunSinkhorn(OTSolver s, PetscInt max_sweeps, PetscBool sto
   Sinkhorn-Newton-Sparse. Warm-up sweeps until the marginal error is below -ot_newton_switch times the
   total mass (Newton's fast local convergence needs a start that close; measured on Fashion-MNIST and
   random costs, earlier starts cost more Newton steps than the sweeps they save), or -ot_sinkhorn_warmup
-  sweeps; then Newton steps. Newton steps should converge superlinearly; three accepted steps in a row that each reduce the marginal error by less
-  than a factor -ot_newton_slow mean that the kept entries miss too much of P (P is not sparse at this eps):
-  the density is then multiplied by 4 (twice at most), and after that the solve finishes with Sinkhorn
-  sweeps, so SNS never stalls where Sinkhorn would not. A step that fails to increase D is followed by
-  -ot_sinkhorn_fallback sweeps.
+  sweeps; then Newton steps. Newton steps should converge superlinearly; three accepted steps in a row that
+  each reduce the marginal error by less than a factor -ot_newton_slow mean that the kept entries miss too
+  much of P (P is not sparse at this eps): the density is then multiplied by 4 (twice at most), and after
+  that the solve finishes with Sinkhorn sweeps, so SNS never stalls where Sinkhorn would not. A step that
+  fails to increase D is followed by -ot_sinkhorn_fallback sweeps. The phase and the density raises are
+  part of the checkpoint, so a restart goes on in the phase where the run stopped.
 */
 static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
 {
-  OTResult *r = &s->result;
+  OTResult *r       = &s->result;
   PetscReal density = s->newton_density;
-  PetscInt  slow_steps = 0, boosts = 0;
+  PetscInt  slow_steps = 0;
+  PetscBool stop;
 
   PetscFunctionBegin;
-  PetscCall(RunSinkhorn(s, s->warmup_max, PETSC_TRUE, converged));
-  while (!*converged && r->iterations_sinkhorn + r->iterations_newton < s->max_it && !s->result.status[0]) {
+  *converged = PETSC_FALSE;
+  if (s->sns_phase == 0) {
+    PetscCall(RunSinkhorn(s, s->warmup_max, PETSC_TRUE, converged));
+    /* stopped by a signal or by -ot_max_it: the warm-up is not over (a restart goes on with it) */
+    if (r->reason != OT_REASON_NONE || r->iterations_sinkhorn + r->iterations_newton >= s->max_it) PetscFunctionReturn(0);
+    s->sns_phase = 1;
+  }
+  if (s->sns_phase == 2) {
+    PetscCall(RunSinkhorn(s, s->max_it, PETSC_FALSE, converged));
+    PetscFunctionReturn(0);
+  }
+  for (PetscInt k = 0; k < s->sns_boosts; k++) s->newton_density *= 4;
+  while (!*converged && r->iterations_sinkhorn + r->iterations_newton < s->max_it && r->reason == OT_REASON_NONE) {
     OTNewtonInfo info;
 
+    PetscCall(OTSolverSafePointReduce(s, r->iterations_sinkhorn, r->iterations_newton, &stop));
+    if (stop) break;
     PetscCall(PetscLogStagePush(OT_STAGE_NEWTON_LOG));
     PetscCall(OTNewtonStep(s, &info));
     PetscCall(PetscLogStagePop());
@@ -229,6 +253,12 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
                             KSPConvergedReasons[info.ksp_reason], (double)info.step, info.accepted ? "" : " (rejected: Sinkhorn fallback)"));
     PetscCall(OTSolverHistoryAppend(s, OT_STAGE_NEWTON, r->iterations_newton, info.accepted ? info.marginal_error_after : info.marginal_error,
                                     info.accepted ? info.dual_after : info.dual));
+    if (PetscIsInfOrNanReal(info.marginal_error_after) || PetscIsInfOrNanReal(info.dual_after) || PetscIsInfOrNanReal(info.marginal_error)) {
+      r->reason = OT_REASON_BREAKDOWN;
+      PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "NaN or Inf in the Newton stage at Newton step %" PetscInt_FMT " (iteration %" PetscInt_FMT ")",
+                              r->iterations_newton, r->iterations_sinkhorn + r->iterations_newton));
+      break;
+    }
     if (!info.accepted) {
       PetscCall(RunSinkhorn(s, s->fallback_sweeps, PETSC_FALSE, converged));
       continue;
@@ -238,12 +268,13 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
     else slow_steps = 0;
     if (slow_steps < 3 || *converged) continue;
     slow_steps = 0;
-    if (boosts < 2) {
-      boosts++;
+    if (s->sns_boosts < 2) {
+      s->sns_boosts++;
       s->newton_density *= 4;
       PetscCall(PetscInfo(NULL, "SNS: Newton converges slowly; density raised to %g\n", (double)s->newton_density));
     } else {
       PetscCall(PetscInfo(NULL, "SNS: Newton converges slowly even at density %g; finishing with Sinkhorn sweeps\n", (double)s->newton_density));
+      s->sns_phase = 2;
       PetscCall(RunSinkhorn(s, s->max_it, PETSC_FALSE, converged));
     }
   }
@@ -251,24 +282,41 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode OTSolverSetRestart(OTSolver s, const char filename[])
+{
+  PetscFunctionBegin;
+  PetscCall(PetscStrncpy(s->restart_file, filename ? filename : "", sizeof(s->restart_file)));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTSolverSolve(OTSolver s)
 {
   OTResult *r = &s->result;
   PetscInt  iterations;
-  PetscBool converged;
+  PetscBool converged = PETSC_FALSE;
 
   PetscFunctionBegin;
   PetscCall(OTSolverSetUp(s));
   if (s->view) PetscCall(OTSolverView(s, PETSC_VIEWER_STDOUT_(s->comm)));
-  s->history_len = 0;
+  s->history_len  = 0;
   s->solve_start  = MPI_Wtime();
   s->last_monitor = s->solve_start;
   PetscCall(PetscStrcpy(r->status, ""));
+  r->reason              = OT_REASON_NONE;
   r->iterations_sinkhorn = r->iterations_newton = 0;
   r->sinkhorn_time                              = 0.0;
+  s->sns_phase = s->sns_boosts = 0;
+  if (s->restart_file[0]) {
+    PetscCall(OTSolverLoadCheckpoint(s, s->restart_file));
+    PetscCall(PetscPrintf(s->comm, "otsolve: resuming from %s after %" PetscInt_FMT " Sinkhorn sweeps and %" PetscInt_FMT " Newton steps\n", s->restart_file,
+                          r->iterations_sinkhorn, r->iterations_newton));
+  }
+  s->last_checkpoint = MPI_Wtime();
+  if (s->checkpoint_file[0]) PetscCall(OTSignalsCatch());
   for (int attempt = 0;; attempt++) {
     if (s->method == OT_METHOD_SINKHORN) PetscCall(RunSinkhorn(s, s->max_it, PETSC_FALSE, &converged));
     else PetscCall(RunSNS(s, &converged));
+    if (r->reason == OT_REASON_INTERRUPTED) break; /* leave at once: the batch system's grace time is short */
     PetscCall(PetscLogStagePush(OT_STAGE_FINISH));
     PetscCall(OTEvaluate(s->problem, s->eps, s->f, s->g, r));
     PetscCall(PetscLogStagePop());
@@ -276,13 +324,24 @@ PetscErrorCode OTSolverSolve(OTSolver s)
        iterate on (a few times at most) */
     if (!converged || r->marginal_error <= s->tol || r->iterations_sinkhorn + r->iterations_newton >= s->max_it || attempt == 3) break;
   }
+  PetscCall(OTSignalsRelease());
   iterations = r->iterations_sinkhorn + r->iterations_newton;
+  r->solve_time = MPI_Wtime() - s->solve_start;
+  r->converged  = PETSC_FALSE;
+  if (r->reason == OT_REASON_INTERRUPTED) PetscFunctionReturn(0);
 
   PetscCall(PetscLogStagePush(OT_STAGE_FINISH));
   PetscCall(OTComputeBounds(s->problem, s->eps, s->f, s->g, &r->lower_bound, &r->upper_bound));
   PetscCall(PetscLogStagePop());
   /* converged reports the independent evaluation, not the iteration's own estimate */
-  r->converged  = (PetscBool)(converged && r->marginal_error <= s->tol);
+  r->converged = (PetscBool)(converged && r->marginal_error <= s->tol && r->reason == OT_REASON_NONE);
+  if (r->reason == OT_REASON_NONE && PetscIsInfOrNanReal(r->marginal_error)) {
+    r->reason = OT_REASON_BREAKDOWN;
+    PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "NaN or Inf in the final evaluation after %" PetscInt_FMT " iterations", iterations));
+  }
+  if (r->reason == OT_REASON_NONE) r->reason = r->converged ? OT_REASON_CONVERGED : OT_REASON_MAX_IT;
+  /* a run stopped by -ot_max_it can go on later from where it ended: -ot_restart with a larger -ot_max_it */
+  if (r->reason == OT_REASON_MAX_IT && s->checkpoint_file[0]) PetscCall(OTSolverWriteCheckpoint(s, s->checkpoint_file));
   r->solve_time = MPI_Wtime() - s->solve_start;
   if (!r->status[0]) {
     if (r->converged) PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "converged: marginal error %.3e <= tol %.3e", (double)r->marginal_error, (double)s->tol));
@@ -327,6 +386,12 @@ PetscErrorCode OTSolverPrintSummary(OTSolver s)
   PetscFunctionBegin;
   PetscCall(PetscPrintf(s->comm, "status = %s\n", r->status));
   PetscCall(PetscPrintf(s->comm, "n = %" PetscInt_FMT "\nm = %" PetscInt_FMT "\nranks = %d\n", s->problem->n, s->problem->m, s->size));
+  if (r->reason == OT_REASON_INTERRUPTED) { /* nothing was evaluated: only what a restart needs to know */
+    PetscCall(PetscPrintf(s->comm, "checkpoint = %s\n", s->checkpoint_file));
+    PetscCall(PetscPrintf(s->comm, "iterations_sinkhorn = %" PetscInt_FMT "\niterations_newton = %" PetscInt_FMT "\n", r->iterations_sinkhorn, r->iterations_newton));
+    PetscCall(PetscPrintf(s->comm, "interrupted = 1\nconverged = 0\n"));
+    PetscFunctionReturn(0);
+  }
   PetscCall(PetscPrintf(s->comm, "eps = %.17g\n", (double)r->eps));
   PetscCall(PetscPrintf(s->comm, "transport_cost = %.17g\n", (double)r->transport_cost));
   PetscCall(PetscPrintf(s->comm, "dual_objective = %.17g\n", (double)r->dual_objective));

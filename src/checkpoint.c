@@ -1,0 +1,318 @@
+/*
+  Checkpoints and restarts: a long run on a cluster must survive its time limit.
+
+  A checkpoint is an HDF5 file holding what the iteration needs to go on exactly where it stopped: the
+  potentials f (n, written by the owners of each block of rows, so that a restart on another number of
+  ranks reads its own block) and g (m), the counters, the SNS phase, eps, and the history so far, plus
+  what identifies the problem (n, m, max C, mass). It is written at a safe point (between two Sinkhorn
+  sweeps or Newton steps, where (f, g) alone is the state), to FILE.tmp.<pid> that is synced and then
+  renamed over FILE: a kill at any moment leaves either the previous checkpoint or the new one, whole.
+
+  Signals. With -ot_checkpoint, SIGTERM and SIGUSR1 (what Slurm sends before a time limit, with
+  --signal; what mpiexec forwards to every rank) only set a flag. Ranks see the signal at different
+  moments, so the flag rides on the reduction each sweep makes anyway (one more number in the column
+  sums) and every rank acts on the same sweep: all write the checkpoint together, then the run stops
+  with OT_REASON_INTERRUPTED (exit status 4). The periodic checkpoint (-ot_checkpoint_interval) uses rank
+  0's clock the same way, so no rank decides alone.
+*/
+#include "otimpl.h"
+#include <math.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#define OT_CHECKPOINT_FORMAT "otsolve checkpoint 1"
+
+static volatile sig_atomic_t ot_signal_received = 0;
+static struct sigaction      ot_previous_term, ot_previous_usr1;
+static PetscBool             ot_signals_caught = PETSC_FALSE;
+
+static void OnSignal(int signo)
+{
+  ot_signal_received = signo;
+}
+
+PetscErrorCode OTSignalsCatch(void)
+{
+  struct sigaction action;
+
+  PetscFunctionBegin;
+  if (ot_signals_caught) PetscFunctionReturn(0);
+  memset(&action, 0, sizeof(action));
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART; /* a signal during MPI or file I/O must not make a system call fail */
+  PetscCheck(sigaction(SIGTERM, &action, &ot_previous_term) == 0 && sigaction(SIGUSR1, &action, &ot_previous_usr1) == 0, PETSC_COMM_SELF, PETSC_ERR_SYS,
+             "could not install the SIGTERM/SIGUSR1 handlers");
+  ot_signal_received = 0;
+  ot_signals_caught  = PETSC_TRUE;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSignalsRelease(void)
+{
+  PetscFunctionBegin;
+  if (!ot_signals_caught) PetscFunctionReturn(0);
+  PetscCheck(sigaction(SIGTERM, &ot_previous_term, NULL) == 0 && sigaction(SIGUSR1, &ot_previous_usr1, NULL) == 0, PETSC_COMM_SELF, PETSC_ERR_SYS,
+             "could not restore the SIGTERM/SIGUSR1 handlers");
+  ot_signals_caught = PETSC_FALSE;
+  PetscFunctionReturn(0);
+}
+
+void OTSolverSafePointRequests(OTSolver s, PetscReal flags[OT_SAFE_POINT_FLAGS])
+{
+  flags[0] = ot_signal_received ? 1.0 : 0.0;
+  flags[1] = (s->rank == 0 && s->checkpoint_file[0] && s->checkpoint_interval > 0 && MPI_Wtime() - s->last_checkpoint >= s->checkpoint_interval) ? 1.0
+                                                                                                                                                 : 0.0;
+}
+
+/* The checkpoint at the given counts; (f, g) must be the state after those iterations. */
+static PetscErrorCode WriteCheckpoint(OTSolver s, const char filename[], PetscInt iterations_sinkhorn, PetscInt iterations_newton)
+{
+  OTProblem pb = s->problem;
+  OTResult *r  = &s->result;
+  char      tmpname[PETSC_MAX_PATH_LEN + 32];
+  hid_t     file, xfer;
+  PetscReal sinkhorn_time = r->sinkhorn_time + (s->sinkhorn_run_start > 0 ? MPI_Wtime() - s->sinkhorn_run_start : 0.0);
+
+  PetscFunctionBegin;
+  PetscCall(PetscLogEventBegin(OT_EVENT_WRITE, 0, 0, 0, 0));
+  PetscCall(OTH5CreateTemporary(s->comm, filename, tmpname, sizeof(tmpname), &file));
+  xfer = H5Pcreate(H5P_DATASET_XFER);
+  OTH5Call(H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE));
+  PetscCall(OTH5WriteVectorPart(file, "/f", pb->n, pb->row_start, pb->n_local, s->f, xfer));
+  PetscCall(OTH5WriteVectorPart(file, "/g", pb->m, 0, s->rank == 0 ? pb->m : 0, s->g, xfer));
+  PetscCall(OTH5WriteHistory(s, file, xfer));
+  PetscCall(OTH5WriteAttrString(file, "format", OT_CHECKPOINT_FORMAT));
+  PetscCall(OTH5WriteAttrString(file, "problem", pb->source));
+  PetscCall(OTH5WriteAttrString(file, "method", OTMethods[s->method]));
+  PetscCall(OTH5WriteAttrInt(file, "n", pb->n));
+  PetscCall(OTH5WriteAttrInt(file, "m", pb->m));
+  PetscCall(OTH5WriteAttrInt(file, "ranks", s->size));
+  PetscCall(OTH5WriteAttrDouble(file, "cost_max", pb->cost_max));
+  PetscCall(OTH5WriteAttrDouble(file, "mass", pb->mass));
+  PetscCall(OTH5WriteAttrDouble(file, "eps", s->eps));
+  PetscCall(OTH5WriteAttrInt(file, "iterations_sinkhorn", iterations_sinkhorn));
+  PetscCall(OTH5WriteAttrInt(file, "iterations_newton", iterations_newton));
+  PetscCall(OTH5WriteAttrInt(file, "sns_phase", s->sns_phase));
+  PetscCall(OTH5WriteAttrInt(file, "sns_boosts", s->sns_boosts));
+  PetscCall(OTH5WriteAttrDouble(file, "sinkhorn_time", sinkhorn_time));
+  PetscCall(OTH5WriteAttrDouble(file, "elapsed", MPI_Wtime() - s->solve_start));
+  OTH5Call(H5Pclose(xfer));
+  PetscCall(OTH5CloseAndRename(s->comm, file, tmpname, filename));
+  s->last_checkpoint = MPI_Wtime();
+  s->checkpoints_written++;
+  PetscCall(PetscLogEventEnd(OT_EVENT_WRITE, 0, 0, 0, 0));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverWriteCheckpoint(OTSolver s, const char filename[])
+{
+  PetscFunctionBegin;
+  PetscCall(OTSolverSetUp(s));
+  PetscCall(WriteCheckpoint(s, filename, s->result.iterations_sinkhorn, s->result.iterations_newton));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverSafePoint(OTSolver s, const PetscReal flags[OT_SAFE_POINT_FLAGS], PetscInt iterations_sinkhorn, PetscInt iterations_newton,
+                                 PetscBool *stop)
+{
+  PetscFunctionBegin;
+  *stop = PETSC_FALSE;
+  if (!s->checkpoint_file[0] || (flags[0] <= 0 && flags[1] <= 0)) PetscFunctionReturn(0);
+  PetscCall(WriteCheckpoint(s, s->checkpoint_file, iterations_sinkhorn, iterations_newton));
+  if (flags[0] > 0) {
+    *stop            = PETSC_TRUE;
+    s->result.reason = OT_REASON_INTERRUPTED;
+    PetscCall(PetscSNPrintf(s->result.status, sizeof(s->result.status),
+                            "interrupted by a signal after %" PetscInt_FMT " Sinkhorn sweeps and %" PetscInt_FMT " Newton steps; checkpoint written to %s (resume with -ot_restart %s)",
+                            iterations_sinkhorn, iterations_newton, s->checkpoint_file, s->checkpoint_file));
+  } else if (s->monitor_every) {
+    PetscCall(PetscPrintf(s->comm, "  checkpoint written to %s after %" PetscInt_FMT " iterations\n", s->checkpoint_file, iterations_sinkhorn + iterations_newton));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverSafePointReduce(OTSolver s, PetscInt iterations_sinkhorn, PetscInt iterations_newton, PetscBool *stop)
+{
+  PetscReal flags[OT_SAFE_POINT_FLAGS];
+
+  PetscFunctionBegin;
+  *stop = PETSC_FALSE;
+  if (!s->checkpoint_file[0]) PetscFunctionReturn(0);
+  OTSolverSafePointRequests(s, flags);
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, flags, OT_SAFE_POINT_FLAGS, MPIU_REAL, MPIU_SUM, s->comm));
+  PetscCall(OTSolverSafePoint(s, flags, iterations_sinkhorn, iterations_newton, stop));
+  PetscFunctionReturn(0);
+}
+
+/* --- reading --- */
+
+static PetscErrorCode ReadAttrDouble(MPI_Comm comm, hid_t file, const char filename[], const char name[], double *value)
+{
+  hid_t attr;
+
+  PetscFunctionBegin;
+  PetscCheck(H5Aexists(file, name) > 0, comm, OT_ERR_INPUT, "%s: not an otsolve checkpoint (attribute %s is missing)", filename, name);
+  attr = H5Aopen(file, name, H5P_DEFAULT);
+  OTH5Call(attr);
+  OTH5Call(H5Aread(attr, H5T_NATIVE_DOUBLE, value));
+  OTH5Call(H5Aclose(attr));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode ReadAttrInt(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt *value)
+{
+  hid_t     attr;
+  long long v;
+
+  PetscFunctionBegin;
+  PetscCheck(H5Aexists(file, name) > 0, comm, OT_ERR_INPUT, "%s: not an otsolve checkpoint (attribute %s is missing)", filename, name);
+  attr = H5Aopen(file, name, H5P_DEFAULT);
+  OTH5Call(attr);
+  OTH5Call(H5Aread(attr, H5T_NATIVE_LLONG, &v));
+  OTH5Call(H5Aclose(attr));
+  *value = (PetscInt)v;
+  PetscFunctionReturn(0);
+}
+
+/* Reads entries [start, start + count) of the 1-D float64 dataset name, which must have length len. */
+static PetscErrorCode ReadVectorPart(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt len, PetscInt start, PetscInt count,
+                                     PetscReal *values)
+{
+  hid_t   dset, file_space, mem_space;
+  hsize_t dims, offset = (hsize_t)start, cnt = (hsize_t)count;
+
+  PetscFunctionBegin;
+  PetscCheck(H5Lexists(file, name, H5P_DEFAULT) > 0, comm, OT_ERR_INPUT, "%s: not an otsolve checkpoint (dataset %s is missing)", filename, name);
+  dset = H5Dopen2(file, name, H5P_DEFAULT);
+  OTH5Call(dset);
+  file_space = H5Dget_space(dset);
+  PetscCheck(H5Sget_simple_extent_ndims(file_space) == 1, comm, OT_ERR_INPUT, "%s: dataset %s is not a vector", filename, name);
+  OTH5Call(H5Sget_simple_extent_dims(file_space, &dims, NULL));
+  PetscCheck(dims == (hsize_t)len, comm, OT_ERR_INPUT, "%s: dataset %s has length %llu; this problem needs %" PetscInt_FMT, filename, name,
+             (unsigned long long)dims, len);
+  if (count > 0) {
+    OTH5Call(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &offset, NULL, &cnt, NULL));
+    mem_space = H5Screate_simple(1, &cnt, NULL);
+  } else {
+    OTH5Call(H5Sselect_none(file_space));
+    mem_space = H5Scopy(file_space);
+    OTH5Call(H5Sselect_none(mem_space));
+  }
+  OTH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, mem_space, file_space, H5P_DEFAULT, values));
+  OTH5Call(H5Sclose(mem_space));
+  OTH5Call(H5Sclose(file_space));
+  OTH5Call(H5Dclose(dset));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode ReadHistory(OTSolver s, hid_t file)
+{
+  hid_t             dset, space, type;
+  hsize_t           len;
+  OTHistoryFileRow *rows;
+
+  PetscFunctionBegin;
+  s->history_len = 0;
+  if (H5Lexists(file, "/history", H5P_DEFAULT) <= 0) PetscFunctionReturn(0);
+  dset  = H5Dopen2(file, "/history", H5P_DEFAULT);
+  OTH5Call(dset);
+  space = H5Dget_space(dset);
+  OTH5Call(H5Sget_simple_extent_dims(space, &len, NULL));
+  PetscCall(PetscMalloc1(PetscMax(1, (PetscInt)len), &rows));
+  PetscCall(OTH5HistoryType(&type));
+  if (len) OTH5Call(H5Dread(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows));
+  for (hsize_t k = 0; k < len; k++) {
+    PetscCall(OTSolverHistoryAppend(s, (OTStage)rows[k].stage, (PetscInt)rows[k].iteration, rows[k].marginal_error, rows[k].dual_objective));
+    s->history[s->history_len - 1].time = rows[k].time;
+  }
+  OTH5Call(H5Tclose(type));
+  OTH5Call(H5Sclose(space));
+  OTH5Call(H5Dclose(dset));
+  PetscCall(PetscFree(rows));
+  PetscFunctionReturn(0);
+}
+
+/* Same within a relative tolerance: the checkpoint was written for this problem and eps (the mass is a sum
+   whose rounding depends on the number of ranks, hence a tolerance far above rounding and far below any
+   real change of the weights). */
+static PetscBool Same(double x, double y, double rtol)
+{
+  return (PetscBool)(PetscAbsReal(x - y) <= rtol * PetscMax(PetscAbsReal(x), PetscAbsReal(y)));
+}
+
+PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[])
+{
+  OTProblem pb = s->problem;
+  OTResult *r  = &s->result;
+  int       status[2] = {0, 0};
+  hid_t     fapl, file, attr, type;
+  char     *format = NULL;
+  PetscInt  n, m;
+  double    cost_max, mass, eps, sinkhorn_time, elapsed;
+  PetscBool is_checkpoint;
+
+  PetscFunctionBegin;
+  if (s->rank == 0) {
+    status[0] = access(filename, R_OK) == 0;
+    status[1] = status[0] && H5Fis_hdf5(filename) > 0;
+  }
+  PetscCallMPI(MPI_Bcast(status, 2, MPI_INT, 0, s->comm));
+  PetscCheck(status[0], s->comm, OT_ERR_INPUT, "-ot_restart %s: cannot open the checkpoint file (missing or unreadable)", filename);
+  PetscCheck(status[1], s->comm, OT_ERR_INPUT, "-ot_restart %s: not an HDF5 file", filename);
+  OTH5Call(H5Eset_auto2(H5E_DEFAULT, NULL, NULL));
+  fapl = H5Pcreate(H5P_FILE_ACCESS);
+  OTH5Call(H5Pset_fapl_mpio(fapl, s->comm, MPI_INFO_NULL));
+  file = H5Fopen(filename, H5F_ACC_RDONLY, fapl);
+  OTH5Call(H5Pclose(fapl));
+  PetscCheck(file >= 0, s->comm, OT_ERR_INPUT, "-ot_restart %s: HDF5 could not open the file", filename);
+
+  is_checkpoint = (PetscBool)(H5Aexists(file, "format") > 0);
+  if (is_checkpoint) {
+    attr = H5Aopen(file, "format", H5P_DEFAULT);
+    OTH5Call(attr);
+    type = H5Aget_type(attr);
+    is_checkpoint = (PetscBool)(H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) > 0);
+    if (is_checkpoint) OTH5Call(H5Aread(attr, type, &format));
+    is_checkpoint = (PetscBool)(is_checkpoint && format && !strcmp(format, OT_CHECKPOINT_FORMAT));
+    if (format) H5free_memory(format);
+    OTH5Call(H5Tclose(type));
+    OTH5Call(H5Aclose(attr));
+  }
+  PetscCheck(is_checkpoint, s->comm, OT_ERR_INPUT, "-ot_restart %s: not an otsolve checkpoint (written by -ot_checkpoint)", filename);
+  PetscCall(ReadAttrInt(s->comm, file, filename, "n", &n));
+  PetscCall(ReadAttrInt(s->comm, file, filename, "m", &m));
+  PetscCall(ReadAttrDouble(s->comm, file, filename, "cost_max", &cost_max));
+  PetscCall(ReadAttrDouble(s->comm, file, filename, "mass", &mass));
+  PetscCall(ReadAttrDouble(s->comm, file, filename, "eps", &eps));
+  PetscCheck(n == pb->n && m == pb->m && Same(cost_max, pb->cost_max, 1e-15) && Same(mass, pb->mass, 1e-9), s->comm, OT_ERR_INPUT,
+             "-ot_restart %s: the checkpoint belongs to another problem (%" PetscInt_FMT " x %" PetscInt_FMT ", max C %.17g, mass %.17g; %s is %" PetscInt_FMT
+             " x %" PetscInt_FMT ", max C %.17g, mass %.17g)",
+             filename, n, m, cost_max, mass, pb->source, pb->n, pb->m, (double)pb->cost_max, (double)pb->mass);
+  PetscCheck(Same(eps, s->eps, 1e-15), s->comm, OT_ERR_INPUT, "-ot_restart %s: the checkpoint was written at eps = %.17g, this run has eps = %.17g; give -ot_eps %.17g",
+             filename, eps, (double)s->eps, eps);
+  PetscCall(ReadVectorPart(s->comm, file, filename, "/f", pb->n, pb->row_start, pb->n_local, s->f));
+  PetscCall(ReadVectorPart(s->comm, file, filename, "/g", pb->m, 0, pb->m, s->g));
+  PetscCall(ReadAttrInt(s->comm, file, filename, "iterations_sinkhorn", &r->iterations_sinkhorn));
+  PetscCall(ReadAttrInt(s->comm, file, filename, "iterations_newton", &r->iterations_newton));
+  PetscCall(ReadAttrInt(s->comm, file, filename, "sns_phase", &s->sns_phase));
+  PetscCall(ReadAttrInt(s->comm, file, filename, "sns_boosts", &s->sns_boosts));
+  PetscCall(ReadAttrDouble(s->comm, file, filename, "sinkhorn_time", &sinkhorn_time));
+  PetscCall(ReadAttrDouble(s->comm, file, filename, "elapsed", &elapsed));
+  PetscCall(ReadHistory(s, file));
+  OTH5Call(H5Fclose(file));
+  r->sinkhorn_time = sinkhorn_time;
+  s->solve_start   = MPI_Wtime() - elapsed; /* the history's clock goes on from the checkpoint */
+  {
+    int bad = 0;
+
+    for (PetscInt i = 0; i < pb->n_local; i++) bad |= !isfinite(s->f[i]);
+    for (PetscInt j = 0; j < pb->m; j++) bad |= !isfinite(s->g[j]);
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_LOR, s->comm));
+    PetscCheck(!bad, s->comm, OT_ERR_INPUT, "-ot_restart %s: /f or /g holds a NaN or Inf", filename);
+  }
+  PetscCall(PetscInfo(NULL, "Restarted from %s after %" PetscInt_FMT " Sinkhorn sweeps and %" PetscInt_FMT " Newton steps\n", filename, r->iterations_sinkhorn,
+                      r->iterations_newton));
+  PetscFunctionReturn(0);
+}

@@ -1,0 +1,126 @@
+#!/bin/bash
+# Checkpoint and restart (-ot_checkpoint, -ot_restart), against an uninterrupted run of the same problem.
+# usage: check_restart.sh BUILD_DIR MODE
+#   signal: SIGUSR1 to mpiexec (2 ranks) and SIGTERM to the ranks themselves (as srun sends it) mid-solve:
+#           exit status 4, a checkpoint; resumed on 3 and on 1 rank: the uninterrupted transport cost to 1e-10.
+#   max_it: SNS stopped by -ot_max_it at several points with a checkpoint every iteration, resumed on another
+#           number of ranks: the same cost to 1e-10 and the same iteration counts.
+#   kill9:  kill -9 of every rank while checkpoints are written back to back: the checkpoint left behind is
+#           always whole (h5py reads it, otsolve resumes from it), and at least once a kill hit a write.
+set -uo pipefail
+build=$1 mode=$2
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/cases.sh
+source "$here/cases.sh"
+fail=0
+
+value() { awk -v k="$1" '$1 == k {print $3}' "$2"; }
+same_cost() { # label, cost, reference cost
+  if /usr/bin/python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if abs(a - b) <= 1e-10 * abs(b) else 1)" "$2" "$3"; then
+    echo "ok   $1: transport_cost $2 (uninterrupted $3)"
+  else
+    echo "FAIL $1: transport_cost '$2' differs from the uninterrupted $3 by more than 1e-10 relative"; fail=1
+  fi
+}
+# waits (at most 60 s) until FILE has a monitor line for an iteration >= N
+wait_for_iteration() {
+  for _ in $(seq 600); do
+    if awk -v n="$2" '$1 == "sinkhorn" && $2 + 0 >= n {found = 1} END {exit !found}' "$1" 2> /dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "FAIL: no monitor line for iteration $2 in $1"; cat "$1"; return 1
+}
+
+case $mode in
+signal)
+  load_case_tmp "$build" fmnist01_sq_smalleps
+  opts=(-problem "$dir/problem.h5" -ot_eps "$case_eps" -ot_sinkhorn_variant absorb)
+  mpiexec -n 2 "$build/otsolve" "${opts[@]}" > "$dir/full" || { echo "FAIL: uninterrupted run"; cat "$dir/full"; exit 1; }
+  full=$(value transport_cost "$dir/full")
+  for how in usr1_mpiexec term_ranks; do
+    ck=$dir/$how.h5
+    mpiexec -n 2 "$build/otsolve" "${opts[@]}" -ot_checkpoint "$ck" -ot_monitor 100 > "$dir/$how.out" 2>&1 &
+    pid=$!
+    wait_for_iteration "$dir/$how.out" 1000 || { kill -9 $pid; exit 1; }
+    if [ $how = usr1_mpiexec ]; then kill -USR1 $pid; else pkill -TERM -f "^$build/otsolve .*-ot_checkpoint $ck"; fi
+    wait $pid
+    status=$?
+    its=$(value iterations_sinkhorn "$dir/$how.out")
+    if [ "$status" -eq 4 ] && [ -s "$ck" ] && grep -q "status = interrupted by a signal after" "$dir/$how.out"; then
+      echo "ok   $how: exit status 4 after $its sweeps, checkpoint $(stat -c %s "$ck") bytes"
+    else
+      echo "FAIL $how: exit status $status (want 4), checkpoint $(ls -l "$ck" 2>&1)"; cat "$dir/$how.out"; fail=1; continue
+    fi
+    np=3; [ $how = term_ranks ] && np=1
+    mpiexec -n $np "$build/otsolve" "${opts[@]}" -ot_restart "$ck" -output "$dir/r.h5" > "$dir/resumed" 2>&1
+    status=$?
+    grep -q "resuming from $ck after $its Sinkhorn sweeps" "$dir/resumed" || { echo "FAIL $how: no resume line"; cat "$dir/resumed"; fail=1; }
+    [ "$status" -eq 0 ] || { echo "FAIL $how: resumed run exit status $status"; fail=1; }
+    same_cost "$how, resumed on $np rank(s)" "$(value transport_cost "$dir/resumed")" "$full"
+    # the result file's history runs on from the checkpoint's: every sweep once, in order
+    /usr/bin/python3 - "$dir/r.h5" "$(value iterations_sinkhorn "$dir/resumed")" << 'PY' || fail=1
+import sys, h5py, numpy as np
+h = h5py.File(sys.argv[1], "r")["history"][:]
+ok = len(h) == int(sys.argv[2]) and np.array_equal(h["iteration"], np.arange(1, len(h) + 1)) and np.all(np.diff(h["time"]) >= 0)
+print(("ok  " if ok else "FAIL") + " history of the resumed run: %d rows, iterations 1..%d, time non-decreasing" % (len(h), h["iteration"][-1]))
+sys.exit(0 if ok else 1)
+PY
+  done
+  ;;
+max_it)
+  load_case_tmp "$build" random500
+  opts=(-problem "$dir/problem.h5" -ot_eps "$case_eps" -ot_method sns)
+  mpiexec -n 2 "$build/otsolve" "${opts[@]}" > "$dir/full" || { echo "FAIL: uninterrupted run"; exit 1; }
+  full=$(value transport_cost "$dir/full")
+  counts="$(value iterations_sinkhorn "$dir/full") $(value iterations_newton "$dir/full")"
+  for stop in 5 14 17; do
+    rm -f "$dir/ck.h5"
+    mpiexec -n 2 "$build/otsolve" "${opts[@]}" -ot_checkpoint "$dir/ck.h5" -ot_checkpoint_interval 1e-9 -ot_max_it $stop > "$dir/part" 2>&1
+    status=$?
+    [ "$status" -eq 2 ] || { echo "FAIL: stopped run exit status $status (want 2)"; cat "$dir/part"; fail=1; }
+    for np in 1 4; do
+      mpiexec -n $np "$build/otsolve" "${opts[@]}" -ot_restart "$dir/ck.h5" > "$dir/resumed" 2>&1 || { echo "FAIL: resumed run"; cat "$dir/resumed"; fail=1; }
+      got="$(value iterations_sinkhorn "$dir/resumed") $(value iterations_newton "$dir/resumed")"
+      [ "$got" = "$counts" ] || { echo "FAIL: resumed after $stop iterations on $np ranks: iterations $got, uninterrupted $counts"; fail=1; }
+      same_cost "SNS stopped at $stop iterations, resumed on $np rank(s), iterations $got" "$(value transport_cost "$dir/resumed")" "$full"
+    done
+  done
+  ;;
+kill9)
+  dir=$(mktemp -d)
+  trap 'rm -rf "$dir"' EXIT
+  # tall and narrow: sweeps are fast and each checkpoint (3.2 MB of f) takes most of an iteration's time
+  /usr/bin/python3 -c "import h5py, numpy as np; h5py.File('$dir/tall.h5', 'w')['C'] = np.random.default_rng(3).random((400000, 4))"
+  opts=(-problem "$dir/tall.h5" -ot_eps 1e-3 -ot_checkpoint "$dir/ck.h5" -ot_checkpoint_interval 1e-9)
+  hits=0
+  for try in 1 2 3 4 5 6; do
+    rm -f "$dir"/ck.h5*
+    mpiexec -n 2 "$build/otsolve" "${opts[@]}" > "$dir/out" 2>&1 &
+    pid=$!
+    for _ in $(seq 300); do [ -s "$dir/ck.h5" ] && break; sleep 0.1; done
+    sleep "0.$((RANDOM % 10))"
+    pkill -KILL -f "^$build/otsolve .*$dir/ck.h5"
+    wait $pid 2> /dev/null
+    left=$(find "$dir" -name 'ck.h5.tmp.*' | wc -l)
+    hits=$((hits + (left > 0)))
+    if ! /usr/bin/python3 -c "
+import h5py, sys
+f = h5py.File('$dir/ck.h5', 'r')
+assert f.attrs['format'] == 'otsolve checkpoint 1' and f['f'].shape == (400000,) and f['g'].shape == (4,)
+print(int(f.attrs['iterations_sinkhorn']))" > "$dir/its" 2>&1; then
+      echo "FAIL try $try: the checkpoint left by kill -9 is not whole"; cat "$dir/its"; fail=1; continue
+    fi
+    mpiexec -n 1 "$build/otsolve" -problem "$dir/tall.h5" -ot_eps 1e-3 -ot_restart "$dir/ck.h5" -ot_max_it "$(($(cat "$dir/its") + 2))" > "$dir/resumed" 2>&1
+    status=$?
+    if [ "$status" -eq 2 ] && grep -q "resuming from $dir/ck.h5 after $(cat "$dir/its") Sinkhorn sweeps" "$dir/resumed"; then
+      echo "ok   try $try: killed with $left unfinished checkpoint(s) on disk; the previous one (after $(cat "$dir/its") sweeps) is whole and resumes"
+    else
+      echo "FAIL try $try: resuming from the checkpoint left by kill -9 failed (exit $status)"; cat "$dir/resumed"; fail=1
+    fi
+    [ $hits -ge 2 ] && break
+  done
+  [ $hits -ge 1 ] || { echo "FAIL: no kill landed during a checkpoint write in $try tries (the test did not exercise its case)"; fail=1; }
+  ;;
+*) echo "unknown mode $mode"; exit 2 ;;
+esac
+exit $fail
