@@ -6,8 +6,8 @@
 # Environment read here (every one has a default that runs):
 #   OTSOLVE_ROOT  the otsolve source tree holding jobs/, configs/ and build/ (default: found from the job)
 #   OTSOLVE       the otsolve program (default: $OTSOLVE_ROOT/build/otsolve)
-#   LAUNCHER      srun (default: srun --mpi=pmix, Slurm starts the ranks) or mpirun (Open MPI's mpirun
-#                 inside the allocation; also what runs outside Slurm)
+#   LAUNCHER      srun (default in a Slurm job: srun --mpi=pmix, Slurm starts the ranks) or mpirun (Open
+#                 MPI's mpirun inside the allocation; the default outside Slurm)
 #   NRANKS        MPI ranks (default: the job's task count, SLURM_NTASKS; 2 outside Slurm)
 #   MAX_RESTARTS  most requeues of one job after a checkpoint (default 20)
 
@@ -22,7 +22,7 @@ ot_find_root() {
 ot_setup() {
   ot_find_root || return 1
   OTSOLVE=${OTSOLVE:-$OTSOLVE_ROOT/build/otsolve}
-  LAUNCHER=${LAUNCHER:-srun}
+  if [ -n "${SLURM_JOB_ID:-}" ]; then LAUNCHER=${LAUNCHER:-srun}; else LAUNCHER=${LAUNCHER:-mpirun}; fi
   NRANKS=${NRANKS:-${SLURM_NTASKS:-2}}
   MAX_RESTARTS=${MAX_RESTARTS:-20}
   [ -x "$OTSOLVE" ] || { echo "otsolve job: $OTSOLVE is not an executable (build it with meson compile -C build, or set OTSOLVE)" >&2; return 1; }
@@ -54,6 +54,7 @@ ot_launch() {
 # so that a signal between two runs does not kill the shell either; ot_signalled then says to stop.
 ot_signalled=
 ot_launcher_pid=
+ot_run_started=0
 ot_on_signal() {
   ot_signalled=$1
   echo "otsolve job: SIG$1 received at $(date '+%F %T')${ot_launcher_pid:+; asking otsolve to checkpoint and stop}"
@@ -66,6 +67,7 @@ ot_on_signal() {
 ot_run() {
   local status=0
   [ -z "$ot_signalled" ] || return 4
+  ot_run_started=$(date +%s)
   (trap - USR1 TERM; ot_launch "$@") &
   ot_launcher_pid=$!
   wait "$ot_launcher_pid" || status=$?
@@ -76,6 +78,20 @@ ot_run() {
   done
   ot_launcher_pid=
   return "$status"
+}
+
+# ot_check_output STATUS OUTPUT: prints the status to act on. A launcher may report success although no
+# rank ran (srun does, when a step launch fails): with status 0 (converged) or 2 (not converged, results
+# written), OUTPUT must have been written by this run (after the last ot_run began), else 3.
+ot_check_output() {
+  if [ "$1" -eq 0 ] || [ "$1" -eq 2 ]; then
+    if [ ! -f "$2" ] || [ "$(stat -c %Y "$2")" -lt "$ot_run_started" ]; then
+      echo "otsolve job: the launcher said $1 but $2 was not written by this run: treating it as a failure (3)" >&2
+      echo 3
+      return
+    fi
+  fi
+  echo "$1"
 }
 
 # ot_requeue: puts this job (or this array task) back in the queue, to start again from the top of the

@@ -7,7 +7,7 @@
 #   PAIRS=pairs.txt PAIRS_PER_TASK=10 MAX_PARALLEL=50 jobs/submit_pairs.sh --time=2:00:00 --ntasks=4
 #   WAIT=1 jobs/submit_pairs.sh                       # return when the matrix is written (sbatch --wait)
 #
-# Extra arguments go to both sbatch commands' array job (e.g. --time, --ntasks, --partition, --account).
+# Extra arguments go to the array's sbatch (e.g. --time, --ntasks, --partition, --account); the gather job is small.
 # Environment: everything pairs.sbatch and gather.sbatch read (PAIRS, FMNIST_IMAGES, PAIRS_PER_TASK,
 # RESULTS_DIR, DISTANCES, OPTIONS_FILE, OTSOLVE_OPTIONS, NRANKS, LAUNCHER, ...), which sbatch passes on;
 # MAX_PARALLEL, the most array tasks running at once (default: no limit); WAIT=1 to wait for the matrix.

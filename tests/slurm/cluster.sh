@@ -21,7 +21,7 @@ cluster_fail() {
 # Requires the programs of the Debian packages slurm-wlm (slurmctld, slurmd, sbatch, ...) and munge.
 cluster_require() {
   local prog missing=()
-  for prog in munged munge slurmctld slurmd slurmstepd sbatch squeue scontrol sinfo srun scancel; do
+  for prog in setpriv munged munge slurmctld slurmd slurmstepd sbatch squeue scontrol sinfo srun scancel; do
     command -v "$prog" > /dev/null || missing+=("$prog")
   done
   [ ${#missing[@]} -eq 0 ] || cluster_fail "missing ${missing[*]}: install the Debian packages slurm-wlm and munge (README's set-up command)"
@@ -39,6 +39,7 @@ cluster_free_port() {
 cluster_stop() {
   local status=$? pid i
   trap - EXIT
+  set +e # the test may have set -e; a daemon's exit status must not cut the clean-up short
   if [ -n "$cluster_dir" ] && [ -n "${SLURM_CONF:-}" ] && [ ${#cluster_pids[@]} -gt 0 ]; then
     # cancel what is left of this cluster's jobs so that no slurmstepd outlives the test
     if [ -n "$(squeue -h -o %i 2> /dev/null)" ]; then
@@ -81,7 +82,8 @@ cluster_start() {
   chmod 755 "$cluster_dir/munge"
   chmod 1777 "$cluster_dir/work"
 
-  runuser -u munge -- munged --foreground --socket="$cluster_dir/munge/socket" --pid-file="$cluster_dir/munge/pid" \
+  # setpriv execs munged as the munge user, so $! is munged's own process id
+  setpriv --reuid=munge --regid=munge --init-groups munged --foreground --socket="$cluster_dir/munge/socket" --pid-file="$cluster_dir/munge/pid" \
     --log-file="$cluster_dir/log/munged.log" --seed-file="$cluster_dir/munge/seed" > "$cluster_dir/log/munged.out" 2>&1 &
   cluster_pids+=($!)
   for i in $(seq 1 50); do [ -S "$cluster_dir/munge/socket" ] && break; sleep 0.1; done
@@ -140,14 +142,18 @@ cluster_pass() {
   cluster_ok=1
 }
 
-# Slurm 22.05 holds a requeued job for about two minutes (Reason=BeginTime) before it may start again, then
-# waits for a scheduling pass. In the background until the test ends, this lets such jobs start at once, so
-# that a test of requeueing jobs takes seconds per requeue rather than minutes; nothing else changes.
+# Slurm 22.05 holds a requeued job for about two minutes (Reason=BeginTime, EligibleTime = requeue + 121 s)
+# before it may start again, then waits for a scheduling pass. In the background until the test ends, this
+# lets such a job start 8 s after its requeue instead (time for slurmd to finish the previous run's steps: a
+# step launched sooner can fail), so that a test of requeueing takes seconds per requeue rather than minutes.
 cluster_hurry_requeued() {
   (
     while sleep 1; do
       for job in $(squeue -h -t PD -o '%i %r' 2> /dev/null | awk '$2 == "BeginTime" {print $1}'); do
-        scontrol update JobId="$job" StartTime=now 2> /dev/null && echo "(test harness: requeued job $job may start now)"
+        eligible=$(date -d "$(cluster_job_field "$job" EligibleTime)" +%s 2> /dev/null) || continue
+        if [ "$(date +%s)" -ge $((eligible - 121 + 8)) ] && scontrol update JobId="$job" StartTime=now 2> /dev/null; then
+          echo "(test harness: requeued job $job may start now)"
+        fi
       done
     done
   ) &
