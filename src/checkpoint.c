@@ -94,6 +94,8 @@ static PetscErrorCode WriteCheckpoint(OTSolver s, const char filename[], PetscIn
   PetscCall(OTH5WriteAttrDouble(file, "eps", s->eps));
   PetscCall(OTH5WriteAttrInt(file, "iterations_sinkhorn", iterations_sinkhorn));
   PetscCall(OTH5WriteAttrInt(file, "iterations_newton", iterations_newton));
+  PetscCall(OTH5WriteAttrInt(file, "eps_stage", s->eps_stage));
+  PetscCall(OTH5WriteAttrInt(file, "eps_stages", s->eps_stages));
   PetscCall(OTH5WriteAttrInt(file, "sns_phase", s->sns_phase));
   PetscCall(OTH5WriteAttrInt(file, "sns_boosts", s->sns_boosts));
   PetscCall(OTH5WriteAttrDouble(file, "sinkhorn_time", sinkhorn_time));
@@ -220,12 +222,13 @@ static PetscErrorCode ReadHistory(OTSolver s, hid_t file)
   OTH5Call(dset);
   space = H5Dget_space(dset);
   OTH5Call(H5Sget_simple_extent_dims(space, &len, NULL));
-  PetscCall(PetscMalloc1(PetscMax(1, (PetscInt)len), &rows));
+  PetscCall(PetscCalloc1(PetscMax(1, (PetscInt)len), &rows));
   PetscCall(OTH5HistoryType(&type));
   if (len) OTH5Call(H5Dread(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows));
   for (hsize_t k = 0; k < len; k++) {
     PetscCall(OTSolverHistoryAppend(s, (OTStage)rows[k].stage, (PetscInt)rows[k].iteration, rows[k].marginal_error, rows[k].dual_objective));
     s->history[s->history_len - 1].time = rows[k].time;
+    s->history[s->history_len - 1].eps  = rows[k].eps;
   }
   OTH5Call(H5Tclose(type));
   OTH5Call(H5Sclose(space));
@@ -249,7 +252,7 @@ PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[])
   int       status[2] = {0, 0};
   hid_t     fapl, file, attr, type;
   char     *format = NULL;
-  PetscInt  n, m;
+  PetscInt  n, m, eps_stage, eps_stages;
   double    cost_max, mass, eps, sinkhorn_time, elapsed;
   PetscBool is_checkpoint;
 
@@ -286,12 +289,20 @@ PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[])
   PetscCall(ReadAttrDouble(s->comm, file, filename, "cost_max", &cost_max));
   PetscCall(ReadAttrDouble(s->comm, file, filename, "mass", &mass));
   PetscCall(ReadAttrDouble(s->comm, file, filename, "eps", &eps));
+  PetscCall(ReadAttrInt(s->comm, file, filename, "eps_stage", &eps_stage));
+  PetscCall(ReadAttrInt(s->comm, file, filename, "eps_stages", &eps_stages));
   PetscCheck(n == pb->n && m == pb->m && Same(cost_max, pb->cost_max, 1e-15) && Same(mass, pb->mass, 1e-9), s->comm, OT_ERR_INPUT,
              "-ot_restart %s: the checkpoint belongs to another problem (%" PetscInt_FMT " x %" PetscInt_FMT ", max C %.17g, mass %.17g; %s is %" PetscInt_FMT
              " x %" PetscInt_FMT ", max C %.17g, mass %.17g)",
              filename, n, m, cost_max, mass, pb->source, pb->n, pb->m, (double)pb->cost_max, (double)pb->mass);
-  PetscCheck(Same(eps, s->eps, 1e-15), s->comm, OT_ERR_INPUT, "-ot_restart %s: the checkpoint was written at eps = %.17g, this run has eps = %.17g; give -ot_eps %.17g",
-             filename, eps, (double)s->eps, eps);
+  PetscCheck(eps_stages == s->eps_stages && eps_stage >= 0 && eps_stage < s->eps_stages, s->comm, OT_ERR_INPUT,
+             "-ot_restart %s: the checkpoint was written with an eps schedule of %" PetscInt_FMT " stage(s), this run has %" PetscInt_FMT "; give the same -ot_eps and -ot_eps_schedule",
+             filename, eps_stages, s->eps_stages);
+  PetscCheck(Same(eps, s->eps_schedule[eps_stage], 1e-15), s->comm, OT_ERR_INPUT,
+             "-ot_restart %s: the checkpoint was written at eps = %.17g, this run has eps = %.17g there; give the same -ot_eps (and -ot_eps_schedule)", filename, eps,
+             (double)s->eps_schedule[eps_stage]);
+  s->eps_stage = eps_stage;
+  s->eps       = eps;
   PetscCall(ReadVectorPart(s->comm, file, filename, "/f", pb->n, pb->row_start, pb->n_local, s->f));
   PetscCall(ReadVectorPart(s->comm, file, filename, "/g", pb->m, 0, pb->m, s->g));
   PetscCall(ReadAttrInt(s->comm, file, filename, "iterations_sinkhorn", &r->iterations_sinkhorn));

@@ -48,7 +48,11 @@ typedef struct {
   PetscReal time;
   PetscReal marginal_error;
   PetscReal dual_objective;
+  PetscReal eps;                  /* the eps of this iteration (an eps schedule changes it) */
 } OTHistoryRow;
+
+/* Most eps values in an eps schedule (-ot_eps_schedule), the target eps included. */
+#define OT_MAX_EPS_STAGES 64
 
 typedef enum { OT_METHOD_SNS, OT_METHOD_SINKHORN } OTMethod;
 PETSC_EXTERN const char *const OTMethods[];
@@ -90,6 +94,9 @@ struct _p_OTSolver {
   char      checkpoint_file[PETSC_MAX_PATH_LEN]; /* "" : no checkpoints, signals keep their default action */
   PetscReal checkpoint_interval;  /* seconds between periodic checkpoints; <= 0: only on a signal */
   char      restart_file[PETSC_MAX_PATH_LEN];    /* "" : start from f = g = 0 */
+  char      eps_schedule_spec[256];               /* -ot_eps_schedule as given: "" (none), "E0:F" or "E1,E2,..." */
+  PetscReal eps_stage_tol;        /* intermediate eps stages stop at marginal error <= this times the mass */
+  PetscReal plan_threshold;       /* < 0: no /plan in the result; else keep P_ij >= plan_threshold * max P */
 
   /* state */
   PetscBool  setup;
@@ -105,6 +112,10 @@ struct _p_OTSolver {
   OTNewton  *newton;
 
   PetscInt   rescued_rows, rescued_columns; /* underflow rescues (rows: this rank's) */
+
+  /* the eps schedule: eps_schedule[0 .. eps_stages), decreasing, the last one the target eps */
+  PetscReal  eps_schedule[OT_MAX_EPS_STAGES];
+  PetscInt   eps_stages, eps_stage;
 
   /* SNS progress, kept in checkpoints so that a restart continues where the run stopped */
   PetscInt   sns_phase;           /* 0: Sinkhorn warm-up, 1: Newton steps (with fallback sweeps), 2: Sinkhorn finish */
@@ -199,7 +210,10 @@ PETSC_EXTERN PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filena
 PETSC_EXTERN PetscErrorCode OTH5WriteAttrDouble(hid_t loc, const char name[], PetscReal value);
 PETSC_EXTERN PetscErrorCode OTH5WriteAttrInt(hid_t loc, const char name[], PetscInt value);
 PETSC_EXTERN PetscErrorCode OTH5WriteAttrString(hid_t loc, const char name[], const char value[]);
-/* Writes entries [start, start + count) of a 1-D float64 dataset of length len. Collective. */
+/* Writes entries [start, start + count) of a 1-D dataset of the given type and length len. Collective. */
+PETSC_EXTERN PetscErrorCode OTH5WriteArrayPart(hid_t file, const char name[], hid_t type, PetscInt len, PetscInt start, PetscInt count, const void *values,
+                                               hid_t xfer);
+/* The same for float64. Collective. */
 PETSC_EXTERN PetscErrorCode OTH5WriteVectorPart(hid_t file, const char name[], PetscInt len, PetscInt start, PetscInt count, const PetscReal *values,
                                                 hid_t xfer);
 /* Writes the solver's /history (rank 0's rows). Collective. */
@@ -207,11 +221,13 @@ PETSC_EXTERN PetscErrorCode OTH5WriteHistory(OTSolver s, hid_t file, hid_t xfer)
 /* Creates FILE.tmp.<pid of rank 0> with MPI-IO (collective), and renames it to FILE after closing. */
 PETSC_EXTERN PetscErrorCode OTH5CreateTemporary(MPI_Comm comm, const char filename[], char tmpname[], size_t len, hid_t *file);
 PETSC_EXTERN PetscErrorCode OTH5CloseAndRename(MPI_Comm comm, hid_t file, const char tmpname[], const char filename[]);
+/* Writes /plan (CSR: indptr, indices, data) with the entries of P >= -ot_plan_threshold x max P (plan.c). Collective. */
+PETSC_EXTERN PetscErrorCode OTWritePlan(OTSolver s, hid_t file, hid_t xfer);
 /* The compound type of /history rows as stored in files. */
 typedef struct {
   int       stage;
   long long iteration;
-  double    time, marginal_error, dual_objective;
+  double    time, marginal_error, dual_objective, eps;
 } OTHistoryFileRow;
 PETSC_EXTERN PetscErrorCode OTH5HistoryType(hid_t *type);
 

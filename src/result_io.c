@@ -52,14 +52,14 @@ PetscErrorCode OTH5WriteAttrString(hid_t loc, const char name[], const char valu
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode OTH5WriteVectorPart(hid_t file, const char name[], PetscInt len, PetscInt start, PetscInt count, const PetscReal *values, hid_t xfer)
+PetscErrorCode OTH5WriteArrayPart(hid_t file, const char name[], hid_t type, PetscInt len, PetscInt start, PetscInt count, const void *values, hid_t xfer)
 {
   hsize_t dims = (hsize_t)len, offset = (hsize_t)start, cnt = (hsize_t)count;
   hid_t   file_space, mem_space, dset;
 
   PetscFunctionBegin;
   file_space = H5Screate_simple(1, &dims, NULL);
-  dset       = H5Dcreate2(file, name, H5T_NATIVE_DOUBLE, file_space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  dset       = H5Dcreate2(file, name, type, file_space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   OTH5Call(dset);
   if (count > 0) {
     OTH5Call(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &offset, NULL, &cnt, NULL));
@@ -69,10 +69,17 @@ PetscErrorCode OTH5WriteVectorPart(hid_t file, const char name[], PetscInt len, 
     mem_space = H5Scopy(file_space);
     OTH5Call(H5Sselect_none(mem_space));
   }
-  OTH5Call(H5Dwrite(dset, H5T_NATIVE_DOUBLE, mem_space, file_space, xfer, values));
+  OTH5Call(H5Dwrite(dset, type, mem_space, file_space, xfer, values));
   OTH5Call(H5Sclose(mem_space));
   OTH5Call(H5Sclose(file_space));
   OTH5Call(H5Dclose(dset));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTH5WriteVectorPart(hid_t file, const char name[], PetscInt len, PetscInt start, PetscInt count, const PetscReal *values, hid_t xfer)
+{
+  PetscFunctionBegin;
+  PetscCall(OTH5WriteArrayPart(file, name, H5T_NATIVE_DOUBLE, len, start, count, values, xfer));
   PetscFunctionReturn(0);
 }
 
@@ -90,6 +97,7 @@ PetscErrorCode OTH5HistoryType(hid_t *type)
   OTH5Call(H5Tinsert(*type, "time", HOFFSET(OTHistoryFileRow, time), H5T_NATIVE_DOUBLE));
   OTH5Call(H5Tinsert(*type, "marginal_error", HOFFSET(OTHistoryFileRow, marginal_error), H5T_NATIVE_DOUBLE));
   OTH5Call(H5Tinsert(*type, "dual_objective", HOFFSET(OTHistoryFileRow, dual_objective), H5T_NATIVE_DOUBLE));
+  OTH5Call(H5Tinsert(*type, "eps", HOFFSET(OTHistoryFileRow, eps), H5T_NATIVE_DOUBLE));
   OTH5Call(H5Tclose(stage_type));
   PetscFunctionReturn(0);
 }
@@ -109,6 +117,7 @@ PetscErrorCode OTH5WriteHistory(OTSolver s, hid_t file, hid_t xfer)
     rows[k].time           = s->history[k].time;
     rows[k].marginal_error = s->history[k].marginal_error;
     rows[k].dual_objective = s->history[k].dual_objective;
+    rows[k].eps            = s->history[k].eps;
   }
   PetscCall(OTH5HistoryType(&type));
   file_space = H5Screate_simple(1, &len, NULL);
@@ -120,7 +129,7 @@ PetscErrorCode OTH5WriteHistory(OTSolver s, hid_t file, hid_t xfer)
     OTH5Call(H5Sselect_none(mem_space));
   }
   OTH5Call(H5Dwrite(dset, type, mem_space, file_space, xfer, rows));
-  PetscCall(OTH5WriteAttrString(dset, "stages", "stage 0 = sinkhorn sweep, 1 = newton step; time in seconds since the solve began"));
+  PetscCall(OTH5WriteAttrString(dset, "stages", "stage 0 = sinkhorn sweep, 1 = newton step; time in seconds since the solve began; eps of the iteration (it changes along an eps schedule)"));
   OTH5Call(H5Sclose(mem_space));
   OTH5Call(H5Sclose(file_space));
   OTH5Call(H5Dclose(dset));
@@ -193,6 +202,7 @@ PetscErrorCode OTSolverWriteResult(OTSolver s, const char filename[])
   PetscCall(OTH5WriteAttrDouble(file, "lower_bound", r->lower_bound));
   PetscCall(OTH5WriteAttrDouble(file, "upper_bound", r->upper_bound));
   PetscCall(OTH5WriteAttrDouble(file, "eps", r->eps));
+  PetscCall(OTH5WriteAttrInt(file, "eps_stages", s->eps_stages));
   PetscCall(OTH5WriteAttrDouble(file, "tol", s->tol));
   PetscCall(OTH5WriteAttrDouble(file, "solve_time", r->solve_time));
   PetscCall(OTH5WriteAttrInt(file, "iterations_sinkhorn", r->iterations_sinkhorn));
@@ -203,6 +213,7 @@ PetscErrorCode OTSolverWriteResult(OTSolver s, const char filename[])
   PetscCall(OTH5WriteAttrInt(file, "ranks", s->size));
   PetscCall(OTH5WriteAttrString(file, "status", r->status));
   PetscCall(OTH5WriteAttrString(file, "problem", pb->source));
+  if (s->plan_threshold >= 0) PetscCall(OTWritePlan(s, file, xfer));
   OTH5Call(H5Pclose(xfer));
   PetscCall(OTH5CloseAndRename(s->comm, file, tmpname, filename));
   PetscCall(PetscLogEventEnd(OT_EVENT_WRITE, 0, 0, 0, 0));

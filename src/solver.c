@@ -1,6 +1,8 @@
 /* The OTSolver object: options, life cycle, monitor, history, and the driver of the pipeline
    Sinkhorn -> evaluation -> bounds. */
 #include "otimpl.h"
+#include <stdlib.h>
+#include <string.h>
 
 PetscLogStage OT_STAGE_LOAD, OT_STAGE_SINKHORN_LOG, OT_STAGE_NEWTON_LOG, OT_STAGE_FINISH, OT_STAGE_WRITE;
 PetscLogEvent OT_EVENT_READ_COST, OT_EVENT_SWEEP, OT_EVENT_COLUMN_REDUCE, OT_EVENT_EVALUATE, OT_EVENT_BOUNDS, OT_EVENT_WRITE, OT_EVENT_SPARSIFY,
@@ -65,6 +67,8 @@ PetscErrorCode OTSolverCreate(MPI_Comm comm, OTSolver *solver)
   s->newton_shift    = 1e-2;
   s->newton_slow     = 0.5;
   s->checkpoint_interval = 600.0;
+  s->eps_stage_tol       = 1e-3;
+  s->plan_threshold      = -1.0;
   PetscCallMPI(MPI_Comm_rank(comm, &s->rank));
   PetscCallMPI(MPI_Comm_size(comm, &s->size));
   PetscCall(PetscStrcpy(s->result.status, "not solved"));
@@ -121,6 +125,16 @@ PetscErrorCode OTSolverSetFromOptions(OTSolver s)
   PetscCall(PetscOptionsReal("-ot_monitor_seconds", "Without -ot_monitor: print a progress line every this many seconds (0: never)", NULL,
                              s->monitor_seconds, &s->monitor_seconds, NULL));
   PetscCall(PetscOptionsBool("-ot_view", "Print the solver configuration before solving", NULL, s->view, &s->view, NULL));
+  PetscCall(PetscOptionsString("-ot_eps_schedule",
+                               "eps-scaling: solve at decreasing eps first, each warm-started from the last: E0:F (E0, E0*F, E0*F^2, ... down to -ot_eps) or a list E1,E2,... (then -ot_eps)",
+                               NULL, s->eps_schedule_spec, s->eps_schedule_spec, sizeof(s->eps_schedule_spec), NULL));
+  PetscCall(PetscOptionsReal("-ot_eps_stage_tol", "eps-scaling: an intermediate eps stage ends at marginal error <= this times the mass", NULL, s->eps_stage_tol,
+                             &s->eps_stage_tol, NULL));
+  PetscCheck(s->eps_stage_tol > 0, s->comm, OT_ERR_INPUT, "-ot_eps_stage_tol must be positive, got %g", (double)s->eps_stage_tol);
+  PetscCall(PetscOptionsReal("-ot_plan_threshold", "Write /plan (sparse CSR) to the result file with the entries of P >= this times max P (0: all; default: no plan)",
+                             NULL, s->plan_threshold, &s->plan_threshold, &set));
+  PetscCheck(!set || (s->plan_threshold >= 0 && s->plan_threshold <= 1), s->comm, OT_ERR_INPUT, "-ot_plan_threshold must be in [0, 1], got %g",
+             (double)s->plan_threshold);
   PetscCall(PetscOptionsString("-ot_checkpoint", "Write checkpoints to this HDF5 file (atomically), every -ot_checkpoint_interval seconds and on SIGTERM/SIGUSR1 (then stop, exit status 4)",
                                NULL, s->checkpoint_file, s->checkpoint_file, sizeof(s->checkpoint_file), NULL));
   PetscCall(PetscOptionsReal("-ot_checkpoint_interval", "Seconds between periodic checkpoints (<= 0: only on SIGTERM/SIGUSR1)", NULL, s->checkpoint_interval,
@@ -128,6 +142,44 @@ PetscErrorCode OTSolverSetFromOptions(OTSolver s)
   PetscCall(PetscOptionsString("-ot_restart", "Resume from this checkpoint file (written by -ot_checkpoint, on any number of ranks)", NULL, s->restart_file,
                                s->restart_file, sizeof(s->restart_file), NULL));
   PetscOptionsEnd();
+  PetscFunctionReturn(0);
+}
+
+/* Builds the eps schedule from -ot_eps_schedule and the target eps (s->eps): decreasing values above the
+   target, then the target. The same on every rank (options are). */
+static PetscErrorCode BuildEpsSchedule(OTSolver s)
+{
+  const char *spec = s->eps_schedule_spec, *colon = strchr(spec, ':');
+  PetscReal   target = s->eps;
+  char       *end;
+
+  PetscFunctionBegin;
+  s->eps_stages = 0;
+  if (colon) { /* E0:F */
+    double start = strtod(spec, &end), factor;
+
+    PetscCheck(end == colon, s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: expected E0:F (a start eps and a factor) or a list E1,E2,...", spec);
+    factor = strtod(colon + 1, &end);
+    PetscCheck(end != colon + 1 && *end == '\0', s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: expected E0:F (a start eps and a factor) or a list E1,E2,...", spec);
+    PetscCheck(factor > 0 && factor < 1, s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: the factor must be in (0, 1)", spec);
+    for (double e = start; e > target * (1 + 1e-12) && s->eps_stages < OT_MAX_EPS_STAGES - 1; e *= factor) s->eps_schedule[s->eps_stages++] = e;
+    PetscCheck(s->eps_stages < OT_MAX_EPS_STAGES - 1 || start * PetscPowReal(factor, OT_MAX_EPS_STAGES - 1) <= target * (1 + 1e-12), s->comm, OT_ERR_INPUT,
+               "-ot_eps_schedule %s: more than %d stages to reach eps = %g; use a smaller factor", spec, OT_MAX_EPS_STAGES - 1, (double)target);
+  } else if (spec[0]) { /* E1,E2,... */
+    const char *p = spec;
+
+    while (*p) {
+      double e = strtod(p, &end);
+
+      PetscCheck(end != p && (*end == ',' || *end == '\0'), s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: expected E0:F (a start eps and a factor) or a list E1,E2,...", spec);
+      PetscCheck(e > target * (1 + 1e-12), s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: %g is not above the target eps %g", spec, e, (double)target);
+      PetscCheck(s->eps_stages == 0 || e < s->eps_schedule[s->eps_stages - 1], s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: the values must decrease", spec);
+      PetscCheck(s->eps_stages < OT_MAX_EPS_STAGES - 1, s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: more than %d values", spec, OT_MAX_EPS_STAGES - 1);
+      s->eps_schedule[s->eps_stages++] = e;
+      p = *end ? end + 1 : end;
+    }
+  }
+  s->eps_schedule[s->eps_stages++] = target;
   PetscFunctionReturn(0);
 }
 
@@ -140,6 +192,7 @@ PetscErrorCode OTSolverSetUp(OTSolver s)
   PetscCheck(pb, s->comm, PETSC_ERR_ARG_WRONGSTATE, "OTSolverSetProblem() must be called before OTSolverSetUp()");
   if (s->eps <= 0) s->eps = 0.01 * pb->cost_max;
   PetscCheck(s->eps > 0, s->comm, OT_ERR_INPUT, "%s: all costs are zero, so the default eps (0.01 * max C) is zero; give -ot_eps", pb->source);
+  PetscCall(BuildEpsSchedule(s));
   PetscCall(PetscFree4(s->f, s->g, s->row_plan, s->col_sum));
   PetscCall(PetscCalloc4(pb->n_local, &s->f, pb->m, &s->g, pb->m, &s->row_plan, pb->m + OT_COLUMN_EXTRA, &s->col_sum));
   s->setup = PETSC_TRUE;
@@ -163,6 +216,7 @@ PetscErrorCode OTSolverHistoryAppend(OTSolver s, OTStage stage, PetscInt iterati
   s->history[s->history_len].time           = MPI_Wtime() - s->solve_start;
   s->history[s->history_len].marginal_error = marginal_error;
   s->history[s->history_len].dual_objective = dual_objective;
+  s->history[s->history_len].eps            = s->eps;
   s->history_len++;
   PetscFunctionReturn(0);
 }
@@ -306,6 +360,8 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   r->iterations_sinkhorn = r->iterations_newton = 0;
   r->sinkhorn_time                              = 0.0;
   s->sns_phase = s->sns_boosts = 0;
+  s->eps_stage = 0;
+  s->eps       = s->eps_schedule[0];
   if (s->restart_file[0]) {
     PetscCall(OTSolverLoadCheckpoint(s, s->restart_file));
     PetscCall(PetscPrintf(s->comm, "otsolve: resuming from %s after %" PetscInt_FMT " Sinkhorn sweeps and %" PetscInt_FMT " Newton steps\n", s->restart_file,
@@ -313,6 +369,22 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   }
   s->last_checkpoint = MPI_Wtime();
   if (s->checkpoint_file[0]) PetscCall(OTSignalsCatch());
+  /* eps-scaling: the stages above the target eps, Sinkhorn to a loose tolerance, each warm-starting the next
+     (the potentials are in cost units, so they carry over as they are) */
+  for (; s->eps_stage < s->eps_stages - 1; s->eps_stage++) {
+    PetscReal tol = s->tol;
+    PetscInt  sweeps = r->iterations_sinkhorn;
+
+    s->eps = s->eps_schedule[s->eps_stage];
+    s->tol = s->eps_stage_tol * s->problem->mass;
+    PetscCall(RunSinkhorn(s, s->max_it, PETSC_FALSE, &converged));
+    s->tol = tol;
+    if (r->reason != OT_REASON_NONE || !converged) break; /* interrupted, NaN, or -ot_max_it: stop in this stage */
+    if (s->monitor_every)
+      PetscCall(PetscPrintf(s->comm, "  eps stage %" PetscInt_FMT "/%" PetscInt_FMT ": eps = %g done in %" PetscInt_FMT " sweeps\n", s->eps_stage + 1, s->eps_stages,
+                            (double)s->eps, r->iterations_sinkhorn - sweeps));
+  }
+  s->eps = s->eps_schedule[s->eps_stage];
   for (int attempt = 0;; attempt++) {
     if (s->method == OT_METHOD_SINKHORN) PetscCall(RunSinkhorn(s, s->max_it, PETSC_FALSE, &converged));
     else PetscCall(RunSNS(s, &converged));
@@ -345,6 +417,9 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   r->solve_time = MPI_Wtime() - s->solve_start;
   if (!r->status[0]) {
     if (r->converged) PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "converged: marginal error %.3e <= tol %.3e", (double)r->marginal_error, (double)s->tol));
+    else if (s->eps_stage < s->eps_stages - 1)
+      PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "not converged: stopped by -ot_max_it after %" PetscInt_FMT " iterations in eps stage %" PetscInt_FMT " of %" PetscInt_FMT " (eps = %g, above the target)",
+                              iterations, s->eps_stage + 1, s->eps_stages, (double)s->eps));
     else PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "not converged: marginal error %.3e > tol %.3e after %" PetscInt_FMT " iterations (-ot_max_it)", (double)r->marginal_error, (double)s->tol, iterations));
   }
   PetscFunctionReturn(0);
@@ -370,6 +445,14 @@ PetscErrorCode OTSolverView(OTSolver s, PetscViewer viewer)
   }
   PetscCall(PetscViewerASCIIPrintf(viewer, "eps = %g, tol = %g, max_it = %" PetscInt_FMT ", Sinkhorn variant %s\n", (double)s->eps, (double)s->tol, s->max_it,
                                    OTSinkhornVariants[s->variant]));
+  if (s->eps_stages > 1) {
+    PetscCall(PetscViewerASCIIPrintf(viewer, "eps schedule (%" PetscInt_FMT " stages, each above the target to marginal error <= %g x mass):", s->eps_stages,
+                                     (double)s->eps_stage_tol));
+    PetscCall(PetscViewerASCIIUseTabs(viewer, PETSC_FALSE));
+    for (PetscInt k = 0; k < s->eps_stages; k++) PetscCall(PetscViewerASCIIPrintf(viewer, " %g", (double)s->eps_schedule[k]));
+    PetscCall(PetscViewerASCIIPrintf(viewer, "\n"));
+    PetscCall(PetscViewerASCIIUseTabs(viewer, PETSC_TRUE));
+  }
   if (s->method == OT_METHOD_SNS) {
     PetscCall(PetscViewerASCIIPrintf(viewer, "SNS: warm-up <= %" PetscInt_FMT " sweeps (leave at marginal error < %g x mass), fallback %" PetscInt_FMT " sweeps, density %g, shift %g\n",
                                      s->warmup_max, (double)s->newton_switch, s->fallback_sweeps, (double)s->newton_density, (double)s->newton_shift));

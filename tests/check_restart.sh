@@ -1,8 +1,9 @@
 #!/bin/bash
 # Checkpoint and restart (-ot_checkpoint, -ot_restart), against an uninterrupted run of the same problem.
 # usage: check_restart.sh BUILD_DIR MODE
-#   signal: SIGUSR1 to mpiexec (2 ranks) and SIGTERM to the ranks themselves (as srun sends it) mid-solve:
-#           exit status 4, a checkpoint; resumed on 3 and on 1 rank: the uninterrupted transport cost to 1e-10.
+#   signal: SIGUSR1 to mpiexec (2 ranks) and SIGTERM to the ranks themselves (3 ranks, as srun sends it)
+#           mid-solve: exit status 4, a checkpoint; resumed on 3 and on 2 ranks: the uninterrupted transport
+#           cost to 1e-10.
 #   max_it: SNS stopped by -ot_max_it at several points with a checkpoint every iteration, resumed on another
 #           number of ranks: the same cost to 1e-10 and the same iteration counts.
 #   kill9:  kill -9 of every rank while checkpoints are written back to back: the checkpoint left behind is
@@ -33,15 +34,18 @@ wait_for_iteration() {
 
 case $mode in
 signal)
-  load_case_tmp "$build" fmnist01_sq_smalleps
+  # ~1250 sweeps; the interrupted runs take the slower log-domain sweeps (same iterates to rounding) so that
+  # the signal lands mid-solve, the others the absorbed kernel
+  load_case_tmp "$build" fmnist01_sq
   opts=(-problem "$dir/problem.h5" -ot_eps "$case_eps" -ot_sinkhorn_variant absorb)
   mpiexec -n 2 "$build/otsolve" "${opts[@]}" > "$dir/full" || { echo "FAIL: uninterrupted run"; cat "$dir/full"; exit 1; }
   full=$(value transport_cost "$dir/full")
   for how in usr1_mpiexec term_ranks; do
     ck=$dir/$how.h5
-    mpiexec -n 2 "$build/otsolve" "${opts[@]}" -ot_checkpoint "$ck" -ot_monitor 100 > "$dir/$how.out" 2>&1 &
+    np=2; [ $how = term_ranks ] && np=3
+    mpiexec -n $np "$build/otsolve" "${opts[@]}" -ot_sinkhorn_variant log -ot_checkpoint "$ck" -ot_monitor 20 > "$dir/$how.out" 2>&1 &
     pid=$!
-    wait_for_iteration "$dir/$how.out" 1000 || { kill -9 $pid; exit 1; }
+    wait_for_iteration "$dir/$how.out" 200 || { kill -9 $pid; exit 1; }
     if [ $how = usr1_mpiexec ]; then kill -USR1 $pid; else pkill -TERM -f "^$build/otsolve .*-ot_checkpoint $ck"; fi
     wait $pid
     status=$?
@@ -51,10 +55,12 @@ signal)
     else
       echo "FAIL $how: exit status $status (want 4), checkpoint $(ls -l "$ck" 2>&1)"; cat "$dir/$how.out"; fail=1; continue
     fi
-    np=3; [ $how = term_ranks ] && np=1
+    np=3; [ $how = term_ranks ] && np=2
     mpiexec -n $np "$build/otsolve" "${opts[@]}" -ot_restart "$ck" -output "$dir/r.h5" > "$dir/resumed" 2>&1
     status=$?
     grep -q "resuming from $ck after $its Sinkhorn sweeps" "$dir/resumed" || { echo "FAIL $how: no resume line"; cat "$dir/resumed"; fail=1; }
+    [ "$(value iterations_sinkhorn "$dir/resumed")" = "$(value iterations_sinkhorn "$dir/full")" ] ||
+      { echo "FAIL $how: $(value iterations_sinkhorn "$dir/resumed") sweeps in all, uninterrupted $(value iterations_sinkhorn "$dir/full")"; fail=1; }
     [ "$status" -eq 0 ] || { echo "FAIL $how: resumed run exit status $status"; fail=1; }
     same_cost "$how, resumed on $np rank(s)" "$(value transport_cost "$dir/resumed")" "$full"
     # the result file's history runs on from the checkpoint's: every sweep once, in order
@@ -84,6 +90,36 @@ max_it)
       [ "$got" = "$counts" ] || { echo "FAIL: resumed after $stop iterations on $np ranks: iterations $got, uninterrupted $counts"; fail=1; }
       same_cost "SNS stopped at $stop iterations, resumed on $np rank(s), iterations $got" "$(value transport_cost "$dir/resumed")" "$full"
     done
+  done
+  ;;
+schedule)
+  # an eps schedule stopped inside an intermediate stage and inside the last one, resumed on other rank counts
+  load_case_tmp "$build" fmnist01_sq
+  opts=(-problem "$dir/problem.h5" -ot_eps "$case_eps" -ot_eps_schedule 0.05:0.5 -ot_sinkhorn_variant absorb)
+  mpiexec -n 2 "$build/otsolve" "${opts[@]}" -output "$dir/full.h5" > "$dir/full" || { echo "FAIL: uninterrupted run"; cat "$dir/full"; exit 1; }
+  full=$(value transport_cost "$dir/full")
+  counts=$(value iterations_sinkhorn "$dir/full")
+  if /usr/bin/python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if abs(a - b) <= 1e-7 * abs(b) else 1)" "$full" "$case_sinkhorn_cost"; then
+    echo "ok   eps schedule 0.05:0.5 down to $case_eps: transport_cost $full in $counts sweeps (POT $case_sinkhorn_cost)"
+  else
+    echo "FAIL: eps schedule transport_cost $full, POT $case_sinkhorn_cost"; fail=1
+  fi
+  # the history records each iteration's eps: the five stages 0.05, 0.025, 0.0125, 0.00625, 0.003125, then 0.002
+  /usr/bin/python3 -c "
+import h5py, numpy as np, sys
+e = h5py.File('$dir/full.h5', 'r')['history']['eps']
+stages = [x for i, x in enumerate(e) if i == 0 or x != e[i - 1]]
+sys.exit(0 if np.allclose(stages, [0.05, 0.025, 0.0125, 0.00625, 0.003125, $case_eps], rtol=1e-12) else 1)" ||
+    { echo "FAIL: the history's eps column does not follow the schedule"; fail=1; }
+  for stop in 40 $((counts - 30)); do
+    rm -f "$dir/ck.h5"
+    # no periodic checkpoints: the one written when -ot_max_it stops the run is the one resumed
+    mpiexec -n 2 "$build/otsolve" "${opts[@]}" -ot_checkpoint "$dir/ck.h5" -ot_max_it $stop > "$dir/part" 2>&1
+    [ $? -eq 2 ] || { echo "FAIL: stopped run"; cat "$dir/part"; fail=1; }
+    mpiexec -n 3 "$build/otsolve" "${opts[@]}" -ot_restart "$dir/ck.h5" > "$dir/resumed" 2>&1 || { echo "FAIL: resumed run"; cat "$dir/resumed"; fail=1; }
+    got=$(value iterations_sinkhorn "$dir/resumed")
+    [ "$got" = "$counts" ] || { echo "FAIL: resumed after $stop sweeps: $got sweeps in all, uninterrupted $counts"; fail=1; }
+    same_cost "eps schedule stopped after $stop of $counts sweeps ($(grep -o 'in eps stage [0-9]* of [0-9]*' "$dir/part" || echo 'in the last stage')), resumed on 3 ranks" "$(value transport_cost "$dir/resumed")" "$full"
   done
   ;;
 kill9)

@@ -1,0 +1,82 @@
+/*
+  The sparse plan: /plan in the result file, in the CSR layout that scipy.sparse.csr_matrix reads
+  ((data, indices, indptr), shape = (n, m)), holding the entries of P = exp((f_i + g_j - C_ij)/eps) that
+  are at least -ot_plan_threshold times the largest entry of P.
+
+  Everything stays in the log domain until the end: the largest exponent max_ij (f_i + g_j - C_ij) is
+  reduced across ranks, and an entry is kept when its exponent is >= that max + eps log(threshold). Each
+  rank counts its rows' entries, an exclusive scan gives its offset in indices and data, and every rank
+  writes its own slices of the three datasets with collective hyperslab writes.
+*/
+#include "otimpl.h"
+#include "kernels.h"
+
+PetscErrorCode OTWritePlan(OTSolver s, hid_t file, hid_t xfer)
+{
+  OTProblem  pb = s->problem;
+  PetscInt   n_local = pb->n_local, m = pb->m;
+  PetscReal  max_exponent = -INFINITY, cut;
+  int64_t    nnz_local = 0, offset = 0, nnz_total = 0, *indptr, *indices;
+  PetscReal *data;
+  hid_t      group;
+
+  PetscFunctionBegin;
+  for (PetscInt i = 0; i < n_local; i++) max_exponent = PetscMax(max_exponent, s->f[i] + OTRowShift(m, s->g, pb->cost + (size_t)i * (size_t)m));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &max_exponent, 1, MPIU_REAL, MPIU_MAX, s->comm));
+  cut = s->plan_threshold > 0 ? max_exponent + s->eps * PetscLogReal(s->plan_threshold) : -INFINITY;
+
+  for (PetscInt i = 0; i < n_local; i++) {
+    const PetscReal *cost_row = pb->cost + (size_t)i * (size_t)m;
+
+    for (PetscInt j = 0; j < m; j++) nnz_local += (s->f[i] + s->g[j]) - cost_row[j] >= cut;
+  }
+  PetscCallMPI(MPI_Exscan(&nnz_local, &offset, 1, MPI_INT64_T, MPI_SUM, s->comm));
+  if (s->rank == 0) offset = 0; /* MPI_Exscan leaves rank 0's result undefined */
+  PetscCallMPI(MPI_Allreduce(&nnz_local, &nnz_total, 1, MPI_INT64_T, MPI_SUM, s->comm));
+  PetscCheck(nnz_total < PETSC_MAX_INT, s->comm, OT_ERR_INPUT, "-ot_plan_threshold %g keeps %lld entries of P, too many for one file; raise the threshold",
+             (double)s->plan_threshold, (long long)nnz_total);
+
+  /* indptr has n + 1 entries: each rank writes those of its rows, the last rank also the final one */
+  PetscCall(PetscMalloc3(n_local + 1, &indptr, PetscMax(1, nnz_local), &indices, PetscMax(1, nnz_local), &data));
+  {
+    int64_t k = 0;
+
+    for (PetscInt i = 0; i < n_local; i++) {
+      const PetscReal *cost_row = pb->cost + (size_t)i * (size_t)m;
+
+      indptr[i] = offset + k;
+      for (PetscInt j = 0; j < m; j++) {
+        PetscReal exponent = (s->f[i] + s->g[j]) - cost_row[j];
+
+        if (exponent >= cut) {
+          indices[k] = j;
+          data[k++]  = PetscExpReal(exponent / s->eps);
+        }
+      }
+    }
+    indptr[n_local] = offset + k;
+  }
+  group = H5Gcreate2(file, "/plan", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  OTH5Call(group);
+  PetscCall(OTH5WriteArrayPart(file, "/plan/indptr", H5T_NATIVE_INT64, pb->n + 1, pb->row_start, n_local + (s->rank == s->size - 1), indptr, xfer));
+  PetscCall(OTH5WriteArrayPart(file, "/plan/indices", H5T_NATIVE_INT64, (PetscInt)nnz_total, (PetscInt)offset, (PetscInt)nnz_local, indices, xfer));
+  PetscCall(OTH5WriteArrayPart(file, "/plan/data", H5T_NATIVE_DOUBLE, (PetscInt)nnz_total, (PetscInt)offset, (PetscInt)nnz_local, data, xfer));
+  PetscCall(OTH5WriteAttrDouble(group, "threshold", s->plan_threshold));
+  PetscCall(OTH5WriteAttrDouble(group, "max", PetscExpReal(max_exponent / s->eps)));
+  PetscCall(OTH5WriteAttrInt(group, "nnz", (PetscInt)nnz_total));
+  {
+    hsize_t   two = 2;
+    long long shape[2] = {(long long)pb->n, (long long)pb->m};
+    hid_t     space = H5Screate_simple(1, &two, NULL), attr;
+
+    attr = H5Acreate2(group, "shape", H5T_NATIVE_LLONG, space, H5P_DEFAULT, H5P_DEFAULT);
+    OTH5Call(attr);
+    OTH5Call(H5Awrite(attr, H5T_NATIVE_LLONG, shape));
+    OTH5Call(H5Aclose(attr));
+    OTH5Call(H5Sclose(space));
+  }
+  OTH5Call(H5Gclose(group));
+  PetscCall(PetscFree3(indptr, indices, data));
+  PetscCall(PetscInfo(NULL, "Plan: %lld entries >= %g x max P written\n", (long long)nnz_total, (double)s->plan_threshold));
+  PetscFunctionReturn(0);
+}
