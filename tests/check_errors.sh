@@ -129,5 +129,15 @@ if [ $status -eq 0 ] && grep -q "warning: .*total masses differ (sum(a) = .*, su
 else
   echo "FAIL mass_mismatch.h5 -ot_normalize: exit $status"; cat "$dir/out"; fail=1
 fi
+# numerical breakdown: eps = 1e-310 (subnormal, 1/eps overflows) gives NaN in the first sweep: exit status 5,
+# a status that says where, and the result file is still written
+timeout 60 mpiexec -n "$np" "$build/otsolve" -problem "$dir/good.h5" -ot_eps 1e-310 -output "$dir/nan.h5" > "$dir/out" 2>&1
+status=$?
+if [ $status -eq 5 ] && grep -q "status = NaN or Inf in the Sinkhorn iterates at iteration 1" "$dir/out" &&
+  /usr/bin/python3 -c "import h5py; r = h5py.File('$dir/nan.h5', 'r'); assert r.attrs['converged'] == 0 and 'NaN' in r.attrs['status']"; then
+  echo "ok   good.h5 -ot_eps 1e-310: exit status 5, status and result file say NaN at iteration 1"
+else
+  echo "FAIL good.h5 -ot_eps 1e-310: exit $status (want 5)"; cat "$dir/out"; fail=1
+fi
 echo "$count bad inputs and options on $np rank(s): $((count - failed)) clean errors"
 exit $fail
