@@ -183,7 +183,7 @@ static PetscErrorCode ReadVectorPart(MPI_Comm comm, hid_t file, const char filen
                                      PetscReal *values)
 {
   hid_t   dset, file_space, mem_space;
-  hsize_t dims, offset = (hsize_t)start, cnt = (hsize_t)count;
+  hsize_t dims;
 
   PetscFunctionBegin;
   PetscCheck(H5Lexists(file, name, H5P_DEFAULT) > 0, comm, OT_ERR_INPUT, "%s: not an otsolve checkpoint (dataset %s is missing)", filename, name);
@@ -194,14 +194,7 @@ static PetscErrorCode ReadVectorPart(MPI_Comm comm, hid_t file, const char filen
   OTH5Call(H5Sget_simple_extent_dims(file_space, &dims, NULL));
   PetscCheck(dims == (hsize_t)len, comm, OT_ERR_INPUT, "%s: dataset %s has length %llu; this problem needs %" PetscInt_FMT, filename, name,
              (unsigned long long)dims, len);
-  if (count > 0) {
-    OTH5Call(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &offset, NULL, &cnt, NULL));
-    mem_space = H5Screate_simple(1, &cnt, NULL);
-  } else {
-    OTH5Call(H5Sselect_none(file_space));
-    mem_space = H5Scopy(file_space);
-    OTH5Call(H5Sselect_none(mem_space));
-  }
+  PetscCall(OTH5SelectPart(file_space, start, count, &mem_space));
   OTH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, mem_space, file_space, H5P_DEFAULT, values));
   OTH5Call(H5Sclose(mem_space));
   OTH5Call(H5Sclose(file_space));

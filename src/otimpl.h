@@ -210,6 +210,8 @@ PETSC_EXTERN PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filena
 PETSC_EXTERN PetscErrorCode OTH5WriteAttrDouble(hid_t loc, const char name[], PetscReal value);
 PETSC_EXTERN PetscErrorCode OTH5WriteAttrInt(hid_t loc, const char name[], PetscInt value);
 PETSC_EXTERN PetscErrorCode OTH5WriteAttrString(hid_t loc, const char name[], const char value[]);
+/* Selects entries [start, start + count) of a 1-D file space (none if count = 0) and creates the matching memory space. */
+PETSC_EXTERN PetscErrorCode OTH5SelectPart(hid_t file_space, PetscInt start, PetscInt count, hid_t *mem_space);
 /* Writes entries [start, start + count) of a 1-D dataset of the given type and length len. Collective. */
 PETSC_EXTERN PetscErrorCode OTH5WriteArrayPart(hid_t file, const char name[], hid_t type, PetscInt len, PetscInt start, PetscInt count, const void *values,
                                                hid_t xfer);

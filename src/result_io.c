@@ -52,23 +52,33 @@ PetscErrorCode OTH5WriteAttrString(hid_t loc, const char name[], const char valu
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode OTH5SelectPart(hid_t file_space, PetscInt start, PetscInt count, hid_t *mem_space)
+{
+  hsize_t offset = (hsize_t)start, cnt = (hsize_t)count;
+
+  PetscFunctionBegin;
+  if (count > 0) {
+    OTH5Call(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &offset, NULL, &cnt, NULL));
+    *mem_space = H5Screate_simple(1, &cnt, NULL);
+  } else { /* a rank with nothing to move still takes part in the collective call */
+    OTH5Call(H5Sselect_none(file_space));
+    *mem_space = H5Scopy(file_space);
+    OTH5Call(H5Sselect_none(*mem_space));
+  }
+  OTH5Call(*mem_space);
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTH5WriteArrayPart(hid_t file, const char name[], hid_t type, PetscInt len, PetscInt start, PetscInt count, const void *values, hid_t xfer)
 {
-  hsize_t dims = (hsize_t)len, offset = (hsize_t)start, cnt = (hsize_t)count;
+  hsize_t dims = (hsize_t)len;
   hid_t   file_space, mem_space, dset;
 
   PetscFunctionBegin;
   file_space = H5Screate_simple(1, &dims, NULL);
   dset       = H5Dcreate2(file, name, type, file_space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   OTH5Call(dset);
-  if (count > 0) {
-    OTH5Call(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &offset, NULL, &cnt, NULL));
-    mem_space = H5Screate_simple(1, &cnt, NULL);
-  } else {
-    OTH5Call(H5Sselect_none(file_space));
-    mem_space = H5Scopy(file_space);
-    OTH5Call(H5Sselect_none(mem_space));
-  }
+  PetscCall(OTH5SelectPart(file_space, start, count, &mem_space));
   OTH5Call(H5Dwrite(dset, type, mem_space, file_space, xfer, values));
   OTH5Call(H5Sclose(mem_space));
   OTH5Call(H5Sclose(file_space));
