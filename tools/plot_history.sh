@@ -5,13 +5,15 @@
 #   dual objective D                                      (linear)
 #   D_final - D, what the dual objective has still to gain (log scale; the last row's gap is 0 and not drawn)
 # each against iterations (Sinkhorn sweeps and Newton steps counted together, in order) and against
-# wall-clock time since the solve began, with Sinkhorn sweeps and Newton steps in two colours and
-# dashed lines where the stage changes.
+# wall-clock time since the solve began, with Sinkhorn sweeps and Newton steps in two colours, dashed
+# lines where the stage changes and, with eps-scaling, dotted lines where eps changes (D_final - D is then
+# drawn at the final eps only).
 #
 # usage: tools/plot_history.sh RESULT.h5 [PLOT.png] [--data TABLE.txt]
 #   PLOT.png    default: RESULT with .h5 replaced by -history.png
 #   --data      also keep the table that is plotted: one row per iteration, columns
 #               iteration stage(0 sinkhorn, 1 newton) stage_iteration time marginal_error dual_objective gap
+#               eps (nan: gap not defined, or no eps in the file)
 # Needs /usr/bin/python3 with h5py (Debian: python3-h5py) and gnuplot with the pngcairo terminal (Debian:
 # gnuplot-nox). Environment: PYTHON (default /usr/bin/python3), GNUPLOT (default gnuplot).
 set -euo pipefail
@@ -59,17 +61,21 @@ names = h5py.check_enum_dtype(history.dtype["stage"]) or {"sinkhorn": 0, "newton
 newton = names.get("newton", 1)
 stage = (history["stage"] == newton).astype(int)
 dual = history["dual_objective"].astype(float)
-gap = dual[-1] - dual
+# with eps-scaling (an eps field that changes), D is another function at each eps: the gap to the final D
+# means something only at the final eps
+eps = history["eps"].astype(float) if "eps" in history.dtype.names else np.full(len(history), np.nan)
+gap = np.where((eps == eps[-1]) | np.isnan(eps), dual[-1] - dual, np.nan)
 with open(os.path.join(work, "table.txt"), "w") as out:
-    out.write("# iteration stage(0 sinkhorn, 1 newton) stage_iteration time_s marginal_error dual_objective gap_to_final_dual\n")
+    out.write("# iteration stage(0 sinkhorn, 1 newton) stage_iteration time_s marginal_error dual_objective gap_to_final_dual eps\n")
     for k in range(len(history)):
-        out.write("%d %d %d %.9g %.17g %.17g %.17g\n" % (k + 1, stage[k], history["iteration"][k], history["time"][k],
-                                                       history["marginal_error"][k], dual[k], gap[k]))
+        out.write("%d %d %d %.9g %.17g %.17g %.17g %.17g\n" % (k + 1, stage[k], history["iteration"][k], history["time"][k],
+                                                             history["marginal_error"][k], dual[k], gap[k], eps[k]))
 switches = [k for k in range(1, len(stage)) if stage[k] != stage[k - 1]]
+eps_changes = [k for k in range(1, len(eps)) if eps[k] != eps[k - 1] and not (np.isnan(eps[k]) and np.isnan(eps[k - 1]))]
 with open(os.path.join(work, "switches.gp"), "w") as out:
-    for axis, column in (("iteration", None), ("time", "time")):
-        out.write("switches_%s = \"%s\"\n" % (axis, " ".join(
-            "%.9g" % ((k + 0.5) if column is None else 0.5 * (history["time"][k - 1] + history["time"][k])) for k in switches)))
+    for name, rows in (("switches", switches), ("eps_changes", eps_changes)):
+        out.write("%s_iteration = \"%s\"\n" % (name, " ".join("%.9g" % (k + 0.5) for k in rows)))
+        out.write("%s_time = \"%s\"\n" % (name, " ".join("%.9g" % (0.5 * (history["time"][k - 1] + history["time"][k])) for k in rows)))
     out.write("has_newton = %d\n" % int(stage.any()))
 
 
@@ -85,9 +91,13 @@ def text(key, fmt="%s"):
 title = "%s: n = %s, m = %s, eps = %s, %s ranks; %s Sinkhorn sweeps + %s Newton steps; transport cost %s; %s" % (
     os.path.basename(text("problem")), text("n"), text("m"), text("eps", "%.3g"), text("ranks"), text("iterations_sinkhorn"),
     text("iterations_newton"), text("transport_cost", "%.10g"), "converged" if int(attrs.get("converged", 0)) else "NOT converged")
+if eps_changes:
+    title += "\\neps-scaling, eps = %s (dotted green lines); D_final - D at the final eps only" % ", ".join(
+        "%.3g" % eps[k] for k in [0] + eps_changes)
 with open(os.path.join(work, "title.txt"), "w") as out:
     out.write(title.replace('"', "'"))
-print("plot_history: %d iterations (%d Sinkhorn, %d Newton), %d stage changes" % (len(stage), (stage == 0).sum(), stage.sum(), len(switches)))
+print("plot_history: %d iterations (%d Sinkhorn, %d Newton), %d stage changes, %d eps changes"
+      % (len(stage), (stage == 0).sum(), stage.sum(), len(switches), len(eps_changes)))
 EOF
 
 cat > "$work/plot.gp" << EOF
@@ -103,13 +113,13 @@ set style line 2 lc rgb "#d62728" lw 1.5 pt 9 ps 1.2
 sink(y) = (column(2) == 0 ? y : NaN)
 newt(y) = (column(2) == 1 ? y : NaN)
 pos(y) = (y > 0 ? y : NaN)
-# dashed vertical lines where the stage changes
-mark(list) = sprintf("unset arrow; do for [x in \"%s\"] { set arrow from x+0, graph 0 to x+0, graph 1 nohead dt 2 lc rgb \"gray40\" }", list)
+# dashed vertical lines where the stage changes, dotted green ones where eps changes (eps-scaling)
+mark(stages, epss) = sprintf("unset arrow; do for [x in \"%s\"] { set arrow from x+0, graph 0 to x+0, graph 1 nohead dt 2 lc rgb \"gray40\" }; do for [x in \"%s\"] { set arrow from x+0, graph 0 to x+0, graph 1 nohead dt 3 lw 1.5 lc rgb \"#2ca02c\" }", stages, epss)
 newton_title = has_newton ? "Newton steps" : ""
 
 do for [axis = 1:2] {
   xcol = (axis == 1 ? 1 : 4)
-  eval mark(axis == 1 ? switches_iteration : switches_time)
+  eval mark(axis == 1 ? switches_iteration : switches_time, axis == 1 ? eps_changes_iteration : eps_changes_time)
   set xlabel (axis == 1 ? "iteration (Sinkhorn sweeps and Newton steps, in order)" : "time since the solve began (s)")
   set logscale y
   set format y "10^{%L}"
@@ -119,7 +129,7 @@ do for [axis = 1:2] {
 }
 do for [axis = 1:2] {
   xcol = (axis == 1 ? 1 : 4)
-  eval mark(axis == 1 ? switches_iteration : switches_time)
+  eval mark(axis == 1 ? switches_iteration : switches_time, axis == 1 ? eps_changes_iteration : eps_changes_time)
   set xlabel (axis == 1 ? "iteration" : "time since the solve began (s)")
   unset logscale y
   set format y "%g"
@@ -130,7 +140,7 @@ do for [axis = 1:2] {
 }
 do for [axis = 1:2] {
   xcol = (axis == 1 ? 1 : 4)
-  eval mark(axis == 1 ? switches_iteration : switches_time)
+  eval mark(axis == 1 ? switches_iteration : switches_time, axis == 1 ? eps_changes_iteration : eps_changes_time)
   set xlabel (axis == 1 ? "iteration" : "time since the solve began (s)")
   set logscale y
   set format y "10^{%L}"
