@@ -3,12 +3,12 @@
   from point clouds (/X, /Y).
 
   A point-cloud problem keeps its owned points of X (n_local x d, row-major) and all of Y transposed
-  (d x m), so that the costs of one row are d passes over contiguous vectors of length m,
-    s_j = sum_k (x_ik - Yt[k][j])^2,
+  (d x m), so that the costs of one row are passes over contiguous vectors of length m,
+    s_j = sum_k (x_ik - Yt[k][j])^2   (four coordinates per pass, added in order),
   which gcc vectorises, and which is exact where |x|^2 + |y|^2 - 2 x.y would cancel. The row is built
-  tile by tile (OT_COST_TILE columns, in L1 cache): the d passes over a tile, then the transform
-  (sqrt, or pow for pnorm:P), then, in OTProblemRowPlan, the exponentials of the tile; so a Sinkhorn
-  sweep never writes a cost row to memory. Nothing of size n x m exists.
+  tile by tile (OT_COST_TILE columns, in L1 cache): the passes over a tile, then the transform (sqrt,
+  or exp((P/2) log s) for pnorm:P), then, in OTProblemRowPlan, the exponentials of the tile and their
+  sum; so a Sinkhorn sweep never writes a cost row to memory. Nothing of size n x m exists.
 
   This file is compiled with floating-point contraction (a*b + c as one FMA where the target has it: the
   AVX2 clones of OT_HOT_LOOP): the exponential's polynomial is then a chain of FMAs, measured 1.3x faster
@@ -24,6 +24,15 @@
 
 /* Columns per tile: 2 KiB of doubles, so that the tile stays in L1 through its d passes. */
 #define OT_COST_TILE 256
+
+/* |x - y|^P from s = |x - y|^2 as exp((P/2) log s), with the vectorisable OTExp and OTLog of kernels.h
+   (libm's pow would make the loop scalar, 7x slower measured): within a few ulp of pow for the costs
+   below 1e300 that a problem may have (checked at load). s below DBL_MIN (points closer than 1.5e-154)
+   counts as coincident: cost 0. */
+static inline PetscReal PnormFromSquared(PetscReal s, PetscReal half_power)
+{
+  return s >= DBL_MIN ? OTExp(half_power * OTLog(s)) : 0.0;
+}
 
 const char *const OTCostKinds[] = {"dense", "sqeuclidean", "euclidean", "pnorm", NULL};
 
@@ -72,7 +81,7 @@ static inline void CostTile(const OTProblem pb, const PetscReal *x, PetscInt j0,
   case OT_COST_PNORM: {
     const PetscReal half_power = 0.5 * pb->cost_power; /* |x - y|^P = (|x - y|^2)^(P/2) */
 
-    for (PetscInt jj = 0; jj < len; jj++) out[jj] = PetscPowReal(out[jj], half_power);
+    for (PetscInt jj = 0; jj < len; jj++) out[jj] = PnormFromSquared(out[jj], half_power);
   } break;
   default:
     break;
@@ -92,7 +101,7 @@ OT_HOT_LOOP const PetscReal *OTProblemCostRow(OTProblem pb, PetscInt i_local, Pe
 OT_HOT_LOOP PetscReal OTProblemRowPlan(OTProblem pb, PetscInt i_local, PetscReal f_i, const PetscReal *g, PetscReal inv_eps, PetscReal *out)
 {
   const PetscReal *x;
-  PetscReal        tile[OT_COST_TILE];
+  PetscReal        tile[OT_COST_TILE], row_sum = 0.0;
 
   if (pb->cost_kind == OT_COST_DENSE) return OTRowPlan(pb->m, f_i, g, pb->cost + (size_t)i_local * (size_t)pb->m, inv_eps, out);
   x = pb->x + (size_t)i_local * (size_t)pb->dim;
@@ -100,9 +109,9 @@ OT_HOT_LOOP PetscReal OTProblemRowPlan(OTProblem pb, PetscInt i_local, PetscReal
     PetscInt len = PetscMin(OT_COST_TILE, pb->m - j0);
 
     CostTile(pb, x, j0, len, tile);
-    (void)OTRowPlan(len, f_i, g + j0, tile, inv_eps, out + j0);
+    row_sum += OTRowPlan(len, f_i, g + j0, tile, inv_eps, out + j0); /* summed while the tile is in L1 */
   }
-  return OTSum(pb->m, out);
+  return row_sum;
 }
 
 OT_HOT_LOOP void OTProblemCostEntries(OTProblem pb, PetscInt i_local, PetscInt count, const PetscInt columns[], PetscReal out[])
@@ -124,7 +133,7 @@ OT_HOT_LOOP void OTProblemCostEntries(OTProblem pb, PetscInt i_local, PetscInt c
 
       s = k ? s + t * t : t * t;
     }
-    out[c] = pb->cost_kind == OT_COST_EUCLIDEAN ? PetscSqrtReal(s) : (pb->cost_kind == OT_COST_PNORM ? PetscPowReal(s, 0.5 * pb->cost_power) : s);
+    out[c] = pb->cost_kind == OT_COST_EUCLIDEAN ? PetscSqrtReal(s) : (pb->cost_kind == OT_COST_PNORM ? PnormFromSquared(s, 0.5 * pb->cost_power) : s);
   }
 }
 
@@ -163,18 +172,19 @@ PetscErrorCode OTCostParse(const char text[], OTCostKind *kind, PetscReal *power
 }
 
 /*
-  The largest cost over all pairs, exactly. The costs grow with the squared distance, so it is the
-  transform of the largest squared distance. A row i cannot hold it if even the farthest corner of Y's
-  bounding box, sum_k max((x_ik - lo_k)^2, (x_ik - hi_k)^2), is no farther than the best pair found.
-  In floating point the bound is raised by a relative 4 (d + 2) DBL_EPSILON, more than the rounding
-  error of either sum of d squares (with or without FMA), so it stays above every computed s_ij. Rows are
-  scanned from the largest bound down and the scan stops at the first row that cannot win; for clouds
-  with a few extreme points that is a few rows, not n x m pairs. Collective.
+  The largest cost over all pairs, exactly: the maximum of the costs as OTProblemCostRow computes them.
+  The costs grow with the squared distance s, so a row i cannot hold the maximum if even the farthest
+  corner of Y's bounding box, sum_k max((x_ik - lo_k)^2, (x_ik - hi_k)^2), is clearly closer than the
+  farthest pair found so far. Two margins make this hold in floating point: the bound is raised by a
+  relative 4 (d + 2) DBL_EPSILON (more than the rounding of either sum of d squares, with or without FMA),
+  and a row is skipped only if its bound is below (1 - 1e-9) times the best s, which leaves room for the
+  last-bit wobble of sqrt and of exp((P/2) log s) for P >= 1e-3. Rows are scanned from the largest bound
+  down and the scan stops at the first row that cannot win. Collective.
 */
 PetscErrorCode OTProblemComputePointsCostMax(OTProblem pb)
 {
   const PetscInt m = pb->m, d = pb->dim;
-  PetscReal     *lo, *hi, *bound, *row, best = 0.0;
+  PetscReal     *lo, *hi, *bound, *row, best_squared = 0.0, best = 0.0;
   PetscInt      *order, scanned = 0;
   OTCostKind     kind = pb->cost_kind;
 
@@ -200,22 +210,28 @@ PetscErrorCode OTProblemComputePointsCostMax(OTProblem pb)
     order[i] = i;
   }
   PetscCall(PetscSortRealWithPermutation(pb->n_local, bound, order));
-  pb->cost_kind = OT_COST_SQEUCLIDEAN; /* squared distances; the transform comes last */
   for (PetscInt r = 0; r < pb->n_local; r++) {
     PetscInt i = order[r];
 
-    if (-bound[i] <= best) break;
+    if (-bound[i] < (1.0 - 1e-9) * best_squared) break;
+    pb->cost_kind = OT_COST_SQEUCLIDEAN; /* the squared distances, for the pruning */
     (void)OTProblemCostRow(pb, i, row);
+    pb->cost_kind = kind;
+    for (PetscInt j = 0; j < m; j++) best_squared = PetscMax(best_squared, row[j]);
+    (void)OTProblemCostRow(pb, i, row); /* the costs themselves */
     for (PetscInt j = 0; j < m; j++) best = PetscMax(best, row[j]);
     scanned++;
   }
-  pb->cost_kind = kind;
+  /* costs up to 1e300 keep every exponent of exp((f + g - C)/eps) and every sum of a row within what the sweeps
+     handle; pnorm is checked with libm's pow, which overflows where OTExp would clamp */
+  if (kind == OT_COST_PNORM && !(PetscPowReal(best_squared, 0.5 * pb->cost_power) <= 1e300)) best = INFINITY;
+  if (!(best_squared <= 1e300)) best = INFINITY;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &best, 1, MPIU_REAL, MPIU_MAX, pb->comm));
-  pb->cost_max = kind == OT_COST_EUCLIDEAN ? PetscSqrtReal(best) : (kind == OT_COST_PNORM ? PetscPowReal(best, 0.5 * pb->cost_power) : best);
+  pb->cost_max = best;
   PetscCall(PetscInfo(NULL, "max cost %g: scanned %" PetscInt_FMT " of %" PetscInt_FMT " rows on rank %d\n", (double)pb->cost_max, scanned, pb->n_local, pb->rank));
   PetscCall(PetscFree5(lo, hi, bound, order, row));
-  PetscCheck(PetscIsNormalReal(pb->cost_max) || pb->cost_max == 0.0, pb->comm, OT_ERR_INPUT,
-             "%s: the largest cost between points of /X and /Y overflows double precision; rescale the points", pb->source);
+  PetscCheck(pb->cost_max <= 1e300, pb->comm, OT_ERR_INPUT, "%s: the largest cost between points of /X and /Y is above 1e300 (or overflows); rescale the points",
+             pb->source);
   PetscFunctionReturn(0);
 }
 
