@@ -51,6 +51,10 @@ typedef struct {
   PetscInt  iterations_newton;
   PetscBool converged;
   OTStopReason reason;
+  PetscReal wasserstein;         /* for costs |x-y|^p (sqeuclidean: p = 2, euclidean: 1, pnorm:P): transport_cost^(1/p); else NaN */
+  PetscReal wasserstein_lower, wasserstein_upper; /* the certified bounds, to the power 1/p */
+  PetscReal sinkhorn_divergence; /* OT_eps(a,b) - OT_eps(a,a)/2 - OT_eps(b,b)/2 after OTSolverComputeDivergence, else NaN */
+  PetscBool divergence_converged;
   PetscReal solve_time;          /* seconds in OTSolverSolve */
   PetscReal sinkhorn_time;       /* seconds in the Sinkhorn sweeps */
   char      status[256];
@@ -68,6 +72,11 @@ PETSC_EXTERN PetscErrorCode OTProblemSetFromOptions(OTProblem problem);
    with MPI-IO. Bad input is reported on every rank with a message naming the file and dataset.
    Collective. */
 PETSC_EXTERN PetscErrorCode OTProblemLoad(OTProblem problem, const char filename[]);
+/* Builds a point-cloud problem from arrays that every rank passes whole: points X (n x d, row-major) and
+   Y (m x d), weights a (n) and b (m) or NULL for uniform, cost "sqeuclidean", "euclidean" or "pnorm:P";
+   each rank keeps its rows of X. source names the problem in messages. Collective. */
+PETSC_EXTERN PetscErrorCode OTProblemSetPoints(OTProblem problem, PetscInt n, PetscInt m, PetscInt d, const PetscReal X[], const PetscReal Y[], const PetscReal a[],
+                                               const PetscReal b[], const char cost[], const char source[]);
 /* Builds the built-in example: two Gaussian mixtures in 2-D, n and m points, squared Euclidean
    cost; each rank computes only its own rows. Collective. */
 PETSC_EXTERN PetscErrorCode OTProblemSetExample(OTProblem problem, PetscInt n, PetscInt m, PetscInt seed);
@@ -99,6 +108,14 @@ PETSC_EXTERN PetscErrorCode OTSolverWriteCheckpoint(OTSolver solver, const char 
 /* Makes the next OTSolverSolve resume from a checkpoint file written by OTSolverWriteCheckpoint, on
    any number of ranks; the problem and eps must be those of the checkpoint. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverSetRestart(OTSolver solver, const char filename[]);
+/* After OTSolverSolve on a point-cloud problem: solves the two symmetric problems (X, X) and (Y, Y) at the
+   same eps and sets the result's sinkhorn_divergence. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverComputeDivergence(OTSolver solver);
+/* The K x K matrix of transport costs among the measures listed in the text file `list` (one HDF5 file
+   per line, each with points /X and optional weights /a), pairs spread over groups of ranks; written to
+   `output` (HDF5); unconverged counts the pairs that did not converge. Reads the solver options for
+   every pair. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolvePairs(MPI_Comm comm, const char list[], const char output[], const char cost[], PetscInt *unconverged);
 /* Prints the final `key = value` lines on rank 0. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverPrintSummary(OTSolver solver);
 /* Prints the solver's configuration. Collective. */

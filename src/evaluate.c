@@ -5,13 +5,13 @@
 enum { SUM_TRANSPORT, SUM_ROW_ERROR, SUM_F_ROWMASS, SUM_A_F, SUM_COUNT };
 
 /* One pass over the owned rows: column sums of P into col_sum, the row-wise sums into sums[]. */
-OT_HOT_LOOP static void EvaluateRows(PetscInt n_local, PetscInt m, const PetscReal *cost, const PetscReal *a, PetscReal eps, const PetscReal *f,
+OT_HOT_LOOP static void EvaluateRows(OTProblem pb, PetscInt n_local, PetscInt m, const PetscReal *a, PetscReal eps, const PetscReal *f,
                                      const PetscReal *g, PetscReal *row_plan, PetscReal *col_sum, PetscReal sums[SUM_COUNT])
 {
   for (PetscInt j = 0; j < m; j++) col_sum[j] = 0.0;
   for (int k = 0; k < SUM_COUNT; k++) sums[k] = 0.0;
   for (PetscInt i = 0; i < n_local; i++) {
-    const PetscReal *cost_row = cost + (size_t)i * (size_t)m;
+    const PetscReal *cost_row = OTProblemCostRow(pb, i, pb->cost_row);
     PetscReal        row_mass = OTRowPlan(m, f[i], g, cost_row, 1.0 / eps, row_plan);
 
     sums[SUM_TRANSPORT] += OTDot(m, row_plan, cost_row);
@@ -30,7 +30,7 @@ PetscErrorCode OTEvaluate(OTProblem pb, PetscReal eps, const PetscReal f[], cons
   PetscFunctionBegin;
   PetscCall(PetscLogEventBegin(OT_EVENT_EVALUATE, 0, 0, 0, 0));
   PetscCall(PetscMalloc2(m, &row_plan, m + SUM_COUNT, &col_sum));
-  EvaluateRows(pb->n_local, m, pb->cost, pb->a, eps, f, g, row_plan, col_sum, col_sum + m);
+  EvaluateRows(pb, pb->n_local, m, pb->a, eps, f, g, row_plan, col_sum, col_sum + m);
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, col_sum, (PetscMPIInt)(m + SUM_COUNT), MPIU_REAL, MPIU_SUM, pb->comm));
   for (PetscInt j = 0; j < m; j++) {
     col_error += PetscAbsReal(col_sum[j] - pb->b[j]);

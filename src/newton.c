@@ -154,7 +154,7 @@ static inline int64_t HistBin(double p)
 /* Pass over the rows at (f, g): row sums and each row's largest entry, column sums (into col_sum), each
    column's largest entry with its row (col_max_value, col_max_row), and the histogram of the entries of
    every sample_stride-th global row (the threshold needs a distribution, not every entry). */
-OT_HOT_LOOP static void SurveyRows(PetscInt n_local, PetscInt m, PetscInt row_start, const PetscReal *cost, PetscReal eps, const PetscReal *f,
+OT_HOT_LOOP static void SurveyRows(OTProblem pb, PetscInt n_local, PetscInt m, PetscInt row_start, PetscReal eps, const PetscReal *f,
                                    const PetscReal *g, PetscInt sample_stride, PetscReal *row_plan, PetscReal *row_sum, PetscInt *row_argmax,
                                    PetscReal *col_sum, int64_t *hist, PetscReal *col_max_value, PetscInt *col_max_row)
 {
@@ -168,7 +168,7 @@ OT_HOT_LOOP static void SurveyRows(PetscInt n_local, PetscInt m, PetscInt row_st
     PetscInt  row = row_start + i;
     PetscReal row_max;
 
-    row_sum[i] = OTRowPlan(m, f[i], g, cost + (size_t)i * (size_t)m, 1.0 / eps, row_plan);
+    row_sum[i] = OTProblemRowPlan(pb, i, f[i], g, 1.0 / eps, row_plan);
     OTAxpy(m, 1.0, row_plan, col_sum);
     for (PetscInt j = 0; j < m; j++) { /* branch-free, so that it vectorises */
       PetscBool larger = (PetscBool)(row_plan[j] > col_max_value[j]);
@@ -185,7 +185,7 @@ OT_HOT_LOOP static void SurveyRows(PetscInt n_local, PetscInt m, PetscInt row_st
 }
 
 /* Sum of P at the trial potentials (f + alpha df, g + alpha dg), with its column sums and row error. */
-OT_HOT_LOOP static void TrialRows(PetscInt n_local, PetscInt m, const PetscReal *cost, const PetscReal *a, PetscReal eps, const PetscReal *f,
+OT_HOT_LOOP static void TrialRows(OTProblem pb, PetscInt n_local, PetscInt m, const PetscReal *a, PetscReal eps, const PetscReal *f,
                                   const PetscReal *df, PetscReal alpha, const PetscReal *g_trial, PetscReal *row_plan, PetscReal *col_sum,
                                   PetscReal sums[3])
 {
@@ -193,7 +193,7 @@ OT_HOT_LOOP static void TrialRows(PetscInt n_local, PetscInt m, const PetscReal 
   sums[0] = sums[1] = sums[2] = 0.0;
   for (PetscInt i = 0; i < n_local; i++) {
     PetscReal f_i     = f[i] + alpha * df[i];
-    PetscReal row_sum = OTRowPlan(m, f_i, g_trial, cost + (size_t)i * (size_t)m, 1.0 / eps, row_plan);
+    PetscReal row_sum = OTProblemRowPlan(pb, i, f_i, g_trial, 1.0 / eps, row_plan);
 
     OTAxpy(m, 1.0, row_plan, col_sum);
     sums[0] += a[i] * f_i;
@@ -215,7 +215,7 @@ static PetscErrorCode EvaluateTrial(OTSolver s, PetscReal alpha, PetscReal *dual
     nt->g_trial[j] = s->g[j] + alpha * nt->dg[j];
     bg += pb->b[j] * nt->g_trial[j];
   }
-  TrialRows(pb->n_local, m, pb->cost, pb->a, s->eps, s->f, nt->df, alpha, nt->g_trial, s->row_plan, nt->col_sum, nt->col_sum + m);
+  TrialRows(pb, pb->n_local, m, pb->a, s->eps, s->f, nt->df, alpha, nt->g_trial, s->row_plan, nt->col_sum, nt->col_sum + m);
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, nt->col_sum, (PetscMPIInt)(m + 3), MPIU_REAL, MPIU_SUM, s->comm));
   for (PetscInt j = 0; j < m; j++) col_error += PetscAbsReal(nt->col_sum[j] - pb->b[j]);
   *dual           = nt->col_sum[m] + bg - s->eps * nt->col_sum[m + 2];
@@ -245,7 +245,7 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   PetscCall(PetscLogEventBegin(OT_EVENT_SPARSIFY, 0, 0, 0, 0));
   /* sample about 2^20 entries for the histogram (every row if there are fewer) */
   sample_stride = PetscMax(1, (PetscInt)(((double)pb->n * (double)pb->m) / (double)(1 << 20)));
-  SurveyRows(n_local, m, pb->row_start, pb->cost, s->eps, s->f, s->g, sample_stride, s->row_plan, nt->row_sum, nt->row_argmax, nt->col_sum, nt->hist,
+  SurveyRows(pb, n_local, m, pb->row_start, s->eps, s->f, s->g, sample_stride, s->row_plan, nt->row_sum, nt->row_argmax, nt->col_sum, nt->hist,
              nt->col_max_value, nt->col_max_row);
   for (PetscInt j = 0; j < m; j++) {
     col_max[j].value = nt->col_max_value[j];
@@ -295,7 +295,7 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
     log_threshold = bits.d > 0 ? PetscLogReal(bits.d) : -INFINITY;
   }
   for (PetscInt i = 0; i < n_local; i++) {
-    const PetscReal *cost_row = pb->cost + (size_t)i * (size_t)m;
+    const PetscReal *cost_row = OTProblemCostRow(pb, i, pb->cost_row);
     const PetscReal  f_i = s->f[i], inv_eps = 1.0 / s->eps;
 
     /* the test is on the exponent, so exponentials are taken only of the entries kept */

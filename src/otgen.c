@@ -9,13 +9,20 @@ static const char help[] = "otgen: writes an optimal-transport problem file (HDF
                            "            28 x 28 grid of [0,1]^2: pixel (row r, col c) sits at (c/27, r/27),\n"
                            "            weight (pixel/255 + 0.01) normalised to sum 1; C_ij is the squared\n"
                            "            Euclidean or L1 distance between grid points (-gen_ground), not\n"
-                           "            normalised (max 2). /a and /b are always written.\n\n"
-                           "Every file holds /C (n x m, row-major, float64 or with -gen_float32 float32) and the\n"
+                           "            normalised (max 2). /a and /b are always written.\n"
+                           "  mixture   point clouds in any dimension -gen_dim d: X (n points) and Y (m points) each\n"
+                           "            from its own equal-weight mixture of -gen_components K isotropic Gaussians,\n"
+                           "            standard deviation -gen_sigma, centres uniform in [0,1]^d. Writes /X, /Y and\n"
+                           "            the root attribute cost (-gen_cost sqeuclidean|euclidean|pnorm:P) and cost_max\n"
+                           "            (the exact largest cost over all pairs), and no /C unless -gen_dense: otsolve\n"
+                           "            computes the costs from the points, so n x m may exceed any node's memory.\n\n"
+                           "Every file but a mixture's holds /C (n x m, row-major, float64 or with -gen_float32 float32) and the\n"
                            "root attributes generator and seed; /a, /b when the weights are not uniform; /X, /Y and\n"
                            "the attribute cost with -gen_points. Random numbers come from xoshiro256** seeded by\n"
                            "-gen_seed through splitmix64, so a file is reproducible from its options.\n"
                            "Runs on one rank: on more, rank 0 writes and the others only finalize.\n\n"
-                           "Example: otgen -gen_type gaussian -gen_n 2000 -gen_m 1500 -gen_output pair.h5\n\n";
+                           "Examples: otgen -gen_type gaussian -gen_n 2000 -gen_m 1500 -gen_output pair.h5\n"
+                           "          otgen -gen_type mixture -gen_n 60000 -gen_m 60000 -gen_dim 3 -gen_output clouds.h5\n\n";
 
 #include <petscsys.h>
 #include <hdf5.h>
@@ -23,6 +30,7 @@ static const char help[] = "otgen: writes an optimal-transport problem file (HDF
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Turns a negative HDF5 status into a PETSc error. */
@@ -40,8 +48,11 @@ static const char help[] = "otgen: writes an optimal-transport problem file (HDF
 #define IDX_PIXELS      (IDX_SIDE * IDX_SIDE)
 #define IDX_HEADER_SIZE 16
 
-typedef enum { GEN_GAUSSIAN = 0, GEN_RANDOM = 1, GEN_FMNIST = 2 } GenType;
-static const char *const gen_type_names[] = {"gaussian", "random", "fmnist"};
+typedef enum { GEN_GAUSSIAN = 0, GEN_RANDOM = 1, GEN_FMNIST = 2, GEN_MIXTURE = 3 } GenType;
+static const char *const gen_type_names[] = {"gaussian", "random", "fmnist", "mixture"};
+
+/* Point-cloud costs of the mixture type, as otsolve reads them from the attribute cost. */
+typedef enum { GEN_COST_SQEUCLIDEAN = 0, GEN_COST_EUCLIDEAN = 1, GEN_COST_PNORM = 2 } GenCost;
 
 typedef enum { GEN_WEIGHTS_UNIFORM = 0, GEN_WEIGHTS_RANDOM = 1 } GenWeights;
 static const char *const gen_weights_names[] = {"uniform", "random"};
@@ -55,7 +66,12 @@ typedef struct {
   GenGround  ground;
   PetscInt   seed, n, m, dim;
   PetscInt   images[2];
-  PetscBool  points, float32;
+  PetscInt   components;  /* mixture: Gaussians per cloud */
+  PetscReal  sigma;       /* mixture: their standard deviation */
+  GenCost    cost;        /* mixture: the cost written as the attribute cost */
+  PetscReal  cost_power;  /* mixture: P of pnorm:P */
+  char       cost_text[64];
+  PetscBool  points, float32, dense;
   char       output[PETSC_MAX_PATH_LEN];
   char       images_file[PETSC_MAX_PATH_LEN];
 } GenOptions;
@@ -66,6 +82,7 @@ typedef struct {
   PetscReal *X, *Y;       /* n x dim and m x dim points (gaussian, fmnist), else NULL */
   PetscReal *a, *b;       /* weights, NULL when uniform */
   PetscReal  cost_scale;  /* gaussian: C = |x - y|^2 / cost_scale */
+  PetscReal  cost_max;    /* mixture: the largest cost over all pairs */
   const char *cost_name;  /* value of the attribute cost written with /X and /Y */
   char       generator[1024];
 } GenProblem;
@@ -156,17 +173,26 @@ static PetscErrorCode GenOptionsRead(GenOptions *opt)
   opt->images[1] = 1;
   opt->points    = PETSC_FALSE;
   opt->float32   = PETSC_FALSE;
+  opt->dense     = PETSC_FALSE;
+  opt->components = 3;
+  opt->sigma      = 0.1;
+  PetscCall(PetscStrcpy(opt->cost_text, "sqeuclidean"));
   opt->output[0] = '\0';
   PetscCall(PetscStrcpy(opt->images_file, "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"));
 
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "otgen: optimal-transport problem generator", NULL);
-  PetscCall(PetscOptionsEList("-gen_type", "Problem type", NULL, gen_type_names, 3, gen_type_names[type], &type, NULL));
+  PetscCall(PetscOptionsEList("-gen_type", "Problem type", NULL, gen_type_names, 4, gen_type_names[type], &type, NULL));
   PetscCall(PetscOptionsString("-gen_output", "Problem file to write (HDF5; required)", NULL, opt->output, opt->output, sizeof(opt->output), &has_output));
   PetscCall(PetscOptionsInt("-gen_seed", "Seed of the random number generator", NULL, opt->seed, &opt->seed, NULL));
-  PetscCall(PetscOptionsInt("-gen_n", "Number of source points (gaussian, random)", NULL, opt->n, &opt->n, NULL));
-  PetscCall(PetscOptionsInt("-gen_m", "Number of target points (gaussian, random)", NULL, opt->m, &opt->m, NULL));
-  PetscCall(PetscOptionsInt("-gen_dim", "Dimension of the points (gaussian)", NULL, opt->dim, &opt->dim, NULL));
-  PetscCall(PetscOptionsEList("-gen_weights", "Weights: uniform (no /a, /b written) or random (0.5 + U[0,1), normalised; gaussian, random)", NULL,
+  PetscCall(PetscOptionsInt("-gen_n", "Number of source points (gaussian, random, mixture)", NULL, opt->n, &opt->n, NULL));
+  PetscCall(PetscOptionsInt("-gen_m", "Number of target points (gaussian, random, mixture)", NULL, opt->m, &opt->m, NULL));
+  PetscCall(PetscOptionsInt("-gen_dim", "Dimension of the points (gaussian, mixture)", NULL, opt->dim, &opt->dim, NULL));
+  PetscCall(PetscOptionsInt("-gen_components", "Gaussians in each cloud's mixture (mixture)", NULL, opt->components, &opt->components, NULL));
+  PetscCall(PetscOptionsReal("-gen_sigma", "Standard deviation of each Gaussian of the mixture (mixture)", NULL, opt->sigma, &opt->sigma, NULL));
+  PetscCall(PetscOptionsString("-gen_cost", "Cost between points: sqeuclidean, euclidean or pnorm:P with P > 0 (mixture)", NULL, opt->cost_text, opt->cost_text,
+                               sizeof(opt->cost_text), NULL));
+  PetscCall(PetscOptionsBool("-gen_dense", "Also write /C, the n x m costs of the points (mixture; small problems only)", NULL, opt->dense, &opt->dense, NULL));
+  PetscCall(PetscOptionsEList("-gen_weights", "Weights: uniform (no /a, /b written) or random (0.5 + U[0,1), normalised; gaussian, random, mixture)", NULL,
                               gen_weights_names, 2, gen_weights_names[weights], &weights, NULL));
   PetscCall(PetscOptionsBool("-gen_points", "Also write the points /X, /Y and the attribute cost (gaussian, fmnist)", NULL, opt->points, &opt->points, NULL));
   PetscCall(PetscOptionsBool("-gen_float32", "Store /C as float32 instead of float64", NULL, opt->float32, &opt->float32, NULL));
@@ -189,6 +215,27 @@ static PetscErrorCode GenOptionsRead(GenOptions *opt)
   }
   PetscCheck(opt->dim > 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "otgen: -gen_dim must be positive; got %" PetscInt_FMT, opt->dim);
   PetscCheck(opt->seed >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "otgen: -gen_seed must be non-negative; got %" PetscInt_FMT, opt->seed);
+  PetscCheck(opt->components > 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "otgen: -gen_components must be positive; got %" PetscInt_FMT, opt->components);
+  PetscCheck(opt->sigma >= 0 && PetscIsNormalReal(opt->sigma + 1.0), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "otgen: -gen_sigma must be finite and >= 0; got %g",
+             (double)opt->sigma);
+  {
+    PetscBool match;
+    char     *end;
+
+    PetscCall(PetscStrcmp(opt->cost_text, "sqeuclidean", &match));
+    if (match) opt->cost = GEN_COST_SQEUCLIDEAN, opt->cost_power = 2.0;
+    else {
+      PetscCall(PetscStrcmp(opt->cost_text, "euclidean", &match));
+      if (match) opt->cost = GEN_COST_EUCLIDEAN, opt->cost_power = 1.0;
+      else {
+        PetscCall(PetscStrncmp(opt->cost_text, "pnorm:", 6, &match));
+        opt->cost_power = match && opt->cost_text[6] ? strtod(opt->cost_text + 6, &end) : -1.0;
+        PetscCheck(match && opt->cost_text[6] && *end == '\0' && isfinite(opt->cost_power) && opt->cost_power > 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+                   "otgen: -gen_cost %s is not sqeuclidean, euclidean or pnorm:P with a number P > 0", opt->cost_text);
+        opt->cost = GEN_COST_PNORM;
+      }
+    }
+  }
   PetscFunctionReturn(0);
 }
 
@@ -254,6 +301,72 @@ static PetscErrorCode GenGaussianSetUp(const GenOptions *opt, GenProblem *pb)
   }
   PetscCall(PetscSNPrintf(pb->generator, sizeof(pb->generator), "otgen gaussian n=%" PetscInt_FMT " m=%" PetscInt_FMT " dim=%" PetscInt_FMT " seed=%" PetscInt_FMT " weights=%s",
                           pb->n, pb->m, pb->dim, opt->seed, gen_weights_names[opt->weights]));
+  PetscFunctionReturn(0);
+}
+
+/* The cost between two points as otsolve computes it from the attribute cost: the squares summed in
+   coordinate order, then sqrt or pow, so that /C (-gen_dense) and cost_max equal otsolve's costs. */
+static inline PetscReal MixtureCost(const GenOptions *opt, const PetscReal *x, const PetscReal *y, PetscInt dim)
+{
+  PetscReal s = SquaredDistance(x, y, dim);
+
+  return opt->cost == GEN_COST_EUCLIDEAN ? sqrt(s) : (opt->cost == GEN_COST_PNORM ? pow(s, 0.5 * opt->cost_power) : s);
+}
+
+/* count points from an equal-weight mixture of the given centres (components x dim), standard deviation sigma. */
+static void GenMixturePoints(Xoshiro *rng, PetscInt count, PetscInt dim, PetscInt components, const PetscReal *centres, PetscReal sigma, PetscReal *points)
+{
+  for (PetscInt p = 0; p < count; p++) {
+    PetscInt c = (PetscInt)(XoshiroUniform(rng) * components);
+
+    c = PetscMin(c, components - 1);
+    for (PetscInt k = 0; k < dim; k++) points[(size_t)p * dim + k] = centres[(size_t)c * dim + k] + sigma * XoshiroNormal(rng);
+  }
+}
+
+static PetscErrorCode GenMixtureSetUp(const GenOptions *opt, GenProblem *pb)
+{
+  Xoshiro    rng;
+  PetscReal *centres, *lo, *hi, best = 0.0;
+
+  PetscFunctionBegin;
+  pb->n   = opt->n;
+  pb->m   = opt->m;
+  pb->dim = opt->dim;
+  PetscCall(PetscMalloc1((size_t)pb->n * (size_t)pb->dim, &pb->X));
+  PetscCall(PetscMalloc1((size_t)pb->m * (size_t)pb->dim, &pb->Y));
+  PetscCall(PetscMalloc3((size_t)2 * opt->components * pb->dim, &centres, pb->dim, &lo, pb->dim, &hi));
+  PetscCall(XoshiroSeed(&rng, opt->seed, 3)); /* centres: a stream of their own */
+  for (size_t k = 0; k < (size_t)2 * opt->components * pb->dim; k++) centres[k] = XoshiroUniform(&rng);
+  PetscCall(XoshiroSeed(&rng, opt->seed, 0));
+  GenMixturePoints(&rng, pb->n, pb->dim, opt->components, centres, opt->sigma, pb->X);
+  GenMixturePoints(&rng, pb->m, pb->dim, opt->components, centres + (size_t)opt->components * pb->dim, opt->sigma, pb->Y);
+  /* cost_max, exactly: a row whose distance to the farthest corner of Y's bounding box cannot beat the best
+     pair found so far is skipped (the bound holds in floating point too: rounding is monotone) */
+  for (PetscInt k = 0; k < pb->dim; k++) lo[k] = hi[k] = pb->Y[k];
+  for (PetscInt j = 1; j < pb->m; j++)
+    for (PetscInt k = 0; k < pb->dim; k++) {
+      lo[k] = PetscMin(lo[k], pb->Y[(size_t)j * pb->dim + k]);
+      hi[k] = PetscMax(hi[k], pb->Y[(size_t)j * pb->dim + k]);
+    }
+  for (PetscInt i = 0; i < pb->n; i++) {
+    const PetscReal *x     = pb->X + (size_t)i * pb->dim;
+    PetscReal        bound = 0.0;
+
+    for (PetscInt k = 0; k < pb->dim; k++) bound += PetscMax((x[k] - lo[k]) * (x[k] - lo[k]), (x[k] - hi[k]) * (x[k] - hi[k]));
+    if (bound <= best) continue;
+    for (PetscInt j = 0; j < pb->m; j++) best = PetscMax(best, SquaredDistance(x, pb->Y + (size_t)j * pb->dim, pb->dim));
+  }
+  pb->cost_max  = opt->cost == GEN_COST_EUCLIDEAN ? sqrt(best) : (opt->cost == GEN_COST_PNORM ? pow(best, 0.5 * opt->cost_power) : best);
+  pb->cost_name = opt->cost_text;
+  PetscCall(PetscFree3(centres, lo, hi));
+  if (opt->weights == GEN_WEIGHTS_RANDOM) {
+    PetscCall(GenRandomWeights(pb->n, opt->seed, 1, &pb->a));
+    PetscCall(GenRandomWeights(pb->m, opt->seed, 2, &pb->b));
+  }
+  PetscCall(PetscSNPrintf(pb->generator, sizeof(pb->generator),
+                          "otgen mixture n=%" PetscInt_FMT " m=%" PetscInt_FMT " dim=%" PetscInt_FMT " components=%" PetscInt_FMT " sigma=%g cost=%s seed=%" PetscInt_FMT " weights=%s",
+                          pb->n, pb->m, pb->dim, opt->components, (double)opt->sigma, opt->cost_text, opt->seed, gen_weights_names[opt->weights]));
   PetscFunctionReturn(0);
 }
 
@@ -377,6 +490,10 @@ static PetscErrorCode GenCostRows(const GenOptions *opt, const GenProblem *pb, X
     case GEN_RANDOM:
       for (PetscInt j = 0; j < m; j++) row[j] = XoshiroUniform(rng);
       break;
+    case GEN_MIXTURE: {
+      const PetscReal *x = pb->X + (size_t)(row_start + r) * dim;
+      for (PetscInt j = 0; j < m; j++) row[j] = MixtureCost(opt, x, pb->Y + (size_t)j * dim, dim);
+    } break;
     case GEN_FMNIST: {
       const PetscReal *x = pb->X + (size_t)(row_start + r) * dim;
       if (opt->ground == GEN_GROUND_L1) {
@@ -498,10 +615,12 @@ static PetscErrorCode GenWriteFile(const GenOptions *opt, const GenProblem *pb, 
   PetscFunctionBegin;
   file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   PetscCheck(file >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "otgen: cannot create %s; check that its directory exists and is writable", path);
-  PetscCall(GenWriteCost(opt, pb, file));
+  const PetscBool points = (PetscBool)(pb->X && (opt->points || opt->type == GEN_MIXTURE));
+
+  if (opt->type != GEN_MIXTURE || opt->dense) PetscCall(GenWriteCost(opt, pb, file));
   if (pb->a) PetscCall(GenWriteArray(file, "/a", (hsize_t)pb->n, 0, pb->a));
   if (pb->b) PetscCall(GenWriteArray(file, "/b", (hsize_t)pb->m, 0, pb->b));
-  if (opt->points && pb->X) {
+  if (points) {
     PetscCall(GenWriteArray(file, "/X", (hsize_t)pb->n, (hsize_t)pb->dim, pb->X));
     PetscCall(GenWriteArray(file, "/Y", (hsize_t)pb->m, (hsize_t)pb->dim, pb->Y));
   }
@@ -509,7 +628,8 @@ static PetscErrorCode GenWriteFile(const GenOptions *opt, const GenProblem *pb, 
   PetscCall(GenWriteStringAttribute(root, "generator", pb->generator));
   PetscCall(GenWriteScalarAttribute(root, "seed", H5T_STD_I64LE, H5T_NATIVE_INT64, &seed));
   if (opt->type == GEN_GAUSSIAN) PetscCall(GenWriteScalarAttribute(root, "cost_scale", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &pb->cost_scale));
-  if (opt->points && pb->X) PetscCall(GenWriteStringAttribute(root, "cost", pb->cost_name));
+  if (points) PetscCall(GenWriteStringAttribute(root, "cost", pb->cost_name));
+  if (opt->type == GEN_MIXTURE) PetscCall(GenWriteScalarAttribute(root, "cost_max", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &pb->cost_max));
   H5Call(H5Gclose(root));
   H5Call(H5Fclose(file));
   PetscFunctionReturn(0);
@@ -543,6 +663,9 @@ static PetscErrorCode GenRun(const GenOptions *opt, const char *tmp_path)
     break;
   case GEN_FMNIST:
     PetscCall(GenFmnistSetUp(opt, &pb));
+    break;
+  case GEN_MIXTURE:
+    PetscCall(GenMixtureSetUp(opt, &pb));
     break;
   }
   PetscCall(GenWriteFile(opt, &pb, tmp_path));

@@ -16,6 +16,10 @@
    reports it once and exits cleanly instead of aborting the job. */
 #define OT_ERR_INPUT PETSC_ERR_USER_INPUT
 
+/* Where the costs come from: a stored matrix /C, or point clouds /X, /Y and the attribute cost (DESIGN.md §3). */
+typedef enum { OT_COST_DENSE, OT_COST_SQEUCLIDEAN, OT_COST_EUCLIDEAN, OT_COST_PNORM } OTCostKind;
+PETSC_EXTERN const char *const OTCostKinds[];
+
 struct _p_OTProblem {
   MPI_Comm    comm;
   PetscMPIInt rank, size;
@@ -23,7 +27,14 @@ struct _p_OTProblem {
   PetscInt    n, m;               /* global sizes */
   PetscInt    row_start, row_end; /* owned rows [row_start, row_end) */
   PetscInt    n_local;
-  PetscReal  *cost;               /* n_local x m, row-major */
+  PetscReal  *cost;               /* dense: n_local x m, row-major; NULL for point clouds */
+  OTCostKind  cost_kind;
+  PetscReal   cost_power;         /* pnorm:P: P (cost |x - y|^P) */
+  char        cost_name[64];      /* point clouds: the cost as written (sqeuclidean, euclidean, pnorm:P) */
+  PetscInt    dim;                /* point clouds: d */
+  PetscReal  *x;                  /* point clouds: the owned points of X, n_local x d, row-major */
+  PetscReal  *y_t;                /* point clouds: all points of Y, transposed: d x m */
+  PetscReal  *cost_row;           /* point clouds: m, a row of costs for stages that need the costs themselves */
   PetscReal  *a;                  /* n_local: weights of the owned rows */
   PetscReal  *b;                  /* m: all column weights, on every rank */
   PetscReal   cost_max;
@@ -149,6 +160,22 @@ PETSC_EXTERN PetscErrorCode OTProblemFinalize(OTProblem problem, const char what
    (row-major, doubles), in collective chunks. Collective on comm. */
 PETSC_EXTERN PetscErrorCode OTReadRowBlock(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt n, PetscInt m,
                                            PetscInt row_start, PetscInt row_end, PetscReal *block);
+
+/* --- costs (cost.c) --- */
+/* The costs of owned row i_local: the stored row (dense), or computed into buffer (m entries) from the
+   points. Rank-local. */
+PETSC_EXTERN const PetscReal *OTProblemCostRow(OTProblem problem, PetscInt i_local, PetscReal *buffer);
+/* out[j] = exp((f_i + g_j - C_ij) * inv_eps) for owned row i_local, and the row's sum; for point clouds the
+   costs are computed tile by tile in cache, fused with the exponentials. Rank-local. */
+PETSC_EXTERN PetscReal      OTProblemRowPlan(OTProblem problem, PetscInt i_local, PetscReal f_i, const PetscReal *g, PetscReal inv_eps, PetscReal *out);
+/* out[k] = C(i_local, columns[k]). Rank-local. */
+PETSC_EXTERN void           OTProblemCostEntries(OTProblem problem, PetscInt i_local, PetscInt count, const PetscInt columns[], PetscReal out[]);
+/* Parses the attribute cost: sqeuclidean, euclidean or pnorm:P (P > 0); valid is false otherwise. Not collective. */
+PETSC_EXTERN PetscErrorCode OTCostParse(const char text[], OTCostKind *kind, PetscReal *power, PetscBool *valid);
+/* Sets cost_max of a point-cloud problem to the exact largest cost over all pairs. Collective. */
+PETSC_EXTERN PetscErrorCode OTProblemComputePointsCostMax(OTProblem problem);
+/* Bytes this rank holds for the problem (costs or points, weights, work row). Not collective. */
+PETSC_EXTERN PetscErrorCode OTProblemMemoryBytes(OTProblem problem, double *bytes);
 
 /* --- log-sum-exp (lse.c) --- */
 /* A log-sum-exp accumulated in two parts: value = max + log(sum); an empty one has max = -inf, sum = 0. */

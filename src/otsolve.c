@@ -4,7 +4,9 @@
 
 static const char help[] = "otsolve: entropy-regularised optimal transport on many MPI ranks.\n\n"
                            "  mpirun -n 4 otsolve -problem pair.h5 -output result.h5 -ot_eps 1e-3 -ot_tol 1e-9 -ot_monitor 100\n\n"
-                           "The problem file holds /C (n x m costs) and optionally /a, /b (weights; uniform if absent).\n"
+                           "The problem file holds /C (n x m costs) or point clouds /X (n x d), /Y (m x d) with a root attribute\n"
+                           "cost (sqeuclidean, euclidean, pnorm:P), and optionally /a, /b (weights; uniform if absent).\n"
+                           "  mpirun -n 8 otsolve -pairs list.txt -output distances.h5   (the K x K matrix among K measures)\n"
                            "Without -problem, a built-in example (two Gaussian mixtures) is solved.\n"
                            "Exit status: 0 converged; 1 bad input or options; 2 not converged within -ot_max_it (results are\n"
                            "still written); 3 internal or MPI failure (the job is aborted); 4 interrupted by SIGTERM or SIGUSR1\n"
@@ -68,7 +70,8 @@ static PetscErrorCode CheckWritable(MPI_Comm comm, const char output[], const ch
 static PetscErrorCode Run(int *exit_status)
 {
   char      problem_file[PETSC_MAX_PATH_LEN] = "", output_file[PETSC_MAX_PATH_LEN] = "";
-  PetscBool has_problem, has_output, help_only = PETSC_FALSE;
+  char      pairs_file[PETSC_MAX_PATH_LEN] = "", pairs_cost[64] = "sqeuclidean";
+  PetscBool has_problem, has_output, help_only = PETSC_FALSE, divergence = PETSC_FALSE, has_pairs;
   PetscInt  example_n = 2000, example_m = 2500, example_seed = 1;
   OTProblem problem;
   OTSolver  solver;
@@ -84,6 +87,11 @@ static PetscErrorCode Run(int *exit_status)
   PetscCall(PetscOptionsInt("-ot_example_n", "Points in the built-in example's first measure", NULL, example_n, &example_n, NULL));
   PetscCall(PetscOptionsInt("-ot_example_m", "Points in the built-in example's second measure", NULL, example_m, &example_m, NULL));
   PetscCall(PetscOptionsInt("-ot_example_seed", "Seed of the built-in example", NULL, example_seed, &example_seed, NULL));
+  PetscCall(PetscOptionsBool("-ot_divergence", "Point clouds: also solve (X, X) and (Y, Y) at the same eps and report the debiased Sinkhorn divergence", NULL,
+                             divergence, &divergence, NULL));
+  PetscCall(PetscOptionsString("-pairs", "Text file listing K measure files (/X points, optional /a weights), one per line: write the K x K matrix of transport costs to -output",
+                               NULL, pairs_file, pairs_file, sizeof(pairs_file), &has_pairs));
+  PetscCall(PetscOptionsString("-pairs_cost", "Ground cost for -pairs: sqeuclidean, euclidean or pnorm:P", NULL, pairs_cost, pairs_cost, sizeof(pairs_cost), NULL));
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(NULL, &help_only));
 
@@ -99,6 +107,17 @@ static PetscErrorCode Run(int *exit_status)
     PetscFunctionReturn(0);
   }
   if (has_output) PetscCall(CheckWritable(PETSC_COMM_WORLD, output_file, "-output"));
+  if (has_pairs) {
+    PetscCheck(has_output, PETSC_COMM_WORLD, OT_ERR_INPUT, "-pairs %s needs -output FILE for the distance matrix", pairs_file);
+    PetscCheck(!has_problem, PETSC_COMM_WORLD, OT_ERR_INPUT, "-pairs and -problem exclude each other");
+    PetscCall(OTProblemDestroy(&problem));
+    PetscCall(OTSolverDestroy(&solver));
+    PetscInt unconverged;
+
+    PetscCall(OTSolvePairs(PETSC_COMM_WORLD, pairs_file, output_file, pairs_cost, &unconverged));
+    *exit_status = unconverged ? OT_EXIT_NOT_CONVERGED : 0;
+    PetscFunctionReturn(0);
+  }
   {
     char checkpoint_file[PETSC_MAX_PATH_LEN];
     PetscBool has_checkpoint;
@@ -116,6 +135,10 @@ static PetscErrorCode Run(int *exit_status)
   PetscCall(OTProblemDestroy(&problem));
   PetscCall(OTSolverSolve(solver));
   PetscCall(OTSolverGetResult(solver, &result));
+  if (divergence && result.reason != OT_REASON_INTERRUPTED) {
+    PetscCall(OTSolverComputeDivergence(solver));
+    PetscCall(OTSolverGetResult(solver, &result));
+  }
   if (has_output && result.reason != OT_REASON_INTERRUPTED) PetscCall(OTSolverWriteResult(solver, output_file));
   PetscCall(OTSolverPrintSummary(solver));
   switch (result.reason) {

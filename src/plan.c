@@ -17,16 +17,17 @@ PetscErrorCode OTWritePlan(OTSolver s, hid_t file, hid_t xfer)
   PetscInt   n_local = pb->n_local, m = pb->m;
   PetscReal  max_exponent = -INFINITY, cut;
   int64_t    nnz_local = 0, offset = 0, nnz_total = 0, *indptr, *indices;
-  PetscReal *data;
+  PetscReal *data, *buffer;
   hid_t      group;
 
   PetscFunctionBegin;
-  for (PetscInt i = 0; i < n_local; i++) max_exponent = PetscMax(max_exponent, s->f[i] + OTRowShift(m, s->g, pb->cost + (size_t)i * (size_t)m));
+  PetscCall(PetscMalloc1(m, &buffer)); /* a row of costs, for point clouds (dense rows are read in place) */
+  for (PetscInt i = 0; i < n_local; i++) max_exponent = PetscMax(max_exponent, s->f[i] + OTRowShift(m, s->g, OTProblemCostRow(pb, i, buffer)));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &max_exponent, 1, MPIU_REAL, MPIU_MAX, s->comm));
   cut = s->plan_threshold > 0 ? max_exponent + s->eps * PetscLogReal(s->plan_threshold) : -INFINITY;
 
   for (PetscInt i = 0; i < n_local; i++) {
-    const PetscReal *cost_row = pb->cost + (size_t)i * (size_t)m;
+    const PetscReal *cost_row = OTProblemCostRow(pb, i, buffer);
 
     for (PetscInt j = 0; j < m; j++) nnz_local += (s->f[i] + s->g[j]) - cost_row[j] >= cut;
   }
@@ -42,7 +43,7 @@ PetscErrorCode OTWritePlan(OTSolver s, hid_t file, hid_t xfer)
     int64_t k = 0;
 
     for (PetscInt i = 0; i < n_local; i++) {
-      const PetscReal *cost_row = pb->cost + (size_t)i * (size_t)m;
+      const PetscReal *cost_row = OTProblemCostRow(pb, i, buffer);
 
       indptr[i] = offset + k;
       for (PetscInt j = 0; j < m; j++) {
@@ -77,6 +78,7 @@ PetscErrorCode OTWritePlan(OTSolver s, hid_t file, hid_t xfer)
   }
   OTH5Call(H5Gclose(group));
   PetscCall(PetscFree3(indptr, indices, data));
+  PetscCall(PetscFree(buffer));
   PetscCall(PetscInfo(NULL, "Plan: %lld entries >= %g x max P written\n", (long long)nnz_total, (double)s->plan_threshold));
   PetscFunctionReturn(0);
 }

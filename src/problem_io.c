@@ -1,4 +1,4 @@
-/* Problem objects and the reader of problem files (DESIGN.md §2, §3). */
+/* Problem objects and the reader of problem files (DESIGN.md §2, §3): dense /C, or point clouds /X, /Y. */
 #include "otimpl.h"
 #include <math.h>
 #include <unistd.h>
@@ -81,6 +81,7 @@ PetscErrorCode OTProblemAllocate(OTProblem pb, PetscInt n, PetscInt m)
   PetscCall(PetscFree(pb->cost));
   PetscCall(PetscFree(pb->a));
   PetscCall(PetscFree(pb->b));
+  pb->cost_kind = OT_COST_DENSE;
   pb->n = n;
   pb->m = m;
   PetscCall(OTRowSplit(n, pb->size, pb->rank, &pb->row_start, &pb->row_end));
@@ -118,6 +119,9 @@ PetscErrorCode OTProblemDestroy(OTProblem *problem)
     PetscFunctionReturn(0);
   }
   PetscCall(PetscFree((*problem)->cost));
+  PetscCall(PetscFree((*problem)->x));
+  PetscCall(PetscFree((*problem)->y_t));
+  PetscCall(PetscFree((*problem)->cost_row));
   PetscCall(PetscFree((*problem)->a));
   PetscCall(PetscFree((*problem)->b));
   PetscCall(PetscFree(*problem));
@@ -204,8 +208,8 @@ PetscErrorCode OTReadRowBlock(MPI_Comm comm, hid_t file, const char filename[], 
 }
 
 /* Reads entries [start, end) of the 1-D float dataset `name` of length len, or sets them to `fill` when absent. */
-static PetscErrorCode ReadWeights(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt len, PetscInt start, PetscInt end,
-                                  PetscReal fill, PetscReal *out)
+static PetscErrorCode ReadWeights(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt len, const char match[], PetscInt start,
+                                  PetscInt end, PetscReal fill, PetscReal *out)
 {
   hid_t   dset, file_space, mem_space;
   hsize_t dims[2], offset = (hsize_t)start, count = (hsize_t)(end - start);
@@ -216,8 +220,8 @@ static PetscErrorCode ReadWeights(MPI_Comm comm, hid_t file, const char filename
     PetscFunctionReturn(0);
   }
   PetscCall(OpenFloatDataset(comm, file, filename, name, 1, &dset, dims));
-  PetscCheck(dims[0] == (hsize_t)len, comm, OT_ERR_INPUT, "%s: dataset %s has length %llu; expected %" PetscInt_FMT " to match the cost matrix", filename,
-             name, (unsigned long long)dims[0], len);
+  PetscCheck(dims[0] == (hsize_t)len, comm, OT_ERR_INPUT, "%s: dataset %s has length %llu; expected %" PetscInt_FMT " to match %s", filename, name,
+             (unsigned long long)dims[0], len, match);
   file_space = H5Dget_space(dset);
   if (count > 0) OTH5Call(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &offset, NULL, &count, NULL));
   else OTH5Call(H5Sselect_none(file_space));
@@ -230,11 +234,186 @@ static PetscErrorCode ReadWeights(MPI_Comm comm, hid_t file, const char filename
   PetscFunctionReturn(0);
 }
 
+/* The dense cost matrix /C: each rank reads its rows. Collective. */
+static PetscErrorCode LoadDense(OTProblem pb, hid_t file, const char filename[])
+{
+  hid_t   dset;
+  hsize_t dims[2];
+
+  PetscFunctionBegin;
+  PetscCall(OpenFloatDataset(pb->comm, file, filename, "/C", 2, &dset, dims));
+  OTH5Call(H5Dclose(dset));
+  PetscCheck(dims[0] > 0 && dims[1] > 0, pb->comm, OT_ERR_INPUT, "%s: dataset /C is %llu x %llu; both sizes must be positive", filename,
+             (unsigned long long)dims[0], (unsigned long long)dims[1]);
+  PetscCheck(dims[0] < PETSC_MAX_INT && dims[1] < PETSC_MAX_INT, pb->comm, OT_ERR_INPUT, "%s: dataset /C is too large for 32-bit PETSc indices", filename);
+  PetscCall(OTProblemAllocate(pb, (PetscInt)dims[0], (PetscInt)dims[1]));
+  PetscCall(OTReadRowBlock(pb->comm, file, filename, "/C", pb->n, pb->m, pb->row_start, pb->row_end, pb->cost));
+  PetscFunctionReturn(0);
+}
+
+/* The root attribute cost of a point-cloud file (a string, fixed or variable length); sqeuclidean if absent. */
+static PetscErrorCode ReadCostAttribute(OTProblem pb, hid_t file, const char filename[])
+{
+  char        text[256] = "sqeuclidean";
+  hid_t       attr, type, space, memory_type;
+  htri_t      exists;
+  H5T_class_t type_class;
+  hssize_t    count;
+  PetscBool   valid;
+
+  PetscFunctionBegin;
+  exists = H5Aexists(file, "cost");
+  OTH5Call(exists);
+  if (exists) {
+    attr = H5Aopen(file, "cost", H5P_DEFAULT);
+    OTH5Call(attr);
+    type       = H5Aget_type(attr);
+    space      = H5Aget_space(attr);
+    type_class = H5Tget_class(type);
+    count      = H5Sget_simple_extent_npoints(space);
+    OTH5Call(H5Sclose(space));
+    PetscCheck(type_class == H5T_STRING && count == 1, pb->comm, OT_ERR_INPUT,
+               "%s: the root attribute cost must be one string (sqeuclidean, euclidean or pnorm:P); found another type or shape", filename);
+    memory_type = H5Tcopy(H5T_C_S1);
+    OTH5Call(H5Tset_cset(memory_type, H5Tget_cset(type))); /* h5py writes UTF-8; HDF5 converts no character sets */
+    if (H5Tis_variable_str(type) > 0) {
+      char *value = NULL;
+
+      OTH5Call(H5Tset_size(memory_type, H5T_VARIABLE));
+      OTH5Call(H5Aread(attr, memory_type, &value));
+      PetscCall(PetscStrncpy(text, value ? value : "", sizeof(text)));
+      OTH5Call(H5free_memory(value));
+    } else {
+      size_t size = H5Tget_size(type);
+
+      PetscCheck(size > 0 && size < sizeof(text), pb->comm, OT_ERR_INPUT, "%s: the root attribute cost is %zu characters long; expected sqeuclidean, euclidean or pnorm:P",
+                 filename, size);
+      OTH5Call(H5Tset_size(memory_type, size + 1)); /* room for the terminating NUL of a NUL-padded string */
+      OTH5Call(H5Aread(attr, memory_type, text));
+      text[size] = '\0';
+    }
+    OTH5Call(H5Tclose(memory_type));
+    OTH5Call(H5Tclose(type));
+    OTH5Call(H5Aclose(attr));
+  }
+  PetscCall(OTCostParse(text, &pb->cost_kind, &pb->cost_power, &valid));
+  PetscCall(PetscStrncpy(pb->cost_name, text, sizeof(pb->cost_name)));
+  PetscCheck(valid, pb->comm, OT_ERR_INPUT, "%s: root attribute cost = '%s' is not supported; use sqeuclidean (the default), euclidean, or pnorm:P with a number P > 0", filename,
+             text);
+  PetscFunctionReturn(0);
+}
+
+/* The first NaN or infinite entry of a rows x d block of points, as row * d + column, or -1. */
+static int64_t FirstNonFinite(const PetscReal *points, size_t len)
+{
+  for (size_t k = 0; k < len; k++)
+    if (!isfinite(points[k])) return (int64_t)k;
+  return -1;
+}
+
+/* Point clouds /X (n x d) and /Y (m x d): each rank reads its rows of X and all of Y, which it keeps
+   transposed (see cost.c). Collective. */
+static PetscErrorCode LoadPoints(OTProblem pb, hid_t file, const char filename[])
+{
+  hid_t      dset;
+  hsize_t    dims_x[2], dims_y[2];
+  PetscInt   d;
+  PetscReal *y;
+  int64_t    bad;
+
+  PetscFunctionBegin;
+  PetscCall(OpenFloatDataset(pb->comm, file, filename, "/X", 2, &dset, dims_x));
+  OTH5Call(H5Dclose(dset));
+  PetscCall(OpenFloatDataset(pb->comm, file, filename, "/Y", 2, &dset, dims_y));
+  OTH5Call(H5Dclose(dset));
+  PetscCheck(dims_x[0] > 0 && dims_x[1] > 0, pb->comm, OT_ERR_INPUT, "%s: dataset /X is %llu x %llu; both sizes must be positive", filename,
+             (unsigned long long)dims_x[0], (unsigned long long)dims_x[1]);
+  PetscCheck(dims_y[0] > 0 && dims_y[1] > 0, pb->comm, OT_ERR_INPUT, "%s: dataset /Y is %llu x %llu; both sizes must be positive", filename,
+             (unsigned long long)dims_y[0], (unsigned long long)dims_y[1]);
+  PetscCheck(dims_x[1] == dims_y[1], pb->comm, OT_ERR_INPUT,
+             "%s: dataset /X holds points of dimension %llu (columns) but /Y of dimension %llu; both point clouds must have the same number of columns", filename,
+             (unsigned long long)dims_x[1], (unsigned long long)dims_y[1]);
+  PetscCheck(dims_x[0] < PETSC_MAX_INT && dims_y[0] < PETSC_MAX_INT && dims_x[1] < 1024 * 1024, pb->comm, OT_ERR_INPUT,
+             "%s: datasets /X and /Y are too large for 32-bit PETSc indices", filename);
+  PetscCall(ReadCostAttribute(pb, file, filename));
+
+  pb->n   = (PetscInt)dims_x[0];
+  pb->m   = (PetscInt)dims_y[0];
+  pb->dim = d = (PetscInt)dims_x[1];
+  PetscCall(OTRowSplit(pb->n, pb->size, pb->rank, &pb->row_start, &pb->row_end));
+  pb->n_local = pb->row_end - pb->row_start;
+  PetscCall(PetscMalloc1((size_t)pb->n_local * (size_t)d, &pb->x));
+  PetscCall(PetscMalloc1((size_t)pb->m * (size_t)d, &pb->y_t));
+  PetscCall(PetscMalloc1(pb->m, &pb->cost_row));
+  PetscCall(PetscMalloc1(pb->n_local, &pb->a));
+  PetscCall(PetscMalloc1(pb->m, &pb->b));
+
+  PetscCall(OTReadRowBlock(pb->comm, file, filename, "/X", pb->n, d, pb->row_start, pb->row_end, pb->x));
+  bad = FirstNonFinite(pb->x, (size_t)pb->n_local * (size_t)d);
+  PetscCall(FirstBadIndex(pb->comm, bad < 0 ? -1 : (int64_t)pb->row_start * d + bad, &bad));
+  PetscCheck(bad < 0, pb->comm, OT_ERR_INPUT, "%s: dataset /X has a NaN or infinite entry at row %lld, column %lld; coordinates must be finite", filename,
+             (long long)(bad / d), (long long)(bad % d));
+
+  /* all of Y on every rank (a collective read of the whole dataset), then transposed */
+  PetscCall(PetscMalloc1((size_t)pb->m * (size_t)d, &y));
+  PetscCall(OTReadRowBlock(pb->comm, file, filename, "/Y", pb->m, d, 0, pb->m, y));
+  bad = FirstNonFinite(y, (size_t)pb->m * (size_t)d); /* the same on every rank */
+  if (bad >= 0) PetscCall(PetscFree(y));
+  PetscCheck(bad < 0, pb->comm, OT_ERR_INPUT, "%s: dataset /Y has a NaN or infinite entry at row %lld, column %lld; coordinates must be finite", filename,
+             (long long)(bad / d), (long long)(bad % d));
+  for (PetscInt j = 0; j < pb->m; j++)
+    for (PetscInt k = 0; k < d; k++) pb->y_t[(size_t)k * (size_t)pb->m + j] = y[(size_t)j * (size_t)d + k];
+  PetscCall(PetscFree(y));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTProblemSetPoints(OTProblem pb, PetscInt n, PetscInt m, PetscInt d, const PetscReal X[], const PetscReal Y[], const PetscReal a[], const PetscReal b[],
+                                  const char cost[], const char source[])
+{
+  PetscBool valid;
+  int       bad = 0;
+
+  PetscFunctionBegin;
+  PetscCall(PetscStrncpy(pb->source, source, sizeof(pb->source)));
+  PetscCheck(n > 0 && m > 0 && d > 0, pb->comm, OT_ERR_INPUT, "%s: empty point clouds (n = %" PetscInt_FMT ", m = %" PetscInt_FMT ", d = %" PetscInt_FMT ")", source,
+             n, m, d);
+  PetscCall(OTCostParse(cost, &pb->cost_kind, &pb->cost_power, &valid));
+  PetscCheck(valid && pb->cost_kind != OT_COST_DENSE, pb->comm, OT_ERR_INPUT, "%s: cost '%s' is not supported; use sqeuclidean, euclidean, or pnorm:P with P > 0",
+             source, cost);
+  PetscCall(PetscStrncpy(pb->cost_name, cost, sizeof(pb->cost_name)));
+  PetscCall(PetscFree(pb->x));
+  PetscCall(PetscFree(pb->y_t));
+  PetscCall(PetscFree(pb->cost_row));
+  PetscCall(PetscFree(pb->a));
+  PetscCall(PetscFree(pb->b));
+  pb->n   = n;
+  pb->m   = m;
+  pb->dim = d;
+  PetscCall(OTRowSplit(n, pb->size, pb->rank, &pb->row_start, &pb->row_end));
+  pb->n_local = pb->row_end - pb->row_start;
+  PetscCall(PetscMalloc1((size_t)pb->n_local * (size_t)d, &pb->x));
+  PetscCall(PetscMalloc1((size_t)m * (size_t)d, &pb->y_t));
+  PetscCall(PetscMalloc1(m, &pb->cost_row));
+  PetscCall(PetscMalloc1(pb->n_local, &pb->a));
+  PetscCall(PetscMalloc1(m, &pb->b));
+  PetscCall(PetscArraycpy(pb->x, X + (size_t)pb->row_start * (size_t)d, (size_t)pb->n_local * (size_t)d));
+  for (PetscInt j = 0; j < m; j++)
+    for (PetscInt k = 0; k < d; k++) pb->y_t[(size_t)k * (size_t)m + j] = Y[(size_t)j * (size_t)d + k];
+  for (PetscInt i = 0; i < pb->n_local; i++) pb->a[i] = a ? a[pb->row_start + i] : 1.0 / n;
+  for (PetscInt j = 0; j < m; j++) pb->b[j] = b ? b[j] : 1.0 / m;
+  for (size_t k = 0; k < (size_t)pb->n_local * (size_t)d; k++) bad |= !isfinite(pb->x[k]);
+  for (size_t k = 0; k < (size_t)m * (size_t)d; k++) bad |= !isfinite(pb->y_t[k]);
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_LOR, pb->comm));
+  PetscCheck(!bad, pb->comm, OT_ERR_INPUT, "%s: a coordinate is NaN or infinite", source);
+  PetscCall(OTProblemFinalize(pb, source));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTProblemLoad(OTProblem pb, const char filename[])
 {
-  hid_t   fapl, file, dset;
-  hsize_t dims[2];
-  int     status[2] = {0, 0}; /* readable, is HDF5 */
+  hid_t     fapl, file;
+  int       status[2] = {0, 0}; /* readable, is HDF5 */
+  PetscBool points;
 
   PetscFunctionBegin;
   PetscCall(PetscLogStagePush(OT_STAGE_LOAD));
@@ -246,7 +425,7 @@ PetscErrorCode OTProblemLoad(OTProblem pb, const char filename[])
   }
   PetscCallMPI(MPI_Bcast(status, 2, MPI_INT, 0, pb->comm));
   PetscCheck(status[0], pb->comm, OT_ERR_INPUT, "%s: cannot open the problem file (missing or unreadable)", filename);
-  PetscCheck(status[1], pb->comm, OT_ERR_INPUT, "%s: not an HDF5 file; otsolve reads problems as HDF5 with a dataset /C (see README)", filename);
+  PetscCheck(status[1], pb->comm, OT_ERR_INPUT, "%s: not an HDF5 file; otsolve reads problems as HDF5 with a dataset /C or point clouds /X, /Y (see README)", filename);
 
   fapl = H5Pcreate(H5P_FILE_ACCESS);
   OTH5Call(H5Pset_fapl_mpio(fapl, pb->comm, MPI_INFO_NULL));
@@ -254,17 +433,20 @@ PetscErrorCode OTProblemLoad(OTProblem pb, const char filename[])
   OTH5Call(H5Pclose(fapl));
   PetscCheck(file >= 0, pb->comm, OT_ERR_INPUT, "%s: HDF5 could not open the file", filename);
 
-  PetscCheck(H5Lexists(file, "/C", H5P_DEFAULT) > 0, pb->comm, OT_ERR_INPUT,
-             "%s: no dataset /C (the n x m cost matrix); point-cloud problems (/X, /Y) are not supported by this version", filename);
-  PetscCall(OpenFloatDataset(pb->comm, file, filename, "/C", 2, &dset, dims));
-  OTH5Call(H5Dclose(dset));
-  PetscCheck(dims[0] > 0 && dims[1] > 0, pb->comm, OT_ERR_INPUT, "%s: dataset /C is %llu x %llu; both sizes must be positive", filename,
-             (unsigned long long)dims[0], (unsigned long long)dims[1]);
-  PetscCheck(dims[0] < PETSC_MAX_INT && dims[1] < PETSC_MAX_INT, pb->comm, OT_ERR_INPUT, "%s: dataset /C is too large for 32-bit PETSc indices", filename);
-  PetscCall(OTProblemAllocate(pb, (PetscInt)dims[0], (PetscInt)dims[1]));
-  PetscCall(OTReadRowBlock(pb->comm, file, filename, "/C", pb->n, pb->m, pb->row_start, pb->row_end, pb->cost));
-  PetscCall(ReadWeights(pb->comm, file, filename, "/a", pb->n, pb->row_start, pb->row_end, 1.0 / pb->n, pb->a));
-  PetscCall(ReadWeights(pb->comm, file, filename, "/b", pb->m, 0, pb->m, 1.0 / pb->m, pb->b));
+  /* /C if present (otgen -gen_points files hold both); else the point clouds /X and /Y */
+  points = (PetscBool)(H5Lexists(file, "/C", H5P_DEFAULT) <= 0);
+  if (points) {
+    PetscBool has_x = (PetscBool)(H5Lexists(file, "/X", H5P_DEFAULT) > 0), has_y = (PetscBool)(H5Lexists(file, "/Y", H5P_DEFAULT) > 0);
+
+    PetscCheck(has_x || has_y, pb->comm, OT_ERR_INPUT, "%s: no dataset /C (the n x m cost matrix) and no point clouds /X (n x d) and /Y (m x d); a problem needs one of them",
+               filename);
+    PetscCheck(has_x && has_y, pb->comm, OT_ERR_INPUT, "%s: no dataset /C, and of the point clouds only %s is there: dataset %s is missing (a point-cloud problem needs /X, n x d, and /Y, m x d)",
+               filename, has_x ? "/X" : "/Y", has_x ? "/Y" : "/X");
+    PetscCall(LoadPoints(pb, file, filename));
+  } else PetscCall(LoadDense(pb, file, filename));
+
+  PetscCall(ReadWeights(pb->comm, file, filename, "/a", pb->n, points ? "the points of /X" : "the cost matrix", pb->row_start, pb->row_end, 1.0 / pb->n, pb->a));
+  PetscCall(ReadWeights(pb->comm, file, filename, "/b", pb->m, points ? "the points of /Y" : "the cost matrix", 0, pb->m, 1.0 / pb->m, pb->b));
   OTH5Call(H5Fclose(file));
   PetscCall(OTProblemFinalize(pb, filename));
   PetscCall(PetscLogStagePop());
@@ -289,7 +471,7 @@ PetscErrorCode OTProblemFinalize(OTProblem pb, const char what[])
   PetscBool any_zero_local = PETSC_FALSE, any_zero, normalize = pb->normalize;
 
   PetscFunctionBegin;
-  for (int kind = 0; kind < 2; kind++) {
+  for (int kind = 0; kind < 2 && pb->cost_kind == OT_COST_DENSE; kind++) { /* point clouds: coordinates checked at load, costs >= 0 by construction */
     int64_t local = FirstBad(pb->cost, local_len, kind);
 
     PetscCall(FirstBadIndex(pb->comm, local < 0 ? -1 : (int64_t)pb->row_start * pb->m + local, &bad));
@@ -337,7 +519,9 @@ PetscErrorCode OTProblemFinalize(OTProblem pb, const char what[])
   /* within the tolerance, scale b so that both masses agree to rounding: the plan's marginals must be consistent */
   for (PetscInt j = 0; j < pb->m; j++) pb->b[j] *= mass_a / mass_b;
   pb->mass = mass_a;
-  for (size_t k = 0; k < local_len; k++) local_max = PetscMax(local_max, pb->cost[k]);
-  PetscCallMPI(MPI_Allreduce(&local_max, &pb->cost_max, 1, MPIU_REAL, MPIU_MAX, pb->comm));
+  if (pb->cost_kind == OT_COST_DENSE) { /* decided alike on every rank (a rank without rows has cost == NULL) */
+    for (size_t k = 0; k < local_len; k++) local_max = PetscMax(local_max, pb->cost[k]);
+    PetscCallMPI(MPI_Allreduce(&local_max, &pb->cost_max, 1, MPIU_REAL, MPIU_MAX, pb->comm));
+  } else PetscCall(OTProblemComputePointsCostMax(pb));
   PetscFunctionReturn(0);
 }

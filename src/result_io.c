@@ -211,6 +211,15 @@ PetscErrorCode OTSolverWriteResult(OTSolver s, const char filename[])
   PetscCall(OTH5WriteAttrDouble(file, "marginal_error", r->marginal_error));
   PetscCall(OTH5WriteAttrDouble(file, "lower_bound", r->lower_bound));
   PetscCall(OTH5WriteAttrDouble(file, "upper_bound", r->upper_bound));
+  if (!PetscIsNanReal(r->wasserstein)) {
+    PetscCall(OTH5WriteAttrDouble(file, "wasserstein", r->wasserstein));
+    PetscCall(OTH5WriteAttrDouble(file, "wasserstein_lower", r->wasserstein_lower));
+    PetscCall(OTH5WriteAttrDouble(file, "wasserstein_upper", r->wasserstein_upper));
+  }
+  if (!PetscIsNanReal(r->sinkhorn_divergence)) {
+    PetscCall(OTH5WriteAttrDouble(file, "sinkhorn_divergence", r->sinkhorn_divergence));
+    PetscCall(OTH5WriteAttrInt(file, "divergence_converged", r->divergence_converged ? 1 : 0));
+  }
   PetscCall(OTH5WriteAttrDouble(file, "eps", r->eps));
   PetscCall(OTH5WriteAttrInt(file, "eps_stages", s->eps_stages));
   PetscCall(OTH5WriteAttrDouble(file, "tol", s->tol));

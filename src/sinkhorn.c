@@ -45,23 +45,22 @@ static inline PetscBool ScalingInRange(PetscReal x)
 
 /* Log-domain pass over the owned rows: updates f (and, with a kernel, stores it with f_ref and u),
    accumulates the column sums of the new plan into col_sum. Counts rows that needed an exact shift. */
-OT_HOT_LOOP static void LogSweepRows(PetscInt n_local, PetscInt m, const PetscReal *cost, const PetscReal *a, PetscReal eps, PetscReal *f,
-                                     const PetscReal *g, PetscReal *row_plan, PetscBool use_kernel, PetscReal *kernel, PetscReal *f_ref, PetscReal *u,
-                                     PetscReal *col_sum, PetscReal flags[FLAG_COUNT])
+OT_HOT_LOOP static void LogSweepRows(OTProblem pb, PetscInt n_local, PetscInt m, const PetscReal *a, PetscReal eps, PetscReal *f, const PetscReal *g,
+                                     PetscReal *row_plan, PetscBool use_kernel, PetscReal *kernel, PetscReal *f_ref, PetscReal *u, PetscReal *col_sum,
+                                     PetscReal flags[FLAG_COUNT])
 {
   const PetscReal inv_eps = 1.0 / eps;
 
   for (PetscInt j = 0; j < m; j++) col_sum[j] = 0.0;
   for (PetscInt i = 0; i < n_local; i++) {
-    const PetscReal *cost_row = cost + (size_t)i * (size_t)m;
-    PetscReal       *k_row    = use_kernel ? kernel + (size_t)i * (size_t)m : row_plan;
-    PetscReal        f_i      = f[i];
-    PetscReal        row_sum  = OTRowPlan(m, f_i, g, cost_row, inv_eps, k_row);
-    PetscReal        scaling;
+    PetscReal *k_row   = use_kernel ? kernel + (size_t)i * (size_t)m : row_plan;
+    PetscReal  f_i     = f[i];
+    PetscReal  row_sum = OTProblemRowPlan(pb, i, f_i, g, inv_eps, k_row); /* point clouds: costs computed here, in cache */
+    PetscReal  scaling;
 
     if (!(row_sum >= OT_TINY && row_sum <= 1e300)) { /* underflow (or NaN): shift by the row's exact max */
-      f_i     = -OTRowShift(m, g, cost_row);
-      row_sum = OTRowPlan(m, f_i, g, cost_row, inv_eps, k_row);
+      f_i     = -OTRowShift(m, g, OTProblemCostRow(pb, i, pb->cost_row));
+      row_sum = OTProblemRowPlan(pb, i, f_i, g, inv_eps, k_row);
       flags[FLAG_RESCUED_ROW] += 1;
     }
     scaling = a[i] / row_sum;
@@ -100,28 +99,28 @@ static PetscErrorCode RescueColumns(OTSolver s, PetscInt count, const PetscInt c
 {
   OTProblem    pb = s->problem;
   OTLogSum    *col_lse;
+  PetscReal   *costs;
   MPI_Datatype type;
   MPI_Op       op;
 
   PetscFunctionBegin;
   PetscCall(OTLogSumGetMPI(&type, &op));
-  PetscCall(PetscMalloc1(count, &col_lse));
+  PetscCall(PetscMalloc2(count, &col_lse, count, &costs));
   for (PetscInt k = 0; k < count; k++) {
     col_lse[k].max = -INFINITY;
     col_lse[k].sum = 0.0;
   }
   for (PetscInt i = 0; i < pb->n_local; i++) {
-    const PetscReal *cost_row = pb->cost + (size_t)i * (size_t)pb->m;
-
+    OTProblemCostEntries(pb, i, count, columns, costs); /* only these columns: point clouds need not compute whole rows */
     for (PetscInt k = 0; k < count; k++) {
-      OTLogSum term = {(s->f[i] - cost_row[columns[k]]) / s->eps, 1.0};
+      OTLogSum term = {(s->f[i] - costs[k]) / s->eps, 1.0};
 
       OTLogSumMerge(&col_lse[k], &term);
     }
   }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, col_lse, count, type, op, s->comm));
   for (PetscInt k = 0; k < count; k++) s->g[columns[k]] = s->eps * (PetscLogReal(pb->b[columns[k]]) - OTLogSumValue(&col_lse[k]));
-  PetscCall(PetscFree(col_lse));
+  PetscCall(PetscFree2(col_lse, costs));
   PetscFunctionReturn(0);
 }
 
@@ -157,6 +156,37 @@ static PetscErrorCode ChooseVariant(OTSolver s)
   PetscFunctionReturn(0);
 }
 
+/* With -ot_monitor, once at the start of a solve: an estimate of the bytes the largest rank holds (problem,
+   potentials and work vectors, the stored kernel, the Newton system), so that a user sees before a long run
+   that nothing of size n x m is allocated for point clouds. The Newton part counts the kept entries of P
+   twice (row and transposed) in the assembled AIJ matrix with its column indices and the CSR work arrays. */
+static PetscErrorCode MonitorMemory(OTSolver s)
+{
+  OTProblem pb = s->problem;
+  double    problem_bytes, solver_bytes, kernel_bytes = 0.0, newton_bytes = 0.0, local[4], largest[4];
+
+  PetscFunctionBegin;
+  PetscCall(OTProblemMemoryBytes(pb, &problem_bytes));
+  /* f, u_next; g, row_plan, col_sum, v_next, rescue list; evaluation and bounds work vectors (about 4 m + 3 n_local) */
+  solver_bytes = 8.0 * (5.0 * pb->n_local + 9.0 * pb->m);
+  if (s->variant == OT_SINKHORN_ABSORB) kernel_bytes = 8.0 * ((double)pb->n_local * (double)pb->m + 2.0 * pb->n_local + 2.0 * pb->m);
+  if (s->method == OT_METHOD_SNS) {
+    double kept = 2.0 * s->newton_density * ((double)pb->n + (double)pb->m) / s->size + 2.0 * pb->n_local;
+
+    newton_bytes = 12.0 * 4.0 * kept + 8.0 * (14.0 * pb->m + 8.0 * pb->n_local) + 8.0 * (1 << 15);
+  }
+  local[0] = problem_bytes + solver_bytes + kernel_bytes + newton_bytes;
+  local[1] = problem_bytes;
+  local[2] = kernel_bytes;
+  local[3] = newton_bytes;
+  PetscCallMPI(MPI_Allreduce(local, largest, 4, MPI_DOUBLE, MPI_MAX, s->comm));
+  PetscCall(PetscPrintf(s->comm, "  memory estimate per rank (largest): %.1f MB: problem %.1f MB (%s), stored kernel %.1f MB, Newton %.1f MB, the rest vectors of length n_local or m\n",
+                        largest[0] / 1e6, largest[1] / 1e6,
+                        pb->cost_kind == OT_COST_DENSE ? "its rows of C" : (largest[2] > 0 ? "its points of X, all of Y" : "its points of X, all of Y; nothing of size n x m"),
+                        largest[2] / 1e6, largest[3] / 1e6));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_iteration, PetscBool stop_when_close, PetscInt *sweeps, PetscBool *converged)
 {
   OTProblem  pb = s->problem;
@@ -168,6 +198,7 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
   PetscFunctionBegin;
   *converged = PETSC_FALSE;
   PetscCall(ChooseVariant(s));
+  if (first_iteration == 0 && s->monitor_every) PetscCall(MonitorMemory(s));
   /* decided on every rank alike: a rank without rows has a NULL kernel but takes the same branches */
   use_kernel = (PetscBool)(s->variant == OT_SINKHORN_ABSORB);
   if (use_kernel && !s->v) {
@@ -195,7 +226,7 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
       for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * (s->f_ref[i] + s->eps * PetscLogReal(u_next[i]));
     } else {
       if (use_kernel) PetscCall(PetscArraycpy(s->g_ref, s->g, m));
-      LogSweepRows(n_local, m, pb->cost, pb->a, s->eps, s->f, s->g, s->row_plan, use_kernel, s->kernel, s->f_ref, s->u, s->col_sum, flags);
+      LogSweepRows(pb, n_local, m, pb->a, s->eps, s->f, s->g, s->row_plan, use_kernel, s->kernel, s->f_ref, s->u, s->col_sum, flags);
       for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * s->f[i];
     }
     s->col_sum[m] = af;

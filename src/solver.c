@@ -357,6 +357,8 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   s->last_monitor = s->solve_start;
   PetscCall(PetscStrcpy(r->status, ""));
   r->reason              = OT_REASON_NONE;
+  r->wasserstein = r->wasserstein_lower = r->wasserstein_upper = r->sinkhorn_divergence = NAN;
+  r->divergence_converged                                                            = PETSC_FALSE;
   r->iterations_sinkhorn = r->iterations_newton = 0;
   r->sinkhorn_time                              = 0.0;
   s->sns_phase = s->sns_boosts = 0;
@@ -412,6 +414,17 @@ PetscErrorCode OTSolverSolve(OTSolver s)
     PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "NaN or Inf in the final evaluation after %" PetscInt_FMT " iterations", iterations));
   }
   if (r->reason == OT_REASON_NONE) r->reason = r->converged ? OT_REASON_CONVERGED : OT_REASON_MAX_IT;
+  {
+    /* costs that are a distance to a power p: W_p = (transport cost)^(1/p), and so for the bounds */
+    OTProblem pb = s->problem;
+    PetscReal p  = pb->cost_kind == OT_COST_SQEUCLIDEAN ? 2.0 : pb->cost_kind == OT_COST_EUCLIDEAN ? 1.0 : pb->cost_kind == OT_COST_PNORM ? pb->cost_power : 0.0;
+
+    if (p > 0) {
+      r->wasserstein       = PetscPowReal(PetscMax(r->transport_cost, 0.0), 1.0 / p);
+      r->wasserstein_lower = PetscPowReal(PetscMax(r->lower_bound, 0.0), 1.0 / p);
+      r->wasserstein_upper = PetscPowReal(PetscMax(r->upper_bound, 0.0), 1.0 / p);
+    }
+  }
   /* a run stopped by -ot_max_it can go on later from where it ended: -ot_restart with a larger -ot_max_it */
   if (r->reason == OT_REASON_MAX_IT && s->checkpoint_file[0]) PetscCall(OTSolverWriteCheckpoint(s, s->checkpoint_file));
   r->solve_time = MPI_Wtime() - s->solve_start;
@@ -482,6 +495,14 @@ PetscErrorCode OTSolverPrintSummary(OTSolver s)
   PetscCall(PetscPrintf(s->comm, "marginal_error = %.6e\n", (double)r->marginal_error));
   PetscCall(PetscPrintf(s->comm, "lower_bound = %.17g\n", (double)r->lower_bound));
   PetscCall(PetscPrintf(s->comm, "upper_bound = %.17g\n", (double)r->upper_bound));
+  if (!PetscIsNanReal(r->wasserstein)) {
+    PetscCall(PetscPrintf(s->comm, "wasserstein = %.17g\n", (double)r->wasserstein));
+    PetscCall(PetscPrintf(s->comm, "wasserstein_lower = %.17g\nwasserstein_upper = %.17g\n", (double)r->wasserstein_lower, (double)r->wasserstein_upper));
+  }
+  if (!PetscIsNanReal(r->sinkhorn_divergence)) {
+    PetscCall(PetscPrintf(s->comm, "sinkhorn_divergence = %.17g\n", (double)r->sinkhorn_divergence));
+    PetscCall(PetscPrintf(s->comm, "divergence_converged = %d\n", (int)r->divergence_converged));
+  }
   PetscCall(PetscPrintf(s->comm, "iterations_sinkhorn = %" PetscInt_FMT "\n", r->iterations_sinkhorn));
   PetscCall(PetscPrintf(s->comm, "iterations_newton = %" PetscInt_FMT "\n", r->iterations_newton));
   PetscCall(PetscPrintf(s->comm, "solve_time = %.6f\n", (double)r->solve_time));

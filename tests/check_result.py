@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Checks an otsolve result file against its problem file with numpy, independently of otsolve's code:
-the plan P = exp((f + g - C)/eps) rebuilt from /f and /g must have the reported marginal error (<= tol)
+the plan P = exp((f + g - C)/eps) rebuilt from /f and /g (C from /C, or from the point clouds /X, /Y) must have the reported marginal error (<= tol)
 and transport cost, and the file must have every dataset and attribute of DESIGN.md §3.
 usage: check_result.py PROBLEM.h5 RESULT.h5 TOL"""
 import sys
@@ -10,7 +10,12 @@ import numpy as np
 
 problem, result, tol = sys.argv[1], sys.argv[2], float(sys.argv[3])
 with h5py.File(problem, "r") as p, h5py.File(result, "r") as r:
-    C = np.asarray(p["C"], dtype=np.float64)
+    if "C" in p:
+        C = np.asarray(p["C"], dtype=np.float64)
+    else:  # point clouds: the costs from /X, /Y and the attribute cost, computed here
+        X, Y, cost = np.asarray(p["X"]), np.asarray(p["Y"]), p.attrs.get("cost", "sqeuclidean")
+        C = ((X[:, None, :] - Y[None, :, :]) ** 2).sum(-1)
+        C = np.sqrt(C) if cost == "euclidean" else (C ** (0.5 * float(cost[6:])) if cost.startswith("pnorm:") else C)
     n, m = C.shape
     a = np.asarray(p["a"]) if "a" in p else np.full(n, 1.0 / n)
     b = np.asarray(p["b"]) if "b" in p else np.full(m, 1.0 / m)

@@ -6,7 +6,8 @@ Usage:  /usr/bin/python3 tests/make_references.py [--output FILE] [--time-limit 
 OTGEN is the built problem generator (e.g. build/otgen); LAUNCHER, if given, is the command that
 starts it (e.g. mpiexec -n 1). For each case the script writes the problem with otgen into a
 temporary directory, checks the file with h5py (shapes, dtypes, attributes, and for fmnist the
-weights and costs recomputed from the IDX file), then computes
+weights and costs recomputed from the IDX file; point clouds (mixture) have no /C: their costs are
+computed here with numpy from /X, /Y and the attribute cost), then computes
 
   sinkhorn_cost = sum(G * C),  G = ot.bregman.sinkhorn_log(a, b, C, eps, stopThr=1e-13),
                   run until the marginal error |G1 - a|_1 + |G^T 1 - b|_1 < 1e-10 (numItermax is set
@@ -50,6 +51,11 @@ CASES = [
     ("fmnist01_sq_3e-4", "-gen_type fmnist -gen_images 0,1 -gen_ground sqeuclidean", 3e-4),
     # fewer rows than ranks: on 4 ranks one rank owns no row
     ("random_tiny", "-gen_type random -gen_n 3 -gen_m 5 -gen_seed 11 -gen_weights random", 0.05),
+    # point clouds /X, /Y (no /C): POT gets the cost matrix computed here with numpy from the points
+    ("points2d_3000", "-gen_type mixture -gen_n 3000 -gen_m 3000 -gen_dim 2 -gen_seed 5", 0.01),
+    ("points_euclidean", "-gen_type mixture -gen_n 400 -gen_m 300 -gen_dim 3 -gen_seed 6 -gen_cost euclidean -gen_weights random", 0.02),
+    ("points_pnorm1.5", "-gen_type mixture -gen_n 350 -gen_m 450 -gen_dim 5 -gen_components 4 -gen_seed 7 -gen_cost pnorm:1.5", 0.02),
+    ("points_tiny", "-gen_type mixture -gen_n 3 -gen_m 6 -gen_dim 2 -gen_seed 8 -gen_cost pnorm:1.5 -gen_weights random", 0.05),
 ]
 
 
@@ -70,9 +76,24 @@ def option(args, name, default):
     return words[words.index(name) + 1] if name in words else default
 
 
+def point_costs(X, Y, cost):
+    """The n x m costs of point clouds, computed with numpy: sum of squared differences over the coordinates
+    in order, then sqrt (euclidean) or the power P/2 (pnorm:P)."""
+    C = ((X[:, None, :] - Y[None, :, :]) ** 2).sum(-1)
+    if cost == "euclidean":
+        return np.sqrt(C)
+    if cost.startswith("pnorm:"):
+        return C ** (0.5 * float(cost[6:]))
+    assert cost == "sqeuclidean", cost
+    return C
+
+
 def load_problem(path):
     with h5py.File(path, "r") as f:
-        C = f["C"][...].astype(np.float64)
+        if "C" in f:
+            C = f["C"][...].astype(np.float64)
+        else:
+            C = point_costs(f["X"][...], f["Y"][...], f.attrs.get("cost", "sqeuclidean"))
         n, m = C.shape
         a = f["a"][...].astype(np.float64) if "a" in f else np.full(n, 1.0 / n)
         b = f["b"][...].astype(np.float64) if "b" in f else np.full(m, 1.0 / m)
@@ -97,7 +118,7 @@ def check_file(name, args, path, otgen, launcher, tmpdir):
     C, a, b, attrs, datasets = load_problem(path)
     kind = option(args, "-gen_type", "gaussian")
     n, m = C.shape
-    assert datasets["C"][1] == np.float64, (name, datasets)
+    assert kind == "mixture" or datasets["C"][1] == np.float64, (name, datasets)
     assert "generator" in attrs and "seed" in attrs, (name, attrs)
     assert attrs["generator"].startswith("otgen " + kind), attrs["generator"]
     assert np.all(np.isfinite(C)) and C.min() >= 0, name
@@ -113,6 +134,18 @@ def check_file(name, args, path, otgen, launcher, tmpdir):
             ground, i, j, a.sum() - 1, b.sum() - 1, C.max())
     expect_n, expect_m = int(option(args, "-gen_n", "1000")), int(option(args, "-gen_m", "1000"))
     assert (n, m) == (expect_n, expect_m), (name, n, m)
+    if kind == "mixture":
+        # points only; the same options with -gen_dense add /C, which must equal the costs numpy computes here
+        d, cost = int(option(args, "-gen_dim", "2")), option(args, "-gen_cost", "sqeuclidean")
+        assert "C" not in datasets and datasets["X"] == ((n, d), np.float64) and datasets["Y"] == ((m, d), np.float64), (name, datasets)
+        assert attrs["cost"] == cost and attrs["cost_max"] == C.max(), (name, attrs, C.max())
+        dense_path = os.path.join(tmpdir, name + "_dense.h5")
+        run_otgen(otgen, launcher, args + " -gen_dense", dense_path)
+        with h5py.File(dense_path, "r") as f:
+            C_dense = f["C"][...]
+        assert np.max(np.abs(C_dense - C)) <= 4e-16 * C.max(), name
+        return "mixture %s d=%d: no /C; cost_max = max of numpy's costs = %.17g; -gen_dense /C equals them to %.1e" % (
+            cost, d, C.max(), np.max(np.abs(C_dense - C)))
     weights = option(args, "-gen_weights", "uniform")
     assert (("a" in datasets) and ("b" in datasets)) == (weights == "random"), (name, datasets)
     if weights == "random":

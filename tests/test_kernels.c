@@ -1,6 +1,7 @@
-/* The vectorisable exponential and row kernels, against libm. */
+/* The vectorisable exponential, logarithm and row kernels, against libm. */
 #include "test_common.h"
 #include "kernels.h"
+#include <float.h>
 
 TestSuite(kernels, .init = OTTestInit, .fini = OTTestFini);
 
@@ -24,6 +25,32 @@ Test(kernels, exp_edges)
   cr_assert_eq(OTExp(0.0), 1.0);
   cr_assert(isnan(OTExp(NAN)));
   cr_assert(OTExp(1e6) > 1e300);
+}
+
+/* OTLog over the whole normal range (log-spaced, plus the neighbourhood of 1, of sqrt(2) and of powers of
+   two, where the reduction switches), against libm, in ulp of the result (or of 1e-300 near log = 0). */
+Test(kernels, log_within_a_few_ulp_of_libm)
+{
+  double worst = 0.0, worst_x = 0.0;
+
+  for (long k = 0; k <= 2000000; k++) {
+    double xs[4] = {exp(-708.3 + 1417.0 * (double)k / 2000000.0), 1.0 + (k - 1000000) * 1e-12, 1.4142135623730951 + (k - 1000000) * 1e-12,
+                    ldexp(1.0 + (k % 1000 - 500) * 1e-13, (int)(k % 2000) - 1000)};
+
+    for (int q = 0; q < 4; q++) {
+      double x = xs[q], want = log(x), got = OTLog(x);
+      double ulp = fmax(nextafter(fabs(want), INFINITY) - fabs(want), 1e-300);
+
+      if (fabs(got - want) / ulp > worst) {
+        worst   = fabs(got - want) / ulp;
+        worst_x = x;
+      }
+    }
+  }
+  cr_assert(worst <= 4.0, "OTLog is %.2f ulp from libm's log (at x = %.17g)", worst, worst_x);
+  cr_assert_eq(OTLog(1.0), 0.0);
+  cr_assert_float_eq(OTLog(DBL_MIN), log(DBL_MIN), 1e-15 * 708);
+  cr_assert_float_eq(OTLog(DBL_MAX), log(DBL_MAX), 1e-15 * 710);
 }
 
 Test(kernels, row_plan_matches_direct)

@@ -1,0 +1,245 @@
+/*
+  Costs (DESIGN.md §3): the rows of C seen by every stage, stored (dense /C) or computed on the fly
+  from point clouds (/X, /Y).
+
+  A point-cloud problem keeps its owned points of X (n_local x d, row-major) and all of Y transposed
+  (d x m), so that the costs of one row are passes over contiguous vectors of length m,
+    s_j = sum_k (x_ik - Yt[k][j])^2   (four coordinates per pass, added in order),
+  which gcc vectorises, and which is exact where |x|^2 + |y|^2 - 2 x.y would cancel. The row is built
+  tile by tile (OT_COST_TILE columns, in L1 cache): the passes over a tile, then the transform (sqrt,
+  or exp((P/2) log s) for pnorm:P), then, in OTProblemRowPlan, the exponentials of the tile and their
+  sum; so a Sinkhorn sweep never writes a cost row to memory. Nothing of size n x m exists.
+
+  This file is compiled with floating-point contraction (a*b + c as one FMA where the target has it: the
+  AVX2 clones of OT_HOT_LOOP): the exponential's polynomial is then a chain of FMAs, measured 1.3x faster
+  per entry (tests/bench_costs.c) and no less accurate. The project is otherwise ISO C, where gcc does not
+  contract. So a cost computed here may differ from the same formula elsewhere in its last bit, and the
+  Sinkhorn sweep (which also takes dense rows through OTProblemRowPlan) may round its exponentials
+  differently from evaluate.c: differences at the level of rounding, far below any tolerance.
+*/
+#pragma GCC optimize("fp-contract=fast")
+#include "otimpl.h"
+#include "kernels.h"
+#include <float.h>
+
+/* Columns per tile: 2 KiB of doubles, so that the tile stays in L1 through its d passes. */
+#define OT_COST_TILE 256
+
+/* |x - y|^P from s = |x - y|^2 as exp((P/2) log s), with the vectorisable OTExp and OTLog of kernels.h
+   (libm's pow would make the loop scalar, 7x slower measured): within a few ulp of pow for the costs
+   below 1e300 that a problem may have (checked at load). s below DBL_MIN (points closer than 1.5e-154)
+   counts as coincident: cost 0. */
+static inline PetscReal PnormFromSquared(PetscReal s, PetscReal half_power)
+{
+  return s >= DBL_MIN ? OTExp(half_power * OTLog(s)) : 0.0;
+}
+
+const char *const OTCostKinds[] = {"dense", "sqeuclidean", "euclidean", "pnorm", NULL};
+
+/* out[jj] = cost(x, y_(j0 + jj)) for jj < len: the sum of squares over the d coordinates, then the transform. */
+static inline void CostTile(const OTProblem pb, const PetscReal *x, PetscInt j0, PetscInt len, PetscReal *restrict out)
+{
+  const PetscInt   m = pb->m, d = pb->dim;
+  const PetscReal *y = pb->y_t + j0;
+  PetscInt         k;
+
+  {
+    const PetscReal x0 = x[0];
+
+    for (PetscInt jj = 0; jj < len; jj++) {
+      PetscReal t = x0 - y[jj];
+
+      out[jj] = t * t;
+    }
+  }
+  k = 1;
+  /* four coordinates per pass (added in the same order as one at a time): a quarter of the loads and stores of out */
+  for (; k + 4 <= d; k += 4) {
+    const PetscReal  x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];
+    const PetscReal *y0 = y + (size_t)k * (size_t)m, *y1 = y0 + m, *y2 = y1 + m, *y3 = y2 + m;
+
+    for (PetscInt jj = 0; jj < len; jj++) {
+      PetscReal t0 = x0 - y0[jj], t1 = x1 - y1[jj], t2 = x2 - y2[jj], t3 = x3 - y3[jj];
+
+      out[jj] = (((out[jj] + t0 * t0) + t1 * t1) + t2 * t2) + t3 * t3;
+    }
+  }
+  for (; k < d; k++) {
+    const PetscReal  xk = x[k];
+    const PetscReal *yk = y + (size_t)k * (size_t)m;
+
+    for (PetscInt jj = 0; jj < len; jj++) {
+      PetscReal t = xk - yk[jj];
+
+      out[jj] += t * t;
+    }
+  }
+  switch (pb->cost_kind) {
+  case OT_COST_EUCLIDEAN:
+    for (PetscInt jj = 0; jj < len; jj++) out[jj] = PetscSqrtReal(out[jj]);
+    break;
+  case OT_COST_PNORM: {
+    const PetscReal half_power = 0.5 * pb->cost_power; /* |x - y|^P = (|x - y|^2)^(P/2) */
+
+    for (PetscInt jj = 0; jj < len; jj++) out[jj] = PnormFromSquared(out[jj], half_power);
+  } break;
+  default:
+    break;
+  }
+}
+
+OT_HOT_LOOP const PetscReal *OTProblemCostRow(OTProblem pb, PetscInt i_local, PetscReal *buffer)
+{
+  const PetscReal *x;
+
+  if (pb->cost_kind == OT_COST_DENSE) return pb->cost + (size_t)i_local * (size_t)pb->m;
+  x = pb->x + (size_t)i_local * (size_t)pb->dim;
+  for (PetscInt j0 = 0; j0 < pb->m; j0 += OT_COST_TILE) CostTile(pb, x, j0, PetscMin(OT_COST_TILE, pb->m - j0), buffer + j0);
+  return buffer;
+}
+
+OT_HOT_LOOP PetscReal OTProblemRowPlan(OTProblem pb, PetscInt i_local, PetscReal f_i, const PetscReal *g, PetscReal inv_eps, PetscReal *out)
+{
+  const PetscReal *x;
+  PetscReal        tile[OT_COST_TILE], row_sum = 0.0;
+
+  if (pb->cost_kind == OT_COST_DENSE) return OTRowPlan(pb->m, f_i, g, pb->cost + (size_t)i_local * (size_t)pb->m, inv_eps, out);
+  x = pb->x + (size_t)i_local * (size_t)pb->dim;
+  for (PetscInt j0 = 0; j0 < pb->m; j0 += OT_COST_TILE) {
+    PetscInt len = PetscMin(OT_COST_TILE, pb->m - j0);
+
+    CostTile(pb, x, j0, len, tile);
+    row_sum += OTRowPlan(len, f_i, g + j0, tile, inv_eps, out + j0); /* summed while the tile is in L1 */
+  }
+  return row_sum;
+}
+
+OT_HOT_LOOP void OTProblemCostEntries(OTProblem pb, PetscInt i_local, PetscInt count, const PetscInt columns[], PetscReal out[])
+{
+  const PetscInt   m = pb->m, d = pb->dim;
+  const PetscReal *x;
+
+  if (pb->cost_kind == OT_COST_DENSE) {
+    for (PetscInt k = 0; k < count; k++) out[k] = pb->cost[(size_t)i_local * (size_t)m + columns[k]];
+    return;
+  }
+  x = pb->x + (size_t)i_local * (size_t)d;
+  for (PetscInt c = 0; c < count; c++) {
+    PetscReal s = 0.0;
+
+    /* the same formula and order as CostTile */
+    for (PetscInt k = 0; k < d; k++) {
+      PetscReal t = x[k] - pb->y_t[(size_t)k * (size_t)m + columns[c]];
+
+      s = k ? s + t * t : t * t;
+    }
+    out[c] = pb->cost_kind == OT_COST_EUCLIDEAN ? PetscSqrtReal(s) : (pb->cost_kind == OT_COST_PNORM ? PnormFromSquared(s, 0.5 * pb->cost_power) : s);
+  }
+}
+
+PetscErrorCode OTCostParse(const char text[], OTCostKind *kind, PetscReal *power, PetscBool *valid)
+{
+  PetscBool match;
+
+  PetscFunctionBegin;
+  *valid = PETSC_TRUE;
+  *power = 2.0;
+  PetscCall(PetscStrcmp(text, "sqeuclidean", &match));
+  if (match) {
+    *kind = OT_COST_SQEUCLIDEAN;
+    PetscFunctionReturn(0);
+  }
+  PetscCall(PetscStrcmp(text, "euclidean", &match));
+  if (match) {
+    *kind  = OT_COST_EUCLIDEAN;
+    *power = 1.0;
+    PetscFunctionReturn(0);
+  }
+  PetscCall(PetscStrncmp(text, "pnorm:", 6, &match));
+  if (match && text[6]) {
+    char  *end;
+    double p = strtod(text + 6, &end);
+
+    if (*end == '\0' && isfinite(p) && p > 0) {
+      /* P = 2 and P = 1 are the named costs: computed without pow, exactly as those */
+      *kind  = p == 2.0 ? OT_COST_SQEUCLIDEAN : (p == 1.0 ? OT_COST_EUCLIDEAN : OT_COST_PNORM);
+      *power = (PetscReal)p;
+      PetscFunctionReturn(0);
+    }
+  }
+  *valid = PETSC_FALSE;
+  PetscFunctionReturn(0);
+}
+
+/*
+  The largest cost over all pairs, exactly: the maximum of the costs as OTProblemCostRow computes them.
+  The costs grow with the squared distance s, so a row i cannot hold the maximum if even the farthest
+  corner of Y's bounding box, sum_k max((x_ik - lo_k)^2, (x_ik - hi_k)^2), is clearly closer than the
+  farthest pair found so far. Two margins make this hold in floating point: the bound is raised by a
+  relative 4 (d + 2) DBL_EPSILON (more than the rounding of either sum of d squares, with or without FMA),
+  and a row is skipped only if its bound is below (1 - 1e-9) times the best s, which leaves room for the
+  last-bit wobble of sqrt and of exp((P/2) log s) for P >= 1e-3. Rows are scanned from the largest bound
+  down and the scan stops at the first row that cannot win. Collective.
+*/
+PetscErrorCode OTProblemComputePointsCostMax(OTProblem pb)
+{
+  const PetscInt m = pb->m, d = pb->dim;
+  PetscReal     *lo, *hi, *bound, *row, best_squared = 0.0, best = 0.0;
+  PetscInt      *order, scanned = 0;
+  OTCostKind     kind = pb->cost_kind;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc5(d, &lo, d, &hi, pb->n_local, &bound, pb->n_local, &order, m, &row));
+  for (PetscInt k = 0; k < d; k++) {
+    lo[k] = hi[k] = pb->y_t[(size_t)k * (size_t)m];
+    for (PetscInt j = 1; j < m; j++) {
+      lo[k] = PetscMin(lo[k], pb->y_t[(size_t)k * (size_t)m + j]);
+      hi[k] = PetscMax(hi[k], pb->y_t[(size_t)k * (size_t)m + j]);
+    }
+  }
+  for (PetscInt i = 0; i < pb->n_local; i++) {
+    const PetscReal *x = pb->x + (size_t)i * (size_t)d;
+    PetscReal        s = 0.0;
+
+    for (PetscInt k = 0; k < d; k++) {
+      PetscReal t_lo = x[k] - lo[k], t_hi = x[k] - hi[k], t2 = PetscMax(t_lo * t_lo, t_hi * t_hi);
+
+      s = k ? s + t2 : t2;
+    }
+    bound[i] = -s * (1.0 + 4.0 * (d + 2) * DBL_EPSILON); /* negated: sorted ascending, the largest bound comes first */
+    order[i] = i;
+  }
+  PetscCall(PetscSortRealWithPermutation(pb->n_local, bound, order));
+  for (PetscInt r = 0; r < pb->n_local; r++) {
+    PetscInt i = order[r];
+
+    if (-bound[i] < (1.0 - 1e-9) * best_squared) break;
+    pb->cost_kind = OT_COST_SQEUCLIDEAN; /* the squared distances, for the pruning */
+    (void)OTProblemCostRow(pb, i, row);
+    pb->cost_kind = kind;
+    for (PetscInt j = 0; j < m; j++) best_squared = PetscMax(best_squared, row[j]);
+    (void)OTProblemCostRow(pb, i, row); /* the costs themselves */
+    for (PetscInt j = 0; j < m; j++) best = PetscMax(best, row[j]);
+    scanned++;
+  }
+  /* costs up to 1e300 keep every exponent of exp((f + g - C)/eps) and every sum of a row within what the sweeps
+     handle; pnorm is checked with libm's pow, which overflows where OTExp would clamp */
+  if (kind == OT_COST_PNORM && !(PetscPowReal(best_squared, 0.5 * pb->cost_power) <= 1e300)) best = INFINITY;
+  if (!(best_squared <= 1e300)) best = INFINITY;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &best, 1, MPIU_REAL, MPIU_MAX, pb->comm));
+  pb->cost_max = best;
+  PetscCall(PetscInfo(NULL, "max cost %g: scanned %" PetscInt_FMT " of %" PetscInt_FMT " rows on rank %d\n", (double)pb->cost_max, scanned, pb->n_local, pb->rank));
+  PetscCall(PetscFree5(lo, hi, bound, order, row));
+  PetscCheck(pb->cost_max <= 1e300, pb->comm, OT_ERR_INPUT, "%s: the largest cost between points of /X and /Y is above 1e300 (or overflows); rescale the points",
+             pb->source);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTProblemMemoryBytes(OTProblem pb, double *bytes)
+{
+  PetscFunctionBegin;
+  *bytes = 8.0 * ((double)pb->n_local + (double)pb->m); /* a, b */
+  if (pb->cost_kind == OT_COST_DENSE) *bytes += 8.0 * (double)pb->n_local * (double)pb->m;
+  else *bytes += 8.0 * ((double)pb->n_local * (double)pb->dim + (double)pb->m * (double)pb->dim + (double)pb->m);
+  PetscFunctionReturn(0);
+}
