@@ -4,7 +4,7 @@
 usage: gather_pairs.py PAIR_LIST RESULTS_DIR OUTPUT.h5
 PAIR_LIST holds 'I J PROBLEM' lines (jobs/otsolve_job.sh's ot_pairs_list); the result of pair (I, J) is
 RESULTS_DIR/pair-I-J.h5. OUTPUT.h5 gets K x K float64 datasets (K = largest index + 1) /transport_cost,
-/lower_bound, /upper_bound, /marginal_error, /eps, an int8 /converged (1, 0; -1 where no result) and an
+/lower_bound, /upper_bound, /marginal_error, /eps (and /wasserstein where the results have it), an int8 /converged (1, 0; -1 where no result) and an
 int64 /iterations (Sinkhorn sweeps + Newton steps), each filled at (I, J) and, unless the list has the
 pair (J, I) too, at (J, I); NaN (or -1) where no pair was solved, the diagonal included. Root attributes:
 pairs, missing, not_converged, results_dir, and /pairs (the list as an n x 2 int64 table). The file is
@@ -33,7 +33,8 @@ def main():
     k = 1 + max(max(i, j) for i, j in pairs)
     listed = set(pairs)
     fields = ("transport_cost", "lower_bound", "upper_bound", "marginal_error", "eps")
-    tables = {name: np.full((k, k), np.nan) for name in fields}
+    optional = ("wasserstein",)  # written by otsolve for costs |x - y|^p
+    tables = {name: np.full((k, k), np.nan) for name in fields + optional}
     converged = np.full((k, k), -1, dtype=np.int8)
     iterations = np.full((k, k), -1, dtype=np.int64)
     missing, not_converged = [], []
@@ -42,6 +43,7 @@ def main():
         try:
             with h5py.File(path, "r") as r:
                 values = {name: float(r.attrs[name]) for name in fields}
+                values.update({name: float(r.attrs[name]) for name in optional if name in r.attrs})
                 done = int(r.attrs["converged"])
                 its = int(r.attrs["iterations_sinkhorn"]) + int(r.attrs["iterations_newton"])
         except (OSError, KeyError) as error:
@@ -50,7 +52,7 @@ def main():
             continue
         places = [(i, j)] if (j, i) in listed and i != j else [(i, j), (j, i)]
         for a, b in places:
-            for name in fields:
+            for name in values:
                 tables[name][a, b] = values[name]
             converged[a, b] = done
             iterations[a, b] = its
@@ -60,6 +62,9 @@ def main():
     with h5py.File(tmp, "w") as out:
         for name in fields:
             out[name] = tables[name]
+        for name in optional:
+            if not np.all(np.isnan(tables[name])):
+                out[name] = tables[name]
         out["converged"] = converged
         out["iterations"] = iterations
         out["pairs"] = np.array(pairs, dtype=np.int64)
