@@ -433,6 +433,8 @@ PetscErrorCode OTSolverSolve(OTSolver s)
     else if (s->eps_stage < s->eps_stages - 1)
       PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "not converged: stopped by -ot_max_it after %" PetscInt_FMT " iterations in eps stage %" PetscInt_FMT " of %" PetscInt_FMT " (eps = %g, above the target)",
                               iterations, s->eps_stage + 1, s->eps_stages, (double)s->eps));
+    else if (iterations < s->max_it) /* the sweeps' own estimate reached tol four times, the independent evaluation did not */
+      PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "not converged: marginal error %.3e > tol %.3e after %" PetscInt_FMT " iterations: tol is below what rounding allows here", (double)r->marginal_error, (double)s->tol, iterations));
     else PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "not converged: marginal error %.3e > tol %.3e after %" PetscInt_FMT " iterations (-ot_max_it)", (double)r->marginal_error, (double)s->tol, iterations));
   }
   PetscFunctionReturn(0);
