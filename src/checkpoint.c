@@ -77,12 +77,7 @@ static PetscErrorCode WriteCheckpoint(OTSolver s, const char filename[], PetscIn
 
   PetscFunctionBegin;
   PetscCall(PetscLogEventBegin(OT_EVENT_WRITE, 0, 0, 0, 0));
-  PetscCall(OTH5CreateTemporary(s->comm, filename, tmpname, sizeof(tmpname), &file));
-  xfer = H5Pcreate(H5P_DATASET_XFER);
-  OTH5Call(H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE));
-  PetscCall(OTH5WriteVectorPart(file, "/f", pb->n, pb->row_start, pb->n_local, s->f, xfer));
-  PetscCall(OTH5WriteVectorPart(file, "/g", pb->m, 0, s->rank == 0 ? pb->m : 0, s->g, xfer));
-  PetscCall(OTH5WriteHistory(s, file, xfer));
+  PetscCall(OTH5CreateWithState(s, filename, tmpname, sizeof(tmpname), &file, &xfer));
   PetscCall(OTH5WriteAttrString(file, "format", OT_CHECKPOINT_FORMAT));
   PetscCall(OTH5WriteAttrString(file, "problem", pb->source));
   PetscCall(OTH5WriteAttrString(file, "method", OTMethods[s->method]));
@@ -243,25 +238,16 @@ PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[])
   OTProblem pb = s->problem;
   OTResult *r  = &s->result;
   int       status[2] = {0, 0};
-  hid_t     fapl, file, attr, type;
+  hid_t     file, attr, type;
   char     *format = NULL;
   PetscInt  n, m, eps_stage, eps_stages;
   double    cost_max, mass, eps, sinkhorn_time, elapsed;
   PetscBool is_checkpoint;
 
   PetscFunctionBegin;
-  if (s->rank == 0) {
-    status[0] = access(filename, R_OK) == 0;
-    status[1] = status[0] && H5Fis_hdf5(filename) > 0;
-  }
-  PetscCallMPI(MPI_Bcast(status, 2, MPI_INT, 0, s->comm));
+  PetscCall(OTH5OpenRead(s->comm, filename, status, &file));
   PetscCheck(status[0], s->comm, OT_ERR_INPUT, "-ot_restart %s: cannot open the checkpoint file (missing or unreadable)", filename);
   PetscCheck(status[1], s->comm, OT_ERR_INPUT, "-ot_restart %s: not an HDF5 file", filename);
-  OTH5Call(H5Eset_auto2(H5E_DEFAULT, NULL, NULL));
-  fapl = H5Pcreate(H5P_FILE_ACCESS);
-  OTH5Call(H5Pset_fapl_mpio(fapl, s->comm, MPI_INFO_NULL));
-  file = H5Fopen(filename, H5F_ACC_RDONLY, fapl);
-  OTH5Call(H5Pclose(fapl));
   PetscCheck(file >= 0, s->comm, OT_ERR_INPUT, "-ot_restart %s: HDF5 could not open the file", filename);
 
   is_checkpoint = (PetscBool)(H5Aexists(file, "format") > 0);

@@ -250,6 +250,13 @@ PETSC_EXTERN PetscErrorCode OTH5WriteHistory(OTSolver s, hid_t file, hid_t xfer)
 /* Creates FILE.tmp.<pid of rank 0> with MPI-IO (collective), and renames it to FILE after closing. */
 PETSC_EXTERN PetscErrorCode OTH5CreateTemporary(MPI_Comm comm, const char filename[], char tmpname[], size_t len, hid_t *file);
 PETSC_EXTERN PetscErrorCode OTH5CloseAndRename(MPI_Comm comm, hid_t file, const char tmpname[], const char filename[]);
+/* The temporary file of a result or checkpoint, its collective transfer list, and the solver's state in it:
+   /f, /g, /history. Collective. */
+PETSC_EXTERN PetscErrorCode OTH5CreateWithState(OTSolver s, const char filename[], char tmpname[], size_t len, hid_t *file, hid_t *xfer);
+/* Rank 0 checks that filename is readable (status[0]) and HDF5 (status[1]), every rank learns it, and if
+   both hold the file is opened read-only with MPI-IO (file < 0 if HDF5 fails). HDF5's own error printing
+   is switched off. Collective. */
+PETSC_EXTERN PetscErrorCode OTH5OpenRead(MPI_Comm comm, const char filename[], int status[2], hid_t *file);
 /* Writes /plan (CSR: indptr, indices, data) with the entries of P >= -ot_plan_threshold x max P (plan.c). Collective. */
 PETSC_EXTERN PetscErrorCode OTWritePlan(OTSolver s, hid_t file, hid_t xfer);
 /* The compound type of /history rows as stored in files. */

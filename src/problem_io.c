@@ -411,26 +411,16 @@ PetscErrorCode OTProblemSetPoints(OTProblem pb, PetscInt n, PetscInt m, PetscInt
 
 PetscErrorCode OTProblemLoad(OTProblem pb, const char filename[])
 {
-  hid_t     fapl, file;
+  hid_t     file;
   int       status[2] = {0, 0}; /* readable, is HDF5 */
   PetscBool points;
 
   PetscFunctionBegin;
   PetscCall(PetscLogStagePush(OT_STAGE_LOAD));
   PetscCall(PetscStrncpy(pb->source, filename, sizeof(pb->source)));
-  OTH5Call(H5Eset_auto2(H5E_DEFAULT, NULL, NULL)); /* errors are reported by otsolve, once, in its own words */
-  if (pb->rank == 0) {
-    status[0] = access(filename, R_OK) == 0;
-    status[1] = status[0] && H5Fis_hdf5(filename) > 0;
-  }
-  PetscCallMPI(MPI_Bcast(status, 2, MPI_INT, 0, pb->comm));
+  PetscCall(OTH5OpenRead(pb->comm, filename, status, &file));
   PetscCheck(status[0], pb->comm, OT_ERR_INPUT, "%s: cannot open the problem file (missing or unreadable)", filename);
   PetscCheck(status[1], pb->comm, OT_ERR_INPUT, "%s: not an HDF5 file; otsolve reads problems as HDF5 with a dataset /C or point clouds /X, /Y (see README)", filename);
-
-  fapl = H5Pcreate(H5P_FILE_ACCESS);
-  OTH5Call(H5Pset_fapl_mpio(fapl, pb->comm, MPI_INFO_NULL));
-  file = H5Fopen(filename, H5F_ACC_RDONLY, fapl);
-  OTH5Call(H5Pclose(fapl));
   PetscCheck(file >= 0, pb->comm, OT_ERR_INPUT, "%s: HDF5 could not open the file", filename);
 
   /* /C if present (otgen -gen_points files hold both); else the point clouds /X and /Y */

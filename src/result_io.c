@@ -165,6 +165,30 @@ PetscErrorCode OTH5CreateTemporary(MPI_Comm comm, const char filename[], char tm
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode OTH5OpenRead(MPI_Comm comm, const char filename[], int status[2], hid_t *file)
+{
+  PetscMPIInt rank;
+
+  PetscFunctionBegin;
+  *file = -1;
+  OTH5Call(H5Eset_auto2(H5E_DEFAULT, NULL, NULL)); /* errors are reported by otsolve, once, in its own words */
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  status[0] = status[1] = 0;
+  if (rank == 0) {
+    status[0] = access(filename, R_OK) == 0;
+    status[1] = status[0] && H5Fis_hdf5(filename) > 0;
+  }
+  PetscCallMPI(MPI_Bcast(status, 2, MPI_INT, 0, comm));
+  if (status[0] && status[1]) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+
+    OTH5Call(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
+    *file = H5Fopen(filename, H5F_ACC_RDONLY, fapl);
+    OTH5Call(H5Pclose(fapl));
+  }
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTH5CloseAndRename(MPI_Comm comm, hid_t file, const char tmpname[], const char filename[])
 {
   PetscMPIInt rank;
@@ -188,6 +212,21 @@ PetscErrorCode OTH5CloseAndRename(MPI_Comm comm, hid_t file, const char tmpname[
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode OTH5CreateWithState(OTSolver s, const char filename[], char tmpname[], size_t len, hid_t *file, hid_t *xfer)
+{
+  OTProblem pb = s->problem;
+
+  PetscFunctionBegin;
+  PetscCall(OTH5CreateTemporary(s->comm, filename, tmpname, len, file));
+  *xfer = H5Pcreate(H5P_DATASET_XFER);
+  OTH5Call(*xfer);
+  OTH5Call(H5Pset_dxpl_mpio(*xfer, H5FD_MPIO_COLLECTIVE));
+  PetscCall(OTH5WriteVectorPart(*file, "/f", pb->n, pb->row_start, pb->n_local, s->f, *xfer));
+  PetscCall(OTH5WriteVectorPart(*file, "/g", pb->m, 0, s->rank == 0 ? pb->m : 0, s->g, *xfer));
+  PetscCall(OTH5WriteHistory(s, *file, *xfer));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTSolverWriteResult(OTSolver s, const char filename[])
 {
   OTProblem pb = s->problem;
@@ -198,13 +237,7 @@ PetscErrorCode OTSolverWriteResult(OTSolver s, const char filename[])
   PetscFunctionBegin;
   PetscCall(PetscLogStagePush(OT_STAGE_WRITE));
   PetscCall(PetscLogEventBegin(OT_EVENT_WRITE, 0, 0, 0, 0));
-  PetscCall(OTH5CreateTemporary(s->comm, filename, tmpname, sizeof(tmpname), &file));
-  xfer = H5Pcreate(H5P_DATASET_XFER);
-  OTH5Call(H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE));
-
-  PetscCall(OTH5WriteVectorPart(file, "/f", pb->n, pb->row_start, pb->n_local, s->f, xfer));
-  PetscCall(OTH5WriteVectorPart(file, "/g", pb->m, 0, s->rank == 0 ? pb->m : 0, s->g, xfer));
-  PetscCall(OTH5WriteHistory(s, file, xfer));
+  PetscCall(OTH5CreateWithState(s, filename, tmpname, sizeof(tmpname), &file, &xfer));
   PetscCall(OTH5WriteAttrDouble(file, "transport_cost", r->transport_cost));
   PetscCall(OTH5WriteAttrDouble(file, "dual_objective", r->dual_objective));
   PetscCall(OTH5WriteAttrDouble(file, "entropic_cost", r->entropic_cost));
