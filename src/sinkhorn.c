@@ -143,6 +143,10 @@ static PetscErrorCode ChooseVariant(OTSolver s)
 
   PetscFunctionBegin;
   if (s->variant != OT_SINKHORN_AUTO) PetscFunctionReturn(0);
+  if (pb->cost_kind != OT_COST_DENSE) { /* point clouds promise memory O(n + m) per rank: no n x m kernel unless asked for */
+    s->variant = OT_SINKHORN_LOG;
+    PetscFunctionReturn(0);
+  }
   PetscCallMPI(MPI_Comm_split_type(s->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
   PetscCallMPI(MPI_Comm_size(node, &node_ranks));
   PetscCallMPI(MPI_Allreduce(&kernel_bytes, &node_kernel_bytes, 1, MPI_DOUBLE, MPI_SUM, node));

@@ -120,7 +120,7 @@ PetscErrorCode OTSolverSetFromOptions(OTSolver s)
     PetscCheck(every > 0, s->comm, OT_ERR_INPUT, "-ot_monitor k needs k > 0, got %" PetscInt_FMT, every);
     s->monitor_every = every;
   }
-  PetscCall(PetscOptionsEnum("-ot_sinkhorn_variant", "Sinkhorn sweeps in the log domain, or on a stored absorbed kernel (2x faster or more, 2x the memory); auto: absorb if the kernel fits in half the free memory", NULL,
+  PetscCall(PetscOptionsEnum("-ot_sinkhorn_variant", "Sinkhorn sweeps in the log domain, or on a stored absorbed kernel (2x faster or more, an n x m kernel); auto: absorb for a dense /C if the kernel fits in half the free memory, log for point clouds", NULL,
                              OTSinkhornVariants, (PetscEnum)s->variant, (PetscEnum *)&s->variant, NULL));
   PetscCall(PetscOptionsReal("-ot_monitor_seconds", "Without -ot_monitor: print a progress line every this many seconds (0: never)", NULL,
                              s->monitor_seconds, &s->monitor_seconds, NULL));
