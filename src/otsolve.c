@@ -110,6 +110,8 @@ static PetscErrorCode Run(int *exit_status)
   if (has_pairs) {
     PetscCheck(has_output, PETSC_COMM_WORLD, OT_ERR_INPUT, "-pairs %s needs -output FILE for the distance matrix", pairs_file);
     PetscCheck(!has_problem, PETSC_COMM_WORLD, OT_ERR_INPUT, "-pairs and -problem exclude each other");
+    PetscCheck(!solver->checkpoint_file[0] && !solver->restart_file[0] && !divergence && solver->plan_threshold < 0, PETSC_COMM_WORLD, OT_ERR_INPUT,
+               "-pairs solves many problems: -ot_checkpoint, -ot_restart, -ot_divergence and -ot_plan_threshold apply to one problem (-problem) only");
     PetscCall(OTProblemDestroy(&problem));
     PetscCall(OTSolverDestroy(&solver));
     PetscInt unconverged;

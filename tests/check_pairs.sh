@@ -33,6 +33,10 @@ PY
 mpiexec -n "$np" "$build/otsolve" -pairs "$dir/list.txt" -output "$dir/D.h5" -ot_eps 2e-3 -ot_sinkhorn_variant absorb > "$dir/out" 2>&1 ||
   { echo "FAIL: otsolve -pairs"; cat "$dir/out"; exit 1; }
 grep -E "^(pairs|measures|unconverged|seconds) =" "$dir/out"
+# options that belong to one problem are refused with -pairs, on every rank, before any solve
+mpiexec -n "$np" "$build/otsolve" -pairs "$dir/list.txt" -output "$dir/D2.h5" -ot_checkpoint "$dir/ck.h5" > "$dir/out2" 2>&1
+[ $? -eq 1 ] && [ "$(grep -c 'otsolve: error: -pairs solves many problems' "$dir/out2")" -eq 1 ] ||
+  { echo "FAIL: -pairs with -ot_checkpoint"; cat "$dir/out2"; exit 1; }
 for k in 1 2 3 4 5; do
   for l in $(seq 0 $((k - 1))); do
     mpiexec -n 1 "$build/otsolve" -problem "$dir/p${l}_$k.h5" -ot_eps 2e-3 -ot_sinkhorn_variant absorb > "$dir/single" 2>&1 || { echo "FAIL: single run $l $k"; cat "$dir/single"; exit 1; }
