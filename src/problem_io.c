@@ -311,6 +311,29 @@ static int64_t FirstNonFinite(const PetscReal *points, size_t len)
   return -1;
 }
 
+/* Sizes, row split and the point-cloud blocks of a problem: owned rows of X, all of Y transposed, a cost
+   row, the weights. Frees what an earlier load left. Not collective. */
+static PetscErrorCode AllocatePoints(OTProblem pb, PetscInt n, PetscInt m, PetscInt d)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree(pb->x));
+  PetscCall(PetscFree(pb->y_t));
+  PetscCall(PetscFree(pb->cost_row));
+  PetscCall(PetscFree(pb->a));
+  PetscCall(PetscFree(pb->b));
+  pb->n   = n;
+  pb->m   = m;
+  pb->dim = d;
+  PetscCall(OTRowSplit(n, pb->size, pb->rank, &pb->row_start, &pb->row_end));
+  pb->n_local = pb->row_end - pb->row_start;
+  PetscCall(PetscMalloc1((size_t)pb->n_local * (size_t)d, &pb->x));
+  PetscCall(PetscMalloc1((size_t)m * (size_t)d, &pb->y_t));
+  PetscCall(PetscMalloc1(m, &pb->cost_row));
+  PetscCall(PetscMalloc1(pb->n_local, &pb->a));
+  PetscCall(PetscMalloc1(m, &pb->b));
+  PetscFunctionReturn(0);
+}
+
 /* Point clouds /X (n x d) and /Y (m x d): each rank reads its rows of X and all of Y, which it keeps
    transposed (see cost.c). Collective. */
 static PetscErrorCode LoadPoints(OTProblem pb, hid_t file, const char filename[])
@@ -337,16 +360,8 @@ static PetscErrorCode LoadPoints(OTProblem pb, hid_t file, const char filename[]
              "%s: datasets /X and /Y are too large for 32-bit PETSc indices", filename);
   PetscCall(ReadCostAttribute(pb, file, filename));
 
-  pb->n   = (PetscInt)dims_x[0];
-  pb->m   = (PetscInt)dims_y[0];
-  pb->dim = d = (PetscInt)dims_x[1];
-  PetscCall(OTRowSplit(pb->n, pb->size, pb->rank, &pb->row_start, &pb->row_end));
-  pb->n_local = pb->row_end - pb->row_start;
-  PetscCall(PetscMalloc1((size_t)pb->n_local * (size_t)d, &pb->x));
-  PetscCall(PetscMalloc1((size_t)pb->m * (size_t)d, &pb->y_t));
-  PetscCall(PetscMalloc1(pb->m, &pb->cost_row));
-  PetscCall(PetscMalloc1(pb->n_local, &pb->a));
-  PetscCall(PetscMalloc1(pb->m, &pb->b));
+  d = (PetscInt)dims_x[1];
+  PetscCall(AllocatePoints(pb, (PetscInt)dims_x[0], (PetscInt)dims_y[0], d));
 
   PetscCall(OTReadRowBlock(pb->comm, file, filename, "/X", pb->n, d, pb->row_start, pb->row_end, pb->x));
   bad = FirstNonFinite(pb->x, (size_t)pb->n_local * (size_t)d);
@@ -381,21 +396,7 @@ PetscErrorCode OTProblemSetPoints(OTProblem pb, PetscInt n, PetscInt m, PetscInt
   PetscCheck(valid && pb->cost_kind != OT_COST_DENSE, pb->comm, OT_ERR_INPUT, "%s: cost '%s' is not supported; use sqeuclidean, euclidean, or pnorm:P with P > 0",
              source, cost);
   PetscCall(PetscStrncpy(pb->cost_name, cost, sizeof(pb->cost_name)));
-  PetscCall(PetscFree(pb->x));
-  PetscCall(PetscFree(pb->y_t));
-  PetscCall(PetscFree(pb->cost_row));
-  PetscCall(PetscFree(pb->a));
-  PetscCall(PetscFree(pb->b));
-  pb->n   = n;
-  pb->m   = m;
-  pb->dim = d;
-  PetscCall(OTRowSplit(n, pb->size, pb->rank, &pb->row_start, &pb->row_end));
-  pb->n_local = pb->row_end - pb->row_start;
-  PetscCall(PetscMalloc1((size_t)pb->n_local * (size_t)d, &pb->x));
-  PetscCall(PetscMalloc1((size_t)m * (size_t)d, &pb->y_t));
-  PetscCall(PetscMalloc1(m, &pb->cost_row));
-  PetscCall(PetscMalloc1(pb->n_local, &pb->a));
-  PetscCall(PetscMalloc1(m, &pb->b));
+  PetscCall(AllocatePoints(pb, n, m, d));
   PetscCall(PetscArraycpy(pb->x, X + (size_t)pb->row_start * (size_t)d, (size_t)pb->n_local * (size_t)d));
   for (PetscInt j = 0; j < m; j++)
     for (PetscInt k = 0; k < d; k++) pb->y_t[(size_t)k * (size_t)m + j] = Y[(size_t)j * (size_t)d + k];
