@@ -53,6 +53,10 @@ typedef enum { OT_STAGE_SINKHORN = 0, OT_STAGE_NEWTON = 1 } OTStage;
 typedef enum { OT_SINKHORN_AUTO, OT_SINKHORN_LOG, OT_SINKHORN_ABSORB } OTSinkhornVariant;
 PETSC_EXTERN const char *const OTSinkhornVariants[];
 
+/* The precision of the stored absorbed kernel: double, or float sweeps finished by double ones (see sinkhorn.c). */
+typedef enum { OT_KERNEL_DOUBLE, OT_KERNEL_SINGLE } OTKernelPrecision;
+PETSC_EXTERN const char *const OTKernelPrecisions[];
+
 typedef struct {
   int       stage;
   PetscInt  iteration;
@@ -117,6 +121,9 @@ struct _p_OTSolver {
   PetscReal *col_sum;             /* m + OT_COLUMN_EXTRA: column sums of P and a few scalars, reduced together */
   OTSinkhornVariant variant;
   PetscReal *kernel;              /* n_local x m: absorbed kernel exp((f_ref + g_ref - C)/eps), or NULL */
+  OTKernelPrecision kernel_precision;
+  float     *kernel_single;       /* n_local x m: the same kernel in float while the single-precision phase lasts, or NULL */
+  PetscBool  single_phase_over;   /* the single-precision sweeps have handed over to double ones */
   PetscReal *f_ref, *u;           /* n_local: reference potential and scaling of the owned rows */
   PetscReal *g_ref, *v;           /* m */
   PetscInt   absorptions;

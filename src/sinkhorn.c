@@ -27,33 +27,43 @@
 */
 #include "otimpl.h"
 #include "kernels.h"
+#include <float.h>
 #include <unistd.h>
 
-/* Scalings beyond this (or below its inverse) are absorbed into the potentials. */
-#define OT_SCALING_MAX 1e100
+/* Scalings beyond this (or below its inverse) are absorbed into the potentials. A float kernel stores entries
+   below FLT_MIN (1.2e-38) as 0: with scalings within 1e10 the plan entries it drops are below 1.2e-18. */
+#define OT_SCALING_MAX        1e100
+#define OT_SCALING_MAX_SINGLE 1e10
+
+/* The single-precision phase hands over to double sweeps at this marginal error (times the mass), measured
+   on the float kernel itself. Float's rounding (6e-8 relative per entry) moves the float iteration's fixed
+   point: at most 1.2e-7 x mass in marginal error, about 2e-9 measured on 4000 x 4000 Gaussian clouds (the
+   float sweeps there reach 1e-12 by their own measure, 1.8e-9 by the double evaluation). */
+#define OT_SINGLE_PHASE_TOL 1e-7
 
 const char *const OTSinkhornVariants[] = {"auto", "log", "absorb", "OTSinkhornVariant", "OT_SINKHORN_", NULL};
+const char *const OTKernelPrecisions[] = {"double", "single", "OTKernelPrecision", "OT_KERNEL_", NULL};
 
 /* FLAG_SAFE_POINT..: the safe-point requests (a signal arrived, a checkpoint is due), see checkpoint.c */
 enum { FLAG_BAD_ROW, FLAG_RESCUED_ROW, FLAG_SCALING_OUT_OF_RANGE, FLAG_SAFE_POINT, FLAG_COUNT = FLAG_SAFE_POINT + OT_SAFE_POINT_FLAGS };
 _Static_assert(1 + FLAG_COUNT <= OT_COLUMN_EXTRA, "the sweep's scalars must fit after the column sums");
 
-static inline PetscBool ScalingInRange(PetscReal x)
+static inline PetscBool ScalingInRange(PetscReal x, PetscReal scaling_max)
 {
-  return (PetscBool)(x >= 1.0 / OT_SCALING_MAX && x <= OT_SCALING_MAX);
+  return (PetscBool)(x >= 1.0 / scaling_max && x <= scaling_max);
 }
 
-/* Log-domain pass over the owned rows: updates f (and, with a kernel, stores it with f_ref and u),
-   accumulates the column sums of the new plan into col_sum. Counts rows that needed an exact shift. */
+/* Log-domain pass over the owned rows: updates f (and, with a kernel, stores it, in double or in float, with
+   f_ref and u), accumulates the column sums of the new plan into col_sum. Counts rows that needed an exact shift. */
 OT_HOT_LOOP static void LogSweepRows(OTProblem pb, PetscInt n_local, PetscInt m, const PetscReal *a, PetscReal eps, PetscReal *f, const PetscReal *g,
-                                     PetscReal *row_plan, PetscBool use_kernel, PetscReal *kernel, PetscReal *f_ref, PetscReal *u, PetscReal *col_sum,
-                                     PetscReal flags[FLAG_COUNT])
+                                     PetscReal *row_plan, PetscBool use_kernel, PetscReal *kernel, float *kernel_single, PetscReal scaling_max,
+                                     PetscReal *f_ref, PetscReal *u, PetscReal *col_sum, PetscReal flags[FLAG_COUNT])
 {
   const PetscReal inv_eps = 1.0 / eps;
 
   for (PetscInt j = 0; j < m; j++) col_sum[j] = 0.0;
   for (PetscInt i = 0; i < n_local; i++) {
-    PetscReal *k_row   = use_kernel ? kernel + (size_t)i * (size_t)m : row_plan;
+    PetscReal *k_row   = use_kernel && kernel ? kernel + (size_t)i * (size_t)m : row_plan;
     PetscReal  f_i     = f[i];
     PetscReal  row_sum = OTProblemRowPlan(pb, i, f_i, g, inv_eps, k_row); /* point clouds: costs computed here, in cache */
     PetscReal  scaling;
@@ -67,30 +77,45 @@ OT_HOT_LOOP static void LogSweepRows(OTProblem pb, PetscInt n_local, PetscInt m,
     if (use_kernel) {
       f_ref[i] = f_i;
       u[i]     = scaling;
-      flags[FLAG_SCALING_OUT_OF_RANGE] += !ScalingInRange(scaling);
+      flags[FLAG_SCALING_OUT_OF_RANGE] += !ScalingInRange(scaling, scaling_max);
+      if (kernel_single) { /* entries below FLT_MIN stored as 0: no denormal floats in the sweeps */
+        float *ks_row = kernel_single + (size_t)i * (size_t)m;
+
+        for (PetscInt j = 0; j < m; j++) ks_row[j] = k_row[j] >= (PetscReal)FLT_MIN ? (float)k_row[j] : 0.0f;
+      }
     }
     f[i] = f_i + eps * (PetscLogReal(a[i]) - PetscLogReal(row_sum));
     OTAxpy(m, scaling, k_row, col_sum);
   }
 }
 
-/* Multiplicative pass on the stored kernel: u_i = a_i / (K v)_i, col_sum_j = sum_i u_i K_ij. A row whose
-   sum underflows is flagged (the pass is then discarded and redone in the log domain). */
-OT_HOT_LOOP static void KernelSweepRows(PetscInt n_local, PetscInt m, const PetscReal *kernel, const PetscReal *a, const PetscReal *v, PetscReal *u,
-                                        PetscReal *col_sum, PetscReal flags[FLAG_COUNT])
+/* Multiplicative pass on the stored kernel (double, or float when kernel_single is given):
+   u_i = a_i / (K v)_i, col_sum_j = sum_i u_i K_ij. Pipelined: the sum of row i + 1 is computed in the same
+   loop as row i's contribution to the column sums (OTDotAxpy), so the matrix streams from memory once and
+   without pauses. A row whose sum underflows is flagged (the pass is then discarded and redone in the log
+   domain). */
+OT_HOT_LOOP static void KernelSweepRows(PetscInt n_local, PetscInt m, const PetscReal *kernel, const float *kernel_single, PetscReal scaling_max,
+                                        const PetscReal *a, const PetscReal *v, PetscReal *u, PetscReal *col_sum, PetscReal flags[FLAG_COUNT])
 {
-  for (PetscInt j = 0; j < m; j++) col_sum[j] = 0.0;
-  for (PetscInt i = 0; i < n_local; i++) {
-    const PetscReal *k_row = kernel + (size_t)i * (size_t)m;
-    PetscReal        t     = OTDot(m, k_row, v);
+  const size_t m_size = (size_t)m;
+  PetscReal    t;
 
-    if (!(t >= OT_TINY && t <= 1e300)) {
-      flags[FLAG_BAD_ROW] += 1;
-      continue;
-    }
-    u[i] = a[i] / t;
-    flags[FLAG_SCALING_OUT_OF_RANGE] += !ScalingInRange(u[i]);
-    OTAxpy(m, u[i], k_row, col_sum);
+  for (PetscInt j = 0; j < m; j++) col_sum[j] = 0.0;
+  if (n_local == 0) return;
+  t = kernel_single ? OTDotSingle(m, kernel_single, v) : OTDot(m, kernel, v);
+  for (PetscInt i = 0; i < n_local; i++) {
+    PetscReal scale = 0.0; /* a flagged row adds nothing: its pass is discarded anyway */
+
+    if (t >= OT_TINY && t <= 1e300) {
+      u[i]  = a[i] / t;
+      scale = u[i];
+      flags[FLAG_SCALING_OUT_OF_RANGE] += !ScalingInRange(u[i], scaling_max);
+    } else flags[FLAG_BAD_ROW] += 1;
+    if (i + 1 == n_local) {
+      if (kernel_single) OTAxpySingle(m, scale, kernel_single + i * m_size, col_sum);
+      else OTAxpy(m, scale, kernel + i * m_size, col_sum);
+    } else if (kernel_single) t = OTDotAxpySingle(m, kernel_single + (i + 1) * m_size, v, scale, kernel_single + i * m_size, col_sum);
+    else t = OTDotAxpy(m, kernel + (i + 1) * m_size, v, scale, kernel + i * m_size, col_sum);
   }
 }
 
@@ -195,8 +220,8 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
 {
   OTProblem  pb = s->problem;
   PetscInt   m = pb->m, n_local = pb->n_local, it, *rescue_columns;
-  PetscBool  absorbed = PETSC_FALSE, use_kernel; /* absorbed: the state is (f_ref, u, g_ref, v) on the stored kernel */
-  PetscReal *u_next, *v_next, *flags = s->col_sum + m + 1, safe_point[OT_SAFE_POINT_FLAGS] = {0, 0};
+  PetscBool  absorbed = PETSC_FALSE, use_kernel, single; /* absorbed: the state is (f_ref, u, g_ref, v) on the stored kernel */
+  PetscReal *u_next, *v_next, *flags = s->col_sum + m + 1, safe_point[OT_SAFE_POINT_FLAGS] = {0, 0}, scaling_max;
   PetscBool  stop = PETSC_FALSE;
 
   PetscFunctionBegin;
@@ -205,10 +230,14 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
   if (first_iteration == 0 && s->monitor_every) PetscCall(MonitorMemory(s));
   /* decided on every rank alike: a rank without rows has a NULL kernel but takes the same branches */
   use_kernel = (PetscBool)(s->variant == OT_SINKHORN_ABSORB);
-  if (use_kernel && !s->v) {
-    PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->kernel));
-    PetscCall(PetscMalloc4(n_local, &s->f_ref, n_local, &s->u, m, &s->g_ref, m, &s->v));
+  if (use_kernel && !s->v) PetscCall(PetscMalloc4(n_local, &s->f_ref, n_local, &s->u, m, &s->g_ref, m, &s->v));
+  /* single: the float kernel is in use (a flag, not its pointer: a rank without rows has none) */
+  single = (PetscBool)(use_kernel && s->kernel_precision == OT_KERNEL_SINGLE && !s->single_phase_over);
+  if (use_kernel && !s->kernel && !s->kernel_single) {
+    if (single) PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->kernel_single));
+    else PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->kernel));
   }
+  scaling_max = single ? OT_SCALING_MAX_SINGLE : OT_SCALING_MAX;
   PetscCall(PetscMalloc3(m, &rescue_columns, n_local, &u_next, m, &v_next));
   for (it = 1; it <= max_sweeps; it++) {
     PetscReal marginal_error = 0.0, plan_mass = 0.0, dual, bg = 0.0, af = 0.0;
@@ -226,11 +255,12 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     for (int k = 0; k < FLAG_COUNT; k++) flags[k] = 0.0;
     if (s->checkpoint_file[0]) OTSolverSafePointRequests(s, flags + FLAG_SAFE_POINT);
     if (absorbed) {
-      KernelSweepRows(n_local, m, s->kernel, pb->a, s->v, u_next, s->col_sum, flags);
+      KernelSweepRows(n_local, m, s->kernel, s->kernel_single, scaling_max, pb->a, s->v, u_next, s->col_sum, flags);
       for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * (s->f_ref[i] + s->eps * PetscLogReal(u_next[i]));
     } else {
       if (use_kernel) PetscCall(PetscArraycpy(s->g_ref, s->g, m));
-      LogSweepRows(pb, n_local, m, pb->a, s->eps, s->f, s->g, s->row_plan, use_kernel, s->kernel, s->f_ref, s->u, s->col_sum, flags);
+      LogSweepRows(pb, n_local, m, pb->a, s->eps, s->f, s->g, s->row_plan, use_kernel, s->kernel, s->kernel_single, scaling_max, s->f_ref, s->u, s->col_sum,
+                   flags);
       for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * s->f[i];
     }
     s->col_sum[m] = af;
@@ -277,14 +307,26 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     PetscCall(OTSolverMonitor(s, OT_STAGE_SINKHORN, first_iteration + it, marginal_error, dual, leave));
     if (leave) break;
 
-    if (use_kernel) {
+    if (single && marginal_error <= OT_SINGLE_PHASE_TOL * pb->mass) {
+      /* the float kernel has done its part: the state returns to potentials, takes the log-domain g-update
+         below, and the next pass rebuilds the kernel in double */
+      PetscCall(PetscFree(s->kernel_single));
+      PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->kernel));
+      PetscCall(PetscInfo(NULL, "Single-precision kernel handed over to double at sweep %" PetscInt_FMT ", marginal error %g\n", first_iteration + it,
+                          (double)marginal_error));
+      s->single_phase_over = PETSC_TRUE;
+      single               = PETSC_FALSE;
+      scaling_max          = OT_SCALING_MAX;
+      if (absorbed) Materialize(s, s->u);
+      absorbed = PETSC_FALSE;
+    } else if (use_kernel) {
       /* the g-update as scalings on the stored kernel: v_j *= b_j / (column sum of P); taken if every scaling
          stays in range, otherwise the state returns to potentials and takes the log-domain update */
       PetscBool in_range = (PetscBool)(flags[FLAG_SCALING_OUT_OF_RANGE] == 0); /* u, counted over all ranks by the sweep's reduction */
 
       for (PetscInt j = 0; j < m; j++) {
         v_next[j] = s->col_sum[j] >= OT_TINY ? (absorbed ? s->v[j] : 1.0) * (pb->b[j] / s->col_sum[j]) : 0.0;
-        in_range  = (PetscBool)(in_range && ScalingInRange(v_next[j]));
+        in_range  = (PetscBool)(in_range && ScalingInRange(v_next[j], scaling_max));
       }
       if (in_range) {
         if (!absorbed) s->absorptions++;

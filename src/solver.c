@@ -122,6 +122,9 @@ PetscErrorCode OTSolverSetFromOptions(OTSolver s)
   }
   PetscCall(PetscOptionsEnum("-ot_sinkhorn_variant", "Sinkhorn sweeps in the log domain, or on a stored absorbed kernel (2x faster or more, an n x m kernel); auto: absorb for a dense /C if the kernel fits in half the free memory, log for point clouds", NULL,
                              OTSinkhornVariants, (PetscEnum)s->variant, (PetscEnum *)&s->variant, NULL));
+  PetscCall(PetscOptionsEnum("-ot_kernel_precision",
+                             "With -ot_sinkhorn_variant absorb: the kernel stored in double, or in single precision (half the bytes per sweep) until the marginal error is 1e-7 x mass, then double sweeps (a double kernel) finish to -ot_tol",
+                             NULL, OTKernelPrecisions, (PetscEnum)s->kernel_precision, (PetscEnum *)&s->kernel_precision, NULL));
   PetscCall(PetscOptionsReal("-ot_monitor_seconds", "Without -ot_monitor: print a progress line every this many seconds (0: never)", NULL,
                              s->monitor_seconds, &s->monitor_seconds, NULL));
   PetscCall(PetscOptionsBool("-ot_view", "Print the solver configuration before solving", NULL, s->view, &s->view, NULL));
@@ -458,8 +461,9 @@ PetscErrorCode OTSolverView(OTSolver s, PetscViewer viewer)
     PetscCall(PetscViewerASCIIPrintf(viewer, "problem: %s, n = %" PetscInt_FMT ", m = %" PetscInt_FMT ", max C = %g, mass = %g\n", pb->source, pb->n, pb->m,
                                      (double)pb->cost_max, (double)pb->mass));
   }
-  PetscCall(PetscViewerASCIIPrintf(viewer, "eps = %g, tol = %g, max_it = %" PetscInt_FMT ", Sinkhorn variant %s\n", (double)s->eps, (double)s->tol, s->max_it,
-                                   OTSinkhornVariants[s->variant]));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "eps = %g, tol = %g, max_it = %" PetscInt_FMT ", Sinkhorn variant %s%s, kernel precision %s\n", (double)s->eps, (double)s->tol,
+                                   s->max_it, OTSinkhornVariants[s->variant], s->variant == OT_SINKHORN_AUTO ? " (decided at the first sweep)" : "",
+                                   OTKernelPrecisions[s->kernel_precision]));
   if (s->eps_stages > 1) {
     PetscCall(PetscViewerASCIIPrintf(viewer, "eps schedule (%" PetscInt_FMT " stages, each above the target to marginal error <= %g x mass):", s->eps_stages,
                                      (double)s->eps_stage_tol));
@@ -521,6 +525,7 @@ PetscErrorCode OTSolverDestroy(OTSolver *solver)
   PetscCall(PetscFree4((*solver)->f, (*solver)->g, (*solver)->row_plan, (*solver)->col_sum));
   PetscCall(PetscFree((*solver)->history));
   PetscCall(PetscFree((*solver)->kernel));
+  PetscCall(PetscFree((*solver)->kernel_single));
   PetscCall(OTNewtonDestroy(&(*solver)->newton));
   PetscCall(PetscFree4((*solver)->f_ref, (*solver)->u, (*solver)->g_ref, (*solver)->v));
   PetscCall(PetscFree(*solver));
