@@ -26,6 +26,8 @@
 
 #define OT_HIST_SHIFT 48                     /* bits dropped from a positive double: bins of 1/16 octave */
 #define OT_HIST_BINS  (1 << (64 - OT_HIST_SHIFT - 1))
+/* The mass rule may keep up to this many times -ot_newton_density x (n + m) entries. */
+#define OT_NEWTON_DENSITY_STRETCH 16
 
 struct _OTNewton {
   PetscInt     g_start, g_end;      /* g entries whose rows this rank owns in the Newton system */
@@ -40,6 +42,7 @@ struct _OTNewton {
   PetscReal   *col_max;             /* m pairs (value, row) for MPI_MAXLOC, stored as a double-int struct */
   PetscReal   *df, *dg, *g_trial, *row_sum, *col_sum, *col_max_value;
   PetscInt    *row_argmax, *col_max_row;          /* n_local: column of each owned row's largest entry */
+  PetscBool    rtol_given;                        /* -ot_newton_ksp_rtol was given: no forcing term */
 };
 
 typedef struct {
@@ -106,6 +109,8 @@ PetscErrorCode OTNewtonSetUp(OTSolver s)
   }
   PetscCall(KSPSetTolerances(nt->ksp, 1e-6, 1e-300, PETSC_DEFAULT, 1000));
   PetscCall(KSPSetFromOptions(nt->ksp));
+  /* inexact Newton unless -ot_newton_ksp_rtol is given: see OTNewtonDirection */
+  PetscCall(PetscOptionsHasName(NULL, "ot_newton_", "-ksp_rtol", &nt->rtol_given));
 
   PetscCall(PetscMalloc1(OT_HIST_BINS, &nt->hist));
   PetscCall(PetscMalloc1(2 * pb->m, &nt->col_max));
@@ -136,6 +141,24 @@ PetscErrorCode OTNewtonDestroy(OTNewton **newton)
   PetscCall(PetscFree5(nt->df, nt->dg, nt->g_trial, nt->row_sum, nt->col_sum));
   PetscCall(PetscFree(*newton));
   PetscFunctionReturn(0);
+}
+
+/* The smallest value of histogram bin b. */
+static inline double HistBinValue(int64_t b)
+{
+  union {
+    double   d;
+    uint64_t u;
+  } bits;
+
+  bits.u = (uint64_t)b << OT_HIST_SHIFT;
+  return bits.d;
+}
+
+/* count entries of bin b: their mass, taken as count times the lower edge (bins of empty counts may stand for Inf or NaN) */
+static inline double BinMass(int64_t count, int64_t b)
+{
+  return count > 0 ? (double)count * HistBinValue(b) : 0.0;
 }
 
 static inline int64_t HistBin(double p)
@@ -223,6 +246,55 @@ static PetscErrorCode EvaluateTrial(OTSolver s, PetscReal alpha, PetscReal *dual
   PetscFunctionReturn(0);
 }
 
+/* The kept entries of the owned rows, as CSR (row_ptr, kept_col, kept_val, grown as needed): those at or above
+   exp(log_threshold), each row's largest (row_argmax), and the columns' largest (extra_col of row i). The
+   threshold test is on the exponent, computed for a whole row in one vectorised loop; exponentials are taken
+   only of the entries kept. Counts the kept entries of each column in col_local. */
+OT_HOT_LOOP static PetscErrorCode KeepRows(OTSolver s, PetscReal log_threshold, const PetscInt *row_argmax, const PetscInt *extra_ptr, const PetscInt *extra_col,
+                                           PetscInt *kept_cap, PetscInt **kept_col, PetscReal **kept_val, PetscInt *row_ptr, PetscInt *col_local)
+{
+  OTProblem  pb = s->problem;
+  PetscInt   m = pb->m, kept = 0;
+  PetscReal *exponent = s->row_plan, inv_eps = 1.0 / s->eps;
+
+  PetscFunctionBegin;
+  row_ptr[0] = 0;
+  for (PetscInt i = 0; i < pb->n_local; i++) {
+    const PetscReal *cost_row = OTProblemCostRow(pb, i, pb->cost_row);
+    const PetscReal  f_i      = s->f[i];
+    const PetscInt   start    = kept;
+
+    for (PetscInt j = 0; j < m; j++) exponent[j] = ((f_i + s->g[j]) - cost_row[j]) * inv_eps;
+    if (kept + m + 1 > *kept_cap) { /* room for a whole row */
+      *kept_cap = PetscMax(2 * *kept_cap, kept + m + 1);
+      PetscCall(PetscRealloc(sizeof(PetscInt) * (size_t)*kept_cap, kept_col));
+      PetscCall(PetscRealloc(sizeof(PetscReal) * (size_t)*kept_cap, kept_val));
+    }
+    for (PetscInt j = 0; j < m; j++) {
+      if (exponent[j] >= log_threshold) (*kept_col)[kept++] = j;
+    }
+    if (!(exponent[row_argmax[i]] >= log_threshold)) (*kept_col)[kept++] = row_argmax[i];
+    for (PetscInt k = extra_ptr[i]; k < extra_ptr[i + 1]; k++) {
+      PetscInt j = extra_col[k];
+
+      if (!(exponent[j] >= log_threshold) && j != row_argmax[i]) {
+        if (kept == *kept_cap) {
+          *kept_cap *= 2;
+          PetscCall(PetscRealloc(sizeof(PetscInt) * (size_t)*kept_cap, kept_col));
+          PetscCall(PetscRealloc(sizeof(PetscReal) * (size_t)*kept_cap, kept_val));
+        }
+        (*kept_col)[kept++] = j;
+      }
+    }
+    for (PetscInt k = start; k < kept; k++) {
+      (*kept_val)[k] = OTExp(exponent[(*kept_col)[k]]);
+      col_local[(*kept_col)[k]]++;
+    }
+    row_ptr[i + 1] = kept;
+  }
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
 {
   OTProblem    pb = s->problem;
@@ -243,8 +315,9 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   col_max = (MaxLoc *)nt->col_max;
   /* 1. survey: gradient, histogram, column maxima */
   PetscCall(PetscLogEventBegin(OT_EVENT_SPARSIFY, 0, 0, 0, 0));
-  /* sample about 2^20 entries for the histogram (every row if there are fewer) */
-  sample_stride = PetscMax(1, (PetscInt)(((double)pb->n * (double)pb->m) / (double)(1 << 20)));
+  /* sample about 2^16 entries for the histogram (every row if there are fewer): the threshold needs the
+     distribution's upper tail to a few per cent */
+  sample_stride = PetscMax(1, (PetscInt)(((double)pb->n * (double)pb->m) / (double)(1 << 16)));
   SurveyRows(pb, n_local, m, pb->row_start, s->eps, s->f, s->g, sample_stride, s->row_plan, nt->row_sum, nt->row_argmax, nt->col_sum, nt->hist,
              nt->col_max_value, nt->col_max_row);
   for (PetscInt j = 0; j < m; j++) {
@@ -267,15 +340,27 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   }
   info->marginal_error = nt->col_sum[m] + col_error;
   info->dual           = nt->col_sum[m + 1] + bg - s->eps * mass;
+  info->dual_scale     = PetscAbsReal(nt->col_sum[m + 1]) + PetscAbsReal(bg) + s->eps * mass;
 
   /* 2. the global threshold: the smallest bin from the top whose cumulative count reaches the target, scaled
      to the sampled rows */
   target = (int64_t)(s->newton_density * (pb->n + pb->m) * ((double)((pb->n + sample_stride - 1) / sample_stride) / pb->n));
   target = PetscMax(target, 1);
-  for (int64_t b = OT_HIST_BINS - 1; b >= 0; b--) {
-    cumulative += nt->hist[b];
-    threshold_bin = b;
-    if (cumulative >= target) break;
+  {
+    /* ... lowered while the entries above it carry less than 1 - newton_drop of the sampled mass, up to
+       OT_NEWTON_DENSITY_STRETCH times as many entries: where P is not that sparse (an L1 cost, a larger eps),
+       dropping much of its mass makes Newton converge only linearly. A bin's mass is taken as its count
+       times its lower edge (within 4.4%). */
+    PetscReal total_mass = 0.0, kept_mass = 0.0;
+
+    for (int64_t b = 0; b < OT_HIST_BINS; b++) total_mass += BinMass(nt->hist[b], b);
+    for (int64_t b = OT_HIST_BINS - 1; b >= 0; b--) {
+      cumulative += nt->hist[b];
+      kept_mass += BinMass(nt->hist[b], b);
+      threshold_bin = b;
+      if (cumulative >= target && (kept_mass >= (1.0 - s->newton_drop) * total_mass || cumulative >= OT_NEWTON_DENSITY_STRETCH * target)) break;
+    }
+    info->dropped_mass = total_mass > 0 ? 1.0 - kept_mass / total_mass : 0.0;
   }
 
   /* 3. kept entries of the owned rows: above the threshold, or the largest of their row or column */
@@ -284,37 +369,28 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   PetscCall(PetscMalloc1(kept_cap, &kept_val));
   PetscCall(PetscMalloc1(n_local + 1, &row_ptr));
   PetscCall(PetscCalloc2(m, &col_local, m, &col_total));
-  row_ptr[0] = 0;
+  log_threshold = HistBinValue(threshold_bin) > 0 ? PetscLogReal(HistBinValue(threshold_bin)) : -INFINITY;
   {
-    union {
-      double   d;
-      uint64_t u;
-    } bits;
+    /* each column's largest entry, if it lies in an owned row, as a CSR list over the owned rows */
+    PetscInt *extra_ptr, *extra_col;
 
-    bits.u    = (uint64_t)threshold_bin << OT_HIST_SHIFT; /* the smallest value in the threshold bin */
-    log_threshold = bits.d > 0 ? PetscLogReal(bits.d) : -INFINITY;
-  }
-  for (PetscInt i = 0; i < n_local; i++) {
-    const PetscReal *cost_row = OTProblemCostRow(pb, i, pb->cost_row);
-    const PetscReal  f_i = s->f[i], inv_eps = 1.0 / s->eps;
-
-    /* the test is on the exponent, so exponentials are taken only of the entries kept */
+    PetscCall(PetscCalloc2(n_local + 1, &extra_ptr, m, &extra_col));
     for (PetscInt j = 0; j < m; j++) {
-      PetscReal exponent = ((f_i + s->g[j]) - cost_row[j]) * inv_eps;
+      PetscInt i = (PetscInt)col_max[j].row - pb->row_start;
 
-      if (exponent >= log_threshold || j == nt->row_argmax[i] || col_max[j].row == pb->row_start + i) {
-        if (kept == kept_cap) {
-          kept_cap *= 2;
-          PetscCall(PetscRealloc(sizeof(PetscInt) * (size_t)kept_cap, &kept_col));
-          PetscCall(PetscRealloc(sizeof(PetscReal) * (size_t)kept_cap, &kept_val));
-        }
-        kept_col[kept] = j;
-        kept_val[kept] = OTExp(exponent);
-        kept++;
-        col_local[j]++;
-      }
+      if (i >= 0 && i < n_local) extra_ptr[i + 1]++;
     }
-    row_ptr[i + 1] = kept;
+    for (PetscInt i = 0; i < n_local; i++) extra_ptr[i + 1] += extra_ptr[i];
+    for (PetscInt j = 0; j < m; j++) {
+      PetscInt i = (PetscInt)col_max[j].row - pb->row_start;
+
+      if (i >= 0 && i < n_local) extra_col[extra_ptr[i]++] = j;
+    }
+    for (PetscInt i = n_local; i > 0; i--) extra_ptr[i] = extra_ptr[i - 1];
+    extra_ptr[0] = 0;
+    PetscCall(KeepRows(s, log_threshold, nt->row_argmax, extra_ptr, extra_col, &kept_cap, &kept_col, &kept_val, row_ptr, col_local));
+    kept = row_ptr[n_local];
+    PetscCall(PetscFree2(extra_ptr, extra_col));
   }
   total_kept = kept;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &total_kept, 1, MPI_INT64_T, MPI_SUM, s->comm));
@@ -403,6 +479,15 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   PetscCall(VecRestoreArray(nt->rhs, &rhs));
   PetscCall(MatNullSpaceRemove(nt->null_space, nt->rhs));
   PetscCall(KSPSetOperators(nt->ksp, A, A));
+  if (!nt->rtol_given) {
+    /* inexact Newton (Eisenstat-Walker's choice 2 with exponent 2 would track the same): solve to the relative
+       marginal error, between 1e-6 and 1e-1. Far from the solution a rough direction is as good as an exact one
+       (the line search takes care of it) at a few CG iterations; close to it the direction stays accurate to the
+       order of the error, so convergence stays quadratic. */
+    PetscReal rtol = PetscMin(1e-1, PetscMax(1e-6, info->marginal_error / pb->mass));
+
+    PetscCall(KSPSetTolerances(nt->ksp, rtol, PETSC_DEFAULT, PETSC_DEFAULT, PETSC_DEFAULT));
+  }
   PetscCall(VecZeroEntries(nt->x));
   PetscCall(KSPSolve(nt->ksp, nt->rhs, nt->x));
   PetscCall(KSPGetIterationNumber(nt->ksp, &info->ksp_iterations));
@@ -449,8 +534,13 @@ PetscErrorCode OTNewtonStep(OTSolver s, OTNewtonInfo *info)
   PetscCall(PetscLogEventBegin(OT_EVENT_LINE_SEARCH, 0, 0, 0, 0));
   for (int trial = 0; trial < 40; trial++, alpha *= 0.5) {
     PetscCall(EvaluateTrial(s, alpha, &dual, &marginal_error));
-    /* Armijo on D, which is concave: accept a step that gains at least 1e-4 of the linear prediction */
-    if (dual >= info->dual + 1e-4 * alpha * info->slope && PetscIsNormalReal(marginal_error)) {
+    /* Armijo on D, which is concave: accept a step that gains at least 1e-4 of the linear prediction. Near
+       the solution that gain falls below the rounding error of D itself (a sum of terms of size dual_scale):
+       there a step is accepted if it reduces the marginal error, the norm of D's gradient. */
+    PetscBool gain_below_rounding = (PetscBool)(alpha * info->slope <= 1e-12 * info->dual_scale);
+    PetscBool armijo              = (PetscBool)(dual >= info->dual + 1e-4 * alpha * info->slope);
+
+    if (PetscIsNormalReal(marginal_error) && (gain_below_rounding ? marginal_error < info->marginal_error : armijo)) {
       for (PetscInt i = 0; i < s->problem->n_local; i++) s->f[i] += alpha * nt->df[i];
       for (PetscInt j = 0; j < s->problem->m; j++) s->g[j] = nt->g_trial[j];
       info->accepted             = PETSC_TRUE;

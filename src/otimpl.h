@@ -81,6 +81,8 @@ typedef struct {
   PetscReal          slope;                            /* directional derivative of D along the step */
   PetscReal          step;                             /* accepted step length, 0 if none */
   int64_t            kept;                             /* entries of P kept in the sparsified Hessian */
+  PetscReal          dual_scale;                       /* |<a,f>| + |<b,g>| + eps sum P: the size of D's rounding errors, relative */
+  PetscReal          dropped_mass;                     /* fraction of P's mass left out of it (estimated from the histogram) */
   PetscInt           ksp_iterations;
   KSPConvergedReason ksp_reason;
   PetscBool          accepted;
@@ -103,6 +105,7 @@ struct _p_OTSolver {
   PetscReal newton_switch;        /* SNS: leave the warm-up when the marginal error is below this fraction of the mass */
   PetscInt  fallback_sweeps;      /* SNS: Sinkhorn sweeps after a failed Newton step */
   PetscReal newton_density;       /* kept entries of P per unit of n + m */
+  PetscReal newton_drop;          /* more are kept while the kept ones carry less than 1 - newton_drop of P's mass */
   PetscReal newton_shift;
   PetscReal newton_slow;          /* a Newton step reducing the error by less than this factor is slow */
   PetscBool view;
