@@ -115,6 +115,9 @@ expect "$dir/good.h5" "-ot_checkpoint $dir/nodir/ck.h5: cannot write there" -ot_
 expect "$dir/good.h5" "-ot_max_it must be non-negative" -ot_max_it -5
 expect "$dir/good.h5" "-ot_newton_density must be positive" -ot_newton_density 0
 expect "$dir/good.h5" "-ot_mass_tol must be non-negative" -ot_mass_tol -1
+expect "$dir/good.h5" "-ot_newton_drop must be in \[0, 1)" -ot_newton_drop 1
+expect "$dir/good.h5" "Unknown option quad for -ot_kernel_precision" -ot_kernel_precision quad
+expect "$dir/good.h5" "-ot_eps_schedule fast: expected E0:F" -ot_eps_schedule fast
 wait
 fail=0 failed=0
 for k in $(seq "$count"); do
