@@ -13,7 +13,8 @@
 #                 bandwidth, it is there to compare.
 #    GB/s, % read: bytes/it / (s/it), and that as a share of the best read bandwidth of (a) on as many ranks.
 #                 Best sweep against best probe round is like against like on this shared machine.
-# c) Time to marginal error 1e-9, 4000 x 4000 ("quick": 2000 x 2000) Gaussian clouds, eps = 1e-3: otsolve (Sinkhorn absorb and log, SNS;
+# c) Time to marginal error 1e-9, 4000 x 4000 Gaussian clouds (also in "quick": at 2000 x 2000, eps = 1e-3 needs
+#    over 5000 sweeps, and POT's sinkhorn_log would take hours), eps = 1e-3: otsolve (Sinkhorn absorb and log, SNS;
 #    single-precision kernel where available) on 1 and 2 ranks against POT 0.8.2 on one process (numpy's BLAS here
 #    is single-threaded): ot.sinkhorn, ot.bregman.sinkhorn_log (stopThr 1e-9) and the exact ot.emd.
 #    seconds:     otsolve's solve_time (after loading the problem; includes building the kernel), POT's call time
@@ -26,16 +27,16 @@
 #    thread CPU time, m = 20000).
 # e) Issue 7's three "done when" figures, from the rows above.
 # The machine is shared with other work: the load average is printed at the start and the end.
-# Takes about 10 minutes in full (POT's sinkhorn_log alone about 3), about 3 in quick (a smoke run).
+# Takes about 7 minutes in full, about 6 in quick (a smoke run; POT's sinkhorn_log alone takes about 3).
 # usage: bench_performance.sh BUILD_DIR [quick]
 set -euo pipefail
 build=$1 mode=${2:-full}
 case $mode in
-  full) sweep_sizes="8000" solve_n=4000 ;;
-  quick) sweep_sizes="2000 4000" solve_n=2000 ;;
+  full) sweep_sizes="8000" ;;
+  quick) sweep_sizes="2000 4000" ;;
   *) echo "usage: bench_performance.sh BUILD_DIR [quick]" >&2; exit 1 ;;
 esac
-eps=1e-3
+solve_n=4000 eps=1e-3
 source_dir=$(cd "$(dirname "$0")/.." && pwd)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 dir=$(mktemp -d)
