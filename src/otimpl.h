@@ -199,6 +199,7 @@ PETSC_EXTERN PetscReal      OTLogSumValue(const OTLogSum *s);
 PETSC_EXTERN PetscErrorCode OTLogSumGetMPI(MPI_Datatype *type, MPI_Op *op);
 
 /* --- kernels (kernels.h, inline) and Sinkhorn (sinkhorn.c) --- */
+PETSC_EXTERN void OTAdviseHugePages(void *start, size_t bytes);
 /* Runs at most max_sweeps Sinkhorn iterations from the solver's current (f, g), numbering them after
    first_iteration; stops early when the marginal error is at most the solver's tol or, with stop_when_close,
    at most newton_switch times the mass. Collective. */

@@ -222,10 +222,10 @@ static PetscErrorCode MonitorMemory(OTSolver s)
   PetscFunctionReturn(0);
 }
 
-/* Asks the kernel for 2 MB pages over the stored kernel's allocation (before its first touch): a sweep streams
-   through it once, and with 4 kB pages every 4 kB costs a TLB miss and a page walk. Only advice: without
+/* Asks the operating system for 2 MB pages over an allocation (before its first touch): a sweep streams through
+   the stored kernel once, and with 4 kB pages every 4 kB costs a TLB miss and a page walk. Only advice: without
    transparent huge pages it changes nothing. */
-static void AdviseHugePages(void *start, size_t bytes)
+void OTAdviseHugePages(void *start, size_t bytes)
 {
 #if defined(MADV_HUGEPAGE)
   const uintptr_t huge = (uintptr_t)2 << 20, first = ((uintptr_t)start + huge - 1) & ~(huge - 1), end = ((uintptr_t)start + bytes) & ~(huge - 1);
@@ -257,10 +257,10 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
   if (use_kernel && !s->kernel && !s->kernel_single) {
     if (single) {
       PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->kernel_single));
-      AdviseHugePages(s->kernel_single, sizeof(float) * (size_t)n_local * (size_t)m);
+      OTAdviseHugePages(s->kernel_single, sizeof(float) * (size_t)n_local * (size_t)m);
     } else {
       PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->kernel));
-      AdviseHugePages(s->kernel, sizeof(PetscReal) * (size_t)n_local * (size_t)m);
+      OTAdviseHugePages(s->kernel, sizeof(PetscReal) * (size_t)n_local * (size_t)m);
     }
   }
   scaling_max = single ? OT_SCALING_MAX_SINGLE : OT_SCALING_MAX;
@@ -338,7 +338,7 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
          below, and the next pass rebuilds the kernel in double */
       PetscCall(PetscFree(s->kernel_single));
       PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->kernel));
-      AdviseHugePages(s->kernel, sizeof(PetscReal) * (size_t)n_local * (size_t)m);
+      OTAdviseHugePages(s->kernel, sizeof(PetscReal) * (size_t)n_local * (size_t)m);
       PetscCall(PetscInfo(NULL, "Single-precision kernel handed over to double at sweep %" PetscInt_FMT ", marginal error %g\n", first_iteration + it,
                           (double)marginal_error));
       s->single_phase_over = PETSC_TRUE;

@@ -2,7 +2,7 @@
    matrix (DESIGN.md §5: an iteration on a stored n x m matrix cannot be faster than reading it once).
 
    Each rank allocates its share of a buffer of -bytes B in total (default 512e6, the 8000 x 8000 float64
-   matrix), with the allocator the solver uses for its kernel (PetscMalloc1), and fills it, so its pages are
+   matrix), with the allocator and the 2 MB page advice the solver uses for its kernel, and fills it, so its pages are
    resident before timing. Then -rounds R times: MPI_Barrier, each rank reads its whole share once (a sum of
    doubles in 8 interleaved partial sums, which gcc vectorises without -ffast-math, compiled for AVX2 and for
    baseline x86-64 like the solver's hot loops), and the round takes the time of the slowest rank
@@ -16,24 +16,13 @@
    Output: key = value lines, read_bandwidth_GBps (best round, 1e9 bytes per second over all ranks),
    read_bandwidth_median_GBps, ranks, bytes, rounds.
    usage: mpiexec -n N bench_bandwidth [-bytes 512e6] [-rounds 10] */
-#include <petscsys.h>
+#include "otimpl.h"
+#include "kernels.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-  #define READ_LOOP __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-  #define READ_LOOP
-#endif
-
-/* The sum of x[0..count): reads every byte once; 8 independent partial sums so the adds do not serialise. */
-READ_LOOP static double ReadShare(size_t count, const double *restrict x)
+/* The sum of x[0..count): reads every byte once (kernels.h's OTSum: 8 independent partial sums, vectorised). */
+OT_HOT_LOOP static double ReadShare(size_t count, const double *restrict x)
 {
-  double part[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sum = 0.0;
-  size_t j       = 0;
-
-  for (; j + 8 <= count; j += 8)
-    for (int k = 0; k < 8; k++) part[k] += x[j + k];
-  for (; j < count; j++) sum += x[j];
-  return sum + (((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7])));
+  return OTSum((int64_t)count, x);
 }
 
 static int CompareDoubles(const void *x, const void *y)
@@ -63,6 +52,7 @@ int main(int argc, char **argv)
   total = (size_t)(bytes / 8.0);
   count = (size_t)(((unsigned long long)total * (rank + 1)) / size - ((unsigned long long)total * rank) / size);
   PetscCall(PetscMalloc1(PetscMax(count, 1), &share));
+  OTAdviseHugePages(share, 8 * count); /* as the solver does for its stored kernel */
   PetscCall(PetscMalloc1(rounds, &seconds));
   for (size_t j = 0; j < count; j++) share[j] = 1.0 / (double)(1 + j % 7); /* touches every page on its rank */
 
