@@ -194,11 +194,12 @@ static PetscErrorCode ChooseVariant(OTSolver s)
 /* With -ot_monitor, once at the start of a solve: an estimate of the bytes the largest rank holds (problem,
    potentials and work vectors, the stored kernel, the Newton system), so that a user sees before a long run
    that nothing of size n x m is allocated for point clouds. The Newton part counts the kept entries of P
-   twice (row and transposed) in the assembled AIJ matrix with its column indices and the CSR work arrays. */
+   twice (row and transposed) in the assembled AIJ matrix with its column indices and the CSR work arrays; where
+   P is not sparse the mass rule (-ot_newton_drop) may keep up to 16 times as many (at most all of P), shown too. */
 static PetscErrorCode MonitorMemory(OTSolver s)
 {
   OTProblem pb = s->problem;
-  double    problem_bytes, solver_bytes, kernel_bytes = 0.0, newton_bytes = 0.0, local[4], largest[4];
+  double    problem_bytes, solver_bytes, kernel_bytes = 0.0, newton_bytes = 0.0, newton_most = 0.0, local[5], largest[5];
 
   PetscFunctionBegin;
   PetscCall(OTProblemMemoryBytes(pb, &problem_bytes));
@@ -207,18 +208,22 @@ static PetscErrorCode MonitorMemory(OTSolver s)
   if (s->variant == OT_SINKHORN_ABSORB) kernel_bytes = 8.0 * ((double)pb->n_local * (double)pb->m + 2.0 * pb->n_local + 2.0 * pb->m);
   if (s->method == OT_METHOD_SNS) {
     double kept = 2.0 * s->newton_density * ((double)pb->n + (double)pb->m) / s->size + 2.0 * pb->n_local;
+    double most = PetscMin(16.0 * kept, 2.0 * (double)pb->n_local * (double)pb->m + 2.0 * pb->n_local);
 
     newton_bytes = 12.0 * 4.0 * kept + 8.0 * (14.0 * pb->m + 8.0 * pb->n_local) + 8.0 * (1 << 15);
+    newton_most  = 12.0 * 4.0 * PetscMax(kept, most) + 8.0 * (14.0 * pb->m + 8.0 * pb->n_local) + 8.0 * (1 << 15);
   }
   local[0] = problem_bytes + solver_bytes + kernel_bytes + newton_bytes;
   local[1] = problem_bytes;
   local[2] = kernel_bytes;
   local[3] = newton_bytes;
-  PetscCallMPI(MPI_Allreduce(local, largest, 4, MPI_DOUBLE, MPI_MAX, s->comm));
-  PetscCall(PetscPrintf(s->comm, "  memory estimate per rank (largest): %.1f MB: problem %.1f MB (%s), stored kernel %.1f MB, Newton %.1f MB, the rest vectors of length n_local or m\n",
+  local[4] = newton_most;
+  PetscCallMPI(MPI_Allreduce(local, largest, 5, MPI_DOUBLE, MPI_MAX, s->comm));
+  PetscCall(PetscPrintf(s->comm,
+                        "  memory estimate per rank (largest): %.1f MB: problem %.1f MB (%s), stored kernel %.1f MB, Newton %.1f MB (up to %.1f MB where P is not sparse), the rest vectors of length n_local or m\n",
                         largest[0] / 1e6, largest[1] / 1e6,
                         pb->cost_kind == OT_COST_DENSE ? "its rows of C" : (largest[2] > 0 ? "its points of X, all of Y" : "its points of X, all of Y; nothing of size n x m"),
-                        largest[2] / 1e6, largest[3] / 1e6));
+                        largest[2] / 1e6, largest[3] / 1e6, largest[4] / 1e6));
   PetscFunctionReturn(0);
 }
 
