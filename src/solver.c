@@ -159,6 +159,7 @@ static PetscErrorCode BuildEpsSchedule(OTSolver s)
 {
   const char *spec = s->eps_schedule_spec, *colon = strchr(spec, ':');
   PetscReal   target = s->eps;
+  double      start = 0.0, factor = 0.0; /* a geometric schedule, E0:F or auto */
   char       *end;
 
   PetscFunctionBegin;
@@ -167,23 +168,18 @@ static PetscErrorCode BuildEpsSchedule(OTSolver s)
     /* the default: none for Sinkhorn; for SNS (and on request) 0.01 x max C, then x 0.2 down to the target.
        SNS's warm-up: each stage is a few sweeps and a few Newton steps from the last stage's potentials, where
        SNS without stages needs hundreds of sweeps before Newton converges (Fashion-MNIST, squared Euclidean,
-       eps = 3e-4: 562 sweeps + 16 Newton steps without, 31 + 16 with) */
-    if (spec[0] || s->method == OT_METHOD_SNS)
-      for (double e = 0.01 * s->problem->cost_max; e > target * (1 + 1e-12) && s->eps_stages < OT_MAX_EPS_STAGES - 1; e *= 0.2) s->eps_schedule[s->eps_stages++] = e;
-    spec = "";
-  } else if (!strcmp(spec, "none")) spec = "";
-  colon = strchr(spec, ':');
-  if (colon) { /* E0:F */
-    double start = strtod(spec, &end), factor;
-
+       eps = 3e-4: 562 sweeps + 16 Newton steps without, 15 + 16 with) */
+    if (spec[0] || s->method == OT_METHOD_SNS) {
+      start  = 0.01 * s->problem->cost_max;
+      factor = 0.2;
+    }
+  } else if (colon) { /* E0:F */
+    start = strtod(spec, &end);
     PetscCheck(end == colon, s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: expected E0:F (a start eps and a factor), a list E1,E2,..., none or auto", spec);
     factor = strtod(colon + 1, &end);
     PetscCheck(end != colon + 1 && *end == '\0', s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: expected E0:F (a start eps and a factor), a list E1,E2,..., none or auto", spec);
     PetscCheck(factor > 0 && factor < 1, s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: the factor must be in (0, 1)", spec);
-    for (double e = start; e > target * (1 + 1e-12) && s->eps_stages < OT_MAX_EPS_STAGES - 1; e *= factor) s->eps_schedule[s->eps_stages++] = e;
-    PetscCheck(s->eps_stages < OT_MAX_EPS_STAGES - 1 || start * PetscPowReal(factor, OT_MAX_EPS_STAGES - 1) <= target * (1 + 1e-12), s->comm, OT_ERR_INPUT,
-               "-ot_eps_schedule %s: more than %d stages to reach eps = %g; use a smaller factor", spec, OT_MAX_EPS_STAGES - 1, (double)target);
-  } else if (spec[0]) { /* E1,E2,... */
+  } else if (strcmp(spec, "none")) { /* E1,E2,... */
     const char *p = spec;
 
     while (*p) {
@@ -196,6 +192,11 @@ static PetscErrorCode BuildEpsSchedule(OTSolver s)
       s->eps_schedule[s->eps_stages++] = e;
       p = *end ? end + 1 : end;
     }
+  }
+  if (factor > 0) {
+    for (double e = start; e > target * (1 + 1e-12) && s->eps_stages < OT_MAX_EPS_STAGES - 1; e *= factor) s->eps_schedule[s->eps_stages++] = e;
+    PetscCheck(s->eps_stages < OT_MAX_EPS_STAGES - 1 || start * PetscPowReal(factor, OT_MAX_EPS_STAGES - 1) <= target * (1 + 1e-12), s->comm, OT_ERR_INPUT,
+               "-ot_eps_schedule %s: more than %d stages to reach eps = %g; use a smaller factor", spec, OT_MAX_EPS_STAGES - 1, (double)target);
   }
   s->eps_schedule[s->eps_stages++] = target;
   PetscFunctionReturn(0);

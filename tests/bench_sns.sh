@@ -10,7 +10,7 @@ trap 'rm -rf "$dir"' EXIT
 mpiexec -n 1 "$build/otgen" -gen_type random -gen_n 500 -gen_m 500 -gen_seed 1 -gen_output "$dir/random500.h5" > /dev/null
 mpiexec -n 1 "$build/otgen" -gen_type fmnist -gen_images 0,1 -gen_ground sqeuclidean -gen_output "$dir/fmnist_sq.h5" > /dev/null
 mpiexec -n 1 "$build/otgen" -gen_type fmnist -gen_images 0,1 -gen_ground l1 -gen_output "$dir/fmnist_l1.h5" > /dev/null
-printf '%-22s %-11s %-19s %10s %7s %9s %22s\n' problem eps method iterations newton seconds transport_cost
+printf '%-22s %-11s %-19s %10s %7s %9s %22s\n' problem eps method "all it." newton seconds transport_cost  # all it. = sweeps + Newton steps
 for case in "random500 8.333333333333333e-4" "fmnist_sq 2e-3" "fmnist_sq 3e-4" "fmnist_l1 5e-3"; do
   read -r name eps <<< "$case"
   for method in "sinkhorn absorb" "sinkhorn log" "sns absorb"; do
