@@ -28,6 +28,8 @@
 #define OT_HIST_BINS  (1 << (64 - OT_HIST_SHIFT - 1))
 /* The mass rule may keep up to this many times -ot_newton_density x (n + m) entries. */
 #define OT_NEWTON_DENSITY_STRETCH 16
+/* Scalings of the stored kernel within this (or its inverse) serve Newton's passes (see KernelScalings). */
+#define OT_NEWTON_SCALING_MAX 1e100
 
 struct _OTNewton {
   PetscInt     g_start, g_end;      /* g entries whose rows this rank owns in the Newton system */
@@ -41,6 +43,7 @@ struct _OTNewton {
   int64_t     *hist;                /* OT_HIST_BINS */
   PetscReal   *col_max;             /* m pairs (value, row) for MPI_MAXLOC, stored as a double-int struct */
   PetscReal   *df, *dg, *g_trial, *row_sum, *col_sum, *col_max_value;
+  PetscReal   *u, *v;                             /* n_local, m: scalings of the stored kernel at the current or trial point */
   PetscInt    *row_argmax, *col_max_row;          /* n_local: column of each owned row's largest entry */
   PetscBool    rtol_given;                        /* -ot_newton_ksp_rtol was given: no forcing term */
 };
@@ -117,6 +120,7 @@ PetscErrorCode OTNewtonSetUp(OTSolver s)
   PetscCall(PetscMalloc1(pb->n_local, &nt->row_argmax));
   PetscCall(PetscMalloc2(pb->m, &nt->col_max_value, pb->m, &nt->col_max_row));
   PetscCall(PetscMalloc5(pb->n_local, &nt->df, pb->m, &nt->dg, pb->m, &nt->g_trial, pb->n_local, &nt->row_sum, pb->m + 4, &nt->col_sum));
+  PetscCall(PetscMalloc2(pb->n_local, &nt->u, pb->m, &nt->v));
   s->newton = nt;
   PetscFunctionReturn(0);
 }
@@ -139,6 +143,7 @@ PetscErrorCode OTNewtonDestroy(OTNewton **newton)
   PetscCall(PetscFree(nt->row_argmax));
   PetscCall(PetscFree2(nt->col_max_value, nt->col_max_row));
   PetscCall(PetscFree5(nt->df, nt->dg, nt->g_trial, nt->row_sum, nt->col_sum));
+  PetscCall(PetscFree2(nt->u, nt->v));
   PetscCall(PetscFree(*newton));
   PetscFunctionReturn(0);
 }
@@ -172,14 +177,44 @@ static inline int64_t HistBin(double p)
   return (int64_t)(bits.u >> OT_HIST_SHIFT);
 }
 
-/* Pass over the rows at (f, g): row sums, column sums (into col_sum), the histogram of entries, the
-   largest entry of each column with its row. */
+/* u_i = exp((f_i + alpha df_i - f_ref_i)/eps) (df NULL: no step) and v_j = exp((g_j - g_ref_j)/eps): then P = diag(u) K diag(v) on
+   the stored kernel, two multiplications per entry instead of an exponential. False where the kernel cannot
+   serve: none on this rank, built for another eps, or a scaling outside [1/OT_NEWTON_SCALING_MAX,
+   OT_NEWTON_SCALING_MAX] (within it the entries the kernel stores as 0, below exp(-708), stand for entries of P
+   below 1e-108). Rank-local: each rank picks its own way, both give P to rounding. */
+static PetscBool KernelScalings(OTSolver s, const PetscReal *f, const PetscReal *df, PetscReal alpha, const PetscReal *g, PetscReal *u, PetscReal *v)
+{
+  const PetscReal inv_eps = 1.0 / s->eps;
+  PetscBool       in_range = PETSC_TRUE;
+
+  if (!s->kernel || s->kernel_eps != s->eps) return PETSC_FALSE;
+  for (PetscInt i = 0; i < s->problem->n_local; i++) {
+    u[i]     = PetscExpReal(((df ? f[i] + alpha * df[i] : f[i]) - s->f_ref[i]) * inv_eps);
+    in_range = (PetscBool)(in_range && u[i] >= 1.0 / OT_NEWTON_SCALING_MAX && u[i] <= OT_NEWTON_SCALING_MAX);
+  }
+  for (PetscInt j = 0; j < s->problem->m; j++) {
+    v[j]     = PetscExpReal((g[j] - s->g_ref[j]) * inv_eps);
+    in_range = (PetscBool)(in_range && v[j] >= 1.0 / OT_NEWTON_SCALING_MAX && v[j] <= OT_NEWTON_SCALING_MAX);
+  }
+  return in_range;
+}
+
+/* Row i of P, u_i K_i diag(v), into out; returns its sum. */
+static inline PetscReal KernelRowPlan(PetscInt m, const PetscReal *restrict k_row, PetscReal u_i, const PetscReal *restrict v, PetscReal *restrict out)
+{
+  for (PetscInt j = 0; j < m; j++) out[j] = (u_i * k_row[j]) * v[j];
+  return OTSum(m, out);
+}
+
 /* Pass over the rows at (f, g): row sums and each row's largest entry, column sums (into col_sum), each
    column's largest entry with its row (col_max_value, col_max_row), and the histogram of the entries of
-   every sample_stride-th global row (the threshold needs a distribution, not every entry). */
+   every sample_stride-th global row (the threshold needs a distribution, not every entry). P comes from the
+   stored kernel when u and v are given; otherwise from exponentials, written into rebuild (the kernel,
+   rebuilt at (f, g)) when given. */
 OT_HOT_LOOP static void SurveyRows(OTProblem pb, PetscInt n_local, PetscInt m, PetscInt row_start, PetscReal eps, const PetscReal *f,
-                                   const PetscReal *g, PetscInt sample_stride, PetscReal *row_plan, PetscReal *row_sum, PetscInt *row_argmax,
-                                   PetscReal *col_sum, int64_t *hist, PetscReal *col_max_value, PetscInt *col_max_row)
+                                   const PetscReal *g, const PetscReal *kernel, const PetscReal *u, const PetscReal *v, PetscReal *rebuild,
+                                   PetscInt sample_stride, PetscReal *row_plan, PetscReal *row_sum, PetscInt *row_argmax, PetscReal *col_sum, int64_t *hist,
+                                   PetscReal *col_max_value, PetscInt *col_max_row)
 {
   for (PetscInt j = 0; j < m; j++) {
     col_sum[j]       = 0.0;
@@ -188,38 +223,59 @@ OT_HOT_LOOP static void SurveyRows(OTProblem pb, PetscInt n_local, PetscInt m, P
   }
   for (PetscInt b = 0; b < OT_HIST_BINS; b++) hist[b] = 0;
   for (PetscInt i = 0; i < n_local; i++) {
-    PetscInt  row = row_start + i;
-    PetscReal row_max;
+    PetscInt   row  = row_start + i;
+    PetscReal *plan = rebuild ? rebuild + (size_t)i * (size_t)m : row_plan, row_max;
 
-    row_sum[i] = OTProblemRowPlan(pb, i, f[i], g, 1.0 / eps, row_plan);
-    OTAxpy(m, 1.0, row_plan, col_sum);
+    if (u) row_sum[i] = KernelRowPlan(m, kernel + (size_t)i * (size_t)m, u[i], v, plan);
+    else row_sum[i] = OTProblemRowPlan(pb, i, f[i], g, 1.0 / eps, plan);
+    OTAxpy(m, 1.0, plan, col_sum);
     for (PetscInt j = 0; j < m; j++) { /* branch-free, so that it vectorises */
-      PetscBool larger = (PetscBool)(row_plan[j] > col_max_value[j]);
+      PetscBool larger = (PetscBool)(plan[j] > col_max_value[j]);
 
-      col_max_value[j] = larger ? row_plan[j] : col_max_value[j];
+      col_max_value[j] = larger ? plan[j] : col_max_value[j];
       col_max_row[j]   = larger ? row : col_max_row[j];
     }
-    row_max = row_plan[0];
-    for (PetscInt j = 1; j < m; j++) row_max = row_plan[j] > row_max ? row_plan[j] : row_max;
-    for (row_argmax[i] = 0; row_plan[row_argmax[i]] != row_max; row_argmax[i]++) { }
+    row_max = plan[0];
+    for (PetscInt j = 1; j < m; j++) row_max = plan[j] > row_max ? plan[j] : row_max;
+    for (row_argmax[i] = 0; plan[row_argmax[i]] != row_max; row_argmax[i]++) { }
     if (row % sample_stride == 0)
-      for (PetscInt j = 0; j < m; j++) hist[HistBin(row_plan[j])]++;
+      for (PetscInt j = 0; j < m; j++) hist[HistBin(plan[j])]++;
   }
 }
 
-/* Sum of P at the trial potentials (f + alpha df, g + alpha dg), with its column sums and row error. */
+/* Sum of P at the trial potentials (f + alpha df, g + alpha dg), with its column sums and row error; on the stored
+   kernel (u, v given) four rows at a time, as a Sinkhorn sweep. */
 OT_HOT_LOOP static void TrialRows(OTProblem pb, PetscInt n_local, PetscInt m, const PetscReal *a, PetscReal eps, const PetscReal *f,
-                                  const PetscReal *df, PetscReal alpha, const PetscReal *g_trial, PetscReal *row_plan, PetscReal *col_sum,
-                                  PetscReal sums[3])
+                                  const PetscReal *df, PetscReal alpha, const PetscReal *g_trial, const PetscReal *kernel, const PetscReal *u,
+                                  const PetscReal *v, PetscReal *row_plan, PetscReal *col_sum, PetscReal sums[3])
 {
   for (PetscInt j = 0; j < m; j++) col_sum[j] = 0.0;
   sums[0] = sums[1] = sums[2] = 0.0;
+  for (PetscInt i = 0; i < n_local; i++) sums[0] += a[i] * (f[i] + alpha * df[i]);
+  if (u) {
+    for (PetscInt i = 0; i < n_local; i += 4) {
+      PetscInt         rows = PetscMin(4, n_local - i);
+      PetscReal        dots[4], scale[4] = {0, 0, 0, 0};
+      const PetscReal *k[4];
+
+      for (PetscInt r = 0; r < 4; r++) k[r] = kernel + (size_t)(i + PetscMin(r, rows - 1)) * (size_t)m; /* past the last row: repeat it, scale 0 */
+      OTDot4(m, k[0], k[1], k[2], k[3], v, dots);
+      for (PetscInt r = 0; r < rows; r++) {
+        PetscReal row_sum = u[i + r] * dots[r];
+
+        scale[r] = u[i + r];
+        sums[1] += PetscAbsReal(row_sum - a[i + r]);
+        sums[2] += row_sum;
+      }
+      OTAxpy4(m, scale, k[0], k[1], k[2], k[3], col_sum);
+    }
+    for (PetscInt j = 0; j < m; j++) col_sum[j] *= v[j];
+    return;
+  }
   for (PetscInt i = 0; i < n_local; i++) {
-    PetscReal f_i     = f[i] + alpha * df[i];
-    PetscReal row_sum = OTProblemRowPlan(pb, i, f_i, g_trial, 1.0 / eps, row_plan);
+    PetscReal row_sum = OTProblemRowPlan(pb, i, f[i] + alpha * df[i], g_trial, 1.0 / eps, row_plan);
 
     OTAxpy(m, 1.0, row_plan, col_sum);
-    sums[0] += a[i] * f_i;
     sums[1] += PetscAbsReal(row_sum - a[i]);
     sums[2] += row_sum;
   }
@@ -232,13 +288,16 @@ static PetscErrorCode EvaluateTrial(OTSolver s, PetscReal alpha, PetscReal *dual
   OTNewton *nt = s->newton;
   PetscInt  m  = pb->m;
   PetscReal bg = 0.0, col_error = 0.0;
+  PetscBool use_kernel;
 
   PetscFunctionBegin;
   for (PetscInt j = 0; j < m; j++) {
     nt->g_trial[j] = s->g[j] + alpha * nt->dg[j];
     bg += pb->b[j] * nt->g_trial[j];
   }
-  TrialRows(pb, pb->n_local, m, pb->a, s->eps, s->f, nt->df, alpha, nt->g_trial, s->row_plan, nt->col_sum, nt->col_sum + m);
+  use_kernel = KernelScalings(s, s->f, nt->df, alpha, nt->g_trial, nt->u, nt->v);
+  TrialRows(pb, pb->n_local, m, pb->a, s->eps, s->f, nt->df, alpha, nt->g_trial, s->kernel, use_kernel ? nt->u : NULL, nt->v, s->row_plan, nt->col_sum,
+            nt->col_sum + m);
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, nt->col_sum, (PetscMPIInt)(m + 3), MPIU_REAL, MPIU_SUM, s->comm));
   for (PetscInt j = 0; j < m; j++) col_error += PetscAbsReal(nt->col_sum[j] - pb->b[j]);
   *dual           = nt->col_sum[m] + bg - s->eps * nt->col_sum[m + 2];
@@ -247,37 +306,43 @@ static PetscErrorCode EvaluateTrial(OTSolver s, PetscReal alpha, PetscReal *dual
 }
 
 /* The kept entries of the owned rows, as CSR (row_ptr, kept_col, kept_val, grown as needed): those at or above
-   exp(log_threshold), each row's largest (row_argmax), and the columns' largest (extra_col of row i). The
-   threshold test is on the exponent, computed for a whole row in one vectorised loop; exponentials are taken
-   only of the entries kept. Counts the kept entries of each column in col_local. */
-OT_HOT_LOOP static PetscErrorCode KeepRows(OTSolver s, PetscReal log_threshold, const PetscInt *row_argmax, const PetscInt *extra_ptr, const PetscInt *extra_col,
-                                           PetscInt *kept_cap, PetscInt **kept_col, PetscReal **kept_val, PetscInt *row_ptr, PetscInt *col_local)
+   threshold, each row's largest (row_argmax), and the columns' largest (extra_col of row i). On the stored
+   kernel (u given) a row of P costs two multiplications per entry; otherwise the threshold test is on the
+   exponent, computed for a whole row in one vectorised loop, and exponentials are taken only of the entries
+   kept. Counts the kept entries of each column in col_local. */
+OT_HOT_LOOP static PetscErrorCode KeepRows(OTSolver s, PetscReal threshold, const PetscReal *u, const PetscReal *v, const PetscInt *row_argmax,
+                                           const PetscInt *extra_ptr, const PetscInt *extra_col, PetscInt *kept_cap, PetscInt **kept_col,
+                                           PetscReal **kept_val, PetscInt *row_ptr, PetscInt *col_local)
 {
   OTProblem  pb = s->problem;
   PetscInt   m = pb->m, kept = 0;
-  PetscReal *exponent = s->row_plan, inv_eps = 1.0 / s->eps;
+  PetscReal *row = s->row_plan, inv_eps = 1.0 / s->eps, bound = u ? threshold : (threshold > 0 ? PetscLogReal(threshold) : -INFINITY);
 
   PetscFunctionBegin;
   row_ptr[0] = 0;
   for (PetscInt i = 0; i < pb->n_local; i++) {
-    const PetscReal *cost_row = OTProblemCostRow(pb, i, pb->cost_row);
-    const PetscReal  f_i      = s->f[i];
-    const PetscInt   start    = kept;
+    const PetscInt start = kept;
 
-    for (PetscInt j = 0; j < m; j++) exponent[j] = ((f_i + s->g[j]) - cost_row[j]) * inv_eps;
+    if (u) (void)KernelRowPlan(m, s->kernel + (size_t)i * (size_t)m, u[i], v, row); /* P_ij */
+    else {
+      const PetscReal *cost_row = OTProblemCostRow(pb, i, pb->cost_row);
+      const PetscReal  f_i      = s->f[i];
+
+      for (PetscInt j = 0; j < m; j++) row[j] = ((f_i + s->g[j]) - cost_row[j]) * inv_eps; /* log P_ij */
+    }
     if (kept + m + 1 > *kept_cap) { /* room for a whole row */
       *kept_cap = PetscMax(2 * *kept_cap, kept + m + 1);
       PetscCall(PetscRealloc(sizeof(PetscInt) * (size_t)*kept_cap, kept_col));
       PetscCall(PetscRealloc(sizeof(PetscReal) * (size_t)*kept_cap, kept_val));
     }
     for (PetscInt j = 0; j < m; j++) {
-      if (exponent[j] >= log_threshold) (*kept_col)[kept++] = j;
+      if (row[j] >= bound) (*kept_col)[kept++] = j;
     }
-    if (!(exponent[row_argmax[i]] >= log_threshold)) (*kept_col)[kept++] = row_argmax[i];
+    if (!(row[row_argmax[i]] >= bound)) (*kept_col)[kept++] = row_argmax[i];
     for (PetscInt k = extra_ptr[i]; k < extra_ptr[i + 1]; k++) {
       PetscInt j = extra_col[k];
 
-      if (!(exponent[j] >= log_threshold) && j != row_argmax[i]) {
+      if (!(row[j] >= bound) && j != row_argmax[i]) {
         if (kept == *kept_cap) {
           *kept_cap *= 2;
           PetscCall(PetscRealloc(sizeof(PetscInt) * (size_t)*kept_cap, kept_col));
@@ -287,7 +352,7 @@ OT_HOT_LOOP static PetscErrorCode KeepRows(OTSolver s, PetscReal log_threshold, 
       }
     }
     for (PetscInt k = start; k < kept; k++) {
-      (*kept_val)[k] = OTExp(exponent[(*kept_col)[k]]);
+      (*kept_val)[k] = u ? row[(*kept_col)[k]] : OTExp(row[(*kept_col)[k]]);
       col_local[(*kept_col)[k]]++;
     }
     row_ptr[i + 1] = kept;
@@ -301,7 +366,8 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   OTNewton    *nt;
   PetscInt     m = pb->m, n_local = pb->n_local, kept = 0, kept_cap, *kept_col, *row_ptr, *d_nnz, *o_nnz, *col_local, *col_total, g_local;
   PetscInt     sample_stride;
-  PetscReal   *kept_val, log_threshold, row_error = 0.0, col_error = 0.0, af = 0.0, bg = 0.0, mass = 0.0, shift;
+  PetscBool    use_kernel, rebuild;
+  PetscReal   *kept_val, row_error = 0.0, col_error = 0.0, af = 0.0, bg = 0.0, mass = 0.0, shift;
   MaxLoc      *col_max;
   int64_t      target, cumulative = 0, threshold_bin = 0, total_kept;
   Mat          A;
@@ -318,8 +384,16 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   /* sample about 2^16 entries for the histogram (every row if there are fewer): the threshold needs the
      distribution's upper tail to a few per cent */
   sample_stride = PetscMax(1, (PetscInt)(((double)pb->n * (double)pb->m) / (double)(1 << 16)));
-  SurveyRows(pb, n_local, m, pb->row_start, s->eps, s->f, s->g, sample_stride, s->row_plan, nt->row_sum, nt->row_argmax, nt->col_sum, nt->hist,
-             nt->col_max_value, nt->col_max_row);
+  use_kernel = KernelScalings(s, s->f, NULL, 0.0, s->g, nt->u, nt->v);
+  rebuild    = !use_kernel && s->kernel && s->kernel_single == NULL; /* the kernel, rebuilt at (f, g) by this pass */
+  SurveyRows(pb, n_local, m, pb->row_start, s->eps, s->f, s->g, s->kernel, use_kernel ? nt->u : NULL, nt->v, rebuild ? s->kernel : NULL, sample_stride,
+             s->row_plan, nt->row_sum, nt->row_argmax, nt->col_sum, nt->hist, nt->col_max_value, nt->col_max_row);
+  if (rebuild) {
+    PetscCall(PetscArraycpy(s->f_ref, s->f, n_local));
+    PetscCall(PetscArraycpy(s->g_ref, s->g, m));
+    s->kernel_eps = s->eps;
+    use_kernel    = KernelScalings(s, s->f, NULL, 0.0, s->g, nt->u, nt->v); /* all 1 */
+  }
   for (PetscInt j = 0; j < m; j++) {
     col_max[j].value = nt->col_max_value[j];
     col_max[j].row   = (int)nt->col_max_row[j];
@@ -369,7 +443,6 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   PetscCall(PetscMalloc1(kept_cap, &kept_val));
   PetscCall(PetscMalloc1(n_local + 1, &row_ptr));
   PetscCall(PetscCalloc2(m, &col_local, m, &col_total));
-  log_threshold = HistBinValue(threshold_bin) > 0 ? PetscLogReal(HistBinValue(threshold_bin)) : -INFINITY;
   {
     /* each column's largest entry, if it lies in an owned row, as a CSR list over the owned rows */
     PetscInt *extra_ptr, *extra_col;
@@ -388,7 +461,8 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
     }
     for (PetscInt i = n_local; i > 0; i--) extra_ptr[i] = extra_ptr[i - 1];
     extra_ptr[0] = 0;
-    PetscCall(KeepRows(s, log_threshold, nt->row_argmax, extra_ptr, extra_col, &kept_cap, &kept_col, &kept_val, row_ptr, col_local));
+    PetscCall(KeepRows(s, HistBinValue(threshold_bin), use_kernel ? nt->u : NULL, nt->v, nt->row_argmax, extra_ptr, extra_col, &kept_cap, &kept_col, &kept_val,
+                       row_ptr, col_local));
     kept = row_ptr[n_local];
     PetscCall(PetscFree2(extra_ptr, extra_col));
   }

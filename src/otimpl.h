@@ -127,6 +127,7 @@ struct _p_OTSolver {
   OTKernelPrecision kernel_precision;
   float     *kernel_single;       /* n_local x m: the same kernel in float while the single-precision phase lasts, or NULL */
   PetscBool  single_phase_over;   /* the single-precision sweeps have handed over to double ones */
+  PetscReal  kernel_eps;          /* the eps the double kernel was built for (0: not built); Newton steps use it too */
   PetscReal *f_ref, *u;           /* n_local: reference potential and scaling of the owned rows */
   PetscReal *g_ref, *v;           /* m */
   PetscInt   absorptions;

@@ -292,6 +292,7 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
       if (use_kernel) PetscCall(PetscArraycpy(s->g_ref, s->g, m));
       LogSweepRows(pb, n_local, m, pb->a, s->eps, s->f, s->g, s->row_plan, use_kernel, s->kernel, s->kernel_single, scaling_max, s->f_ref, s->u, s->col_sum,
                    flags);
+      if (use_kernel && !single) s->kernel_eps = s->eps; /* (f_ref, g_ref, kernel) are consistent again */
       for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * s->f[i];
     }
     s->col_sum[m] = af;
@@ -343,6 +344,7 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
          below, and the next pass rebuilds the kernel in double */
       PetscCall(PetscFree(s->kernel_single));
       PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->kernel));
+      s->kernel_eps = 0.0;
       OTAdviseHugePages(s->kernel, sizeof(PetscReal) * (size_t)n_local * (size_t)m);
       PetscCall(PetscInfo(NULL, "Single-precision kernel handed over to double at sweep %" PetscInt_FMT ", marginal error %g\n", first_iteration + it,
                           (double)marginal_error));
