@@ -72,6 +72,10 @@ typedef struct {
 typedef enum { OT_METHOD_SNS, OT_METHOD_SINKHORN } OTMethod;
 PETSC_EXTERN const char *const OTMethods[];
 
+/* How the Newton matrix is assembled (see newton.c). */
+typedef enum { OT_NEWTON_ASSEMBLY_SPLIT, OT_NEWTON_ASSEMBLY_SETVALUES } OTNewtonAssembly;
+PETSC_EXTERN const char *const OTNewtonAssemblies[];
+
 typedef struct _OTNewton OTNewton; /* the Newton stage's layout, vectors and KSP (newton.c) */
 
 /* What one Newton step did, for the monitor and the history. */
@@ -107,6 +111,8 @@ struct _p_OTSolver {
   PetscReal newton_density;       /* kept entries of P per unit of n + m */
   PetscReal newton_drop;          /* more are kept while the kept ones carry less than 1 - newton_drop of P's mass */
   PetscReal newton_shift;
+  PetscBool newton_time_check;    /* SNS: Sinkhorn finishes a stage where Newton does not pay for itself in time */
+  OTNewtonAssembly newton_assembly; /* SNS: CSR blocks handed to PETSc (split) or MatSetValues and PETSc's assembly */
   PetscReal newton_slow;          /* a Newton step reducing the error by less than this factor is slow */
   PetscBool view;
   char      checkpoint_file[PETSC_MAX_PATH_LEN]; /* "" : no checkpoints, signals keep their default action */

@@ -59,7 +59,7 @@ PetscErrorCode OTSolverCreate(MPI_Comm comm, OTSolver *solver)
   s->max_it        = 100000;
   s->monitor_every = 0;
   s->monitor_seconds = 10.0;
-  s->method          = OT_METHOD_SINKHORN;
+  s->method          = OT_METHOD_SNS;
   s->warmup_max      = 5000;
   s->newton_switch   = 0.1;
   s->fallback_sweeps = 20;
@@ -67,6 +67,7 @@ PetscErrorCode OTSolverCreate(MPI_Comm comm, OTSolver *solver)
   s->newton_drop     = 1e-4;
   s->newton_shift    = 1e-2;
   s->newton_slow     = 0.5;
+  s->newton_time_check = PETSC_TRUE;
   s->checkpoint_interval = 600.0;
   s->eps_stage_tol       = 1e-3;
   s->plan_threshold      = -1.0;
@@ -114,6 +115,12 @@ PetscErrorCode OTSolverSetFromOptions(OTSolver s)
   PetscCheck(s->newton_drop >= 0 && s->newton_drop < 1, s->comm, OT_ERR_INPUT, "-ot_newton_drop must be in [0, 1), got %g", (double)s->newton_drop);
   PetscCall(PetscOptionsReal("-ot_newton_shift", "SNS: Levenberg-Marquardt shift, relative to the diagonal, times the relative marginal error", NULL,
                              s->newton_shift, &s->newton_shift, NULL));
+  PetscCall(PetscOptionsEnum("-ot_newton_assembly",
+                             "SNS: split: the Newton matrix's CSR blocks built by otsolve (transposed entries sent with MPI_Alltoallv); setvalues: MatSetValues, PETSc's assembly carries them (slower)",
+                             NULL, OTNewtonAssemblies, (PetscEnum)s->newton_assembly, (PetscEnum *)&s->newton_assembly, NULL));
+  PetscCall(PetscOptionsBool("-ot_newton_time_check",
+                             "SNS: Sinkhorn finishes an eps stage where Newton steps take more time than the sweeps they save (timing-dependent; false: a reproducible path)",
+                             NULL, s->newton_time_check, &s->newton_time_check, NULL));
   PetscCall(PetscOptionsReal("-ot_newton_slow", "SNS: a Newton step that reduces the marginal error by less than this factor is slow; 3 in a row raise the density (x4, twice), then Sinkhorn finishes", NULL,
                              s->newton_slow, &s->newton_slow, NULL));
   PetscCheck(s->newton_density > 0, s->comm, OT_ERR_INPUT, "-ot_newton_density must be positive, got %g", (double)s->newton_density);
@@ -172,6 +179,8 @@ static PetscErrorCode BuildEpsSchedule(OTSolver s)
     if (spec[0] || s->method == OT_METHOD_SNS) {
       start  = 0.01 * s->problem->cost_max;
       factor = 0.2;
+      /* a tiny target eps: larger steps, so that the stages fit */
+      if (start > target && PetscLogReal(target / start) / PetscLogReal(factor) > OT_MAX_EPS_STAGES - 2) factor = PetscPowReal(target / start, 1.0 / (OT_MAX_EPS_STAGES - 2));
     }
   } else if (colon) { /* E0:F */
     start = strtod(spec, &end);
@@ -275,6 +284,26 @@ static PetscErrorCode RunSinkhorn(OTSolver s, PetscInt max_sweeps, PetscBool sto
   PetscFunctionReturn(0);
 }
 
+/* Sinkhorn's measured speed at the end of the last sweeps of this eps stage: seconds per sweep and the log of
+   the factor by which a sweep reduces the marginal error, from the last (up to 10) Sinkhorn rows of the history
+   (the slowest rank's clock: the same values on every rank). *rate = 0: no estimate. Collective. */
+static PetscErrorCode SinkhornSpeed(OTSolver s, PetscReal *sweep_seconds, PetscReal *rate)
+{
+  PetscInt  last = s->history_len - 1, first = last;
+  PetscReal seconds;
+
+  PetscFunctionBegin;
+  *rate = *sweep_seconds = 0.0;
+  while (first > 0 && last - first < 10 && s->history[first - 1].stage == OT_STAGE_SINKHORN && s->history[first - 1].eps == s->eps) first--;
+  seconds = last - first >= 2 && s->history[last].stage == OT_STAGE_SINKHORN ? s->history[last].time - s->history[first].time : 0.0;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &seconds, 1, MPIU_REAL, MPI_MAX, s->comm));
+  if (seconds > 0 && s->history[last].marginal_error < s->history[first].marginal_error) {
+    *sweep_seconds = seconds / (PetscReal)(last - first);
+    *rate          = PetscLogReal(s->history[first].marginal_error / s->history[last].marginal_error) / (PetscReal)(last - first);
+  }
+  PetscFunctionReturn(0);
+}
+
 /*
   Sinkhorn-Newton-Sparse. Warm-up sweeps until the marginal error is below -ot_newton_switch times the
   total mass (Newton's fast local convergence needs a start that close; measured on Fashion-MNIST and
@@ -283,14 +312,21 @@ static PetscErrorCode RunSinkhorn(OTSolver s, PetscInt max_sweeps, PetscBool sto
   each reduce the marginal error by less than a factor -ot_newton_slow mean that the kept entries miss too
   much of P (P is not sparse at this eps): the density is then multiplied by 4 (twice at most), and after
   that the solve finishes with Sinkhorn sweeps, so SNS never stalls where Sinkhorn would not. A step that
-  fails to increase D is followed by -ot_sinkhorn_fallback sweeps. The phase and the density raises are
-  part of the checkpoint, so a restart goes on in the phase where the run stopped.
+  fails to increase D is followed by -ot_sinkhorn_fallback sweeps.
+  Newton must also pay for itself in time: each step is weighed against the Sinkhorn sweeps measured at the
+  end of the warm-up (SinkhornSpeed). Sinkhorn finishes the stage when one Newton step took more than half the
+  time Sinkhorn would need to reach the tolerance from where the step left off, or when two steps in a row
+  reduced the error at less than half Sinkhorn's rate per second (where P is not sparse enough, a Newton step
+  costs as much as hundreds of sweeps). The warm-up's rate is Sinkhorn's early, fast one, so the rule leans
+  towards Sinkhorn. The phase and the density raises are part of the checkpoint, so a restart goes on in the
+  phase where the run stopped.
 */
 static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
 {
   OTResult *r       = &s->result;
   PetscReal density = s->newton_density;
-  PetscInt  slow_steps = 0;
+  PetscInt  slow_steps = 0, losing_steps = 0;
+  PetscReal sweep_seconds, sweep_rate;
   PetscBool stop;
 
   PetscFunctionBegin;
@@ -306,14 +342,18 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
     PetscFunctionReturn(0);
   }
   for (PetscInt k = 0; k < s->sns_boosts; k++) s->newton_density *= 4;
+  PetscCall(SinkhornSpeed(s, &sweep_seconds, &sweep_rate));
   while (!*converged && r->iterations_sinkhorn + r->iterations_newton < s->max_it && r->reason == OT_REASON_NONE) {
     OTNewtonInfo info;
+    PetscReal    step_seconds = MPI_Wtime();
 
     PetscCall(OTSolverSafePointReduce(s, r->iterations_sinkhorn, r->iterations_newton, &stop));
     if (stop) break;
     PetscCall(PetscLogStagePush(OT_STAGE_NEWTON_LOG));
     PetscCall(OTNewtonStep(s, &info));
     PetscCall(PetscLogStagePop());
+    step_seconds = MPI_Wtime() - step_seconds;
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &step_seconds, 1, MPIU_REAL, MPI_MAX, s->comm)); /* the same decision on every rank */
     if (info.marginal_error <= s->tol) { /* the warm-up or fallback sweeps already converged */
       *converged = PETSC_TRUE;
       break;
@@ -331,6 +371,23 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
       PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "NaN or Inf in the Newton stage at Newton step %" PetscInt_FMT " (iteration %" PetscInt_FMT ")",
                               r->iterations_newton, r->iterations_sinkhorn + r->iterations_newton));
       break;
+    }
+    if (s->newton_time_check && sweep_rate > 0 && !(info.accepted && info.marginal_error_after <= s->tol)) {
+      /* Newton against Sinkhorn, in log(error) per second */
+      PetscReal error_after   = info.accepted ? info.marginal_error_after : info.marginal_error;
+      PetscReal sinkhorn_rate = sweep_rate / sweep_seconds;
+      PetscReal newton_rate   = info.accepted ? PetscLogReal(info.marginal_error / info.marginal_error_after) / step_seconds : 0.0;
+      PetscReal sinkhorn_left = PetscLogReal(PetscMax(error_after / s->tol, 1.0)) / sinkhorn_rate;
+
+      losing_steps = newton_rate < 0.5 * sinkhorn_rate ? losing_steps + 1 : 0;
+      if (step_seconds > 0.5 * sinkhorn_left || losing_steps >= 2) {
+        PetscCall(PetscInfo(NULL, "SNS: a Newton step took %g s and reduced the error at %g per second (%" PetscInt_FMT " slower in a row); Sinkhorn sweeps: %g s each, %g per second, about %g s to the tolerance; finishing with Sinkhorn\n",
+                            (double)step_seconds, (double)newton_rate, losing_steps, (double)sweep_seconds, (double)sinkhorn_rate, (double)sinkhorn_left));
+        if (s->monitor_every) PetscCall(PetscPrintf(s->comm, "  Newton steps cost more than the Sinkhorn sweeps they save at this eps: Sinkhorn finishes\n"));
+        s->sns_phase = 2;
+        PetscCall(RunSinkhorn(s, s->max_it, PETSC_FALSE, converged));
+        break;
+      }
     }
     if (!info.accepted) {
       PetscCall(RunSinkhorn(s, s->fallback_sweeps, PETSC_FALSE, converged));

@@ -36,7 +36,7 @@ for config in "$source"/configs/*.opts; do
   status=0
   run_config "$config" "$log" "$case_name" || status=$?
   tol=$(awk '$1 == "-ot_tol" {t = $2} END {print t ? t : "1e-9"}' "$config")
-  method=$(awk '$1 == "-ot_method" {m = $2} END {print m ? m : "sinkhorn"}' "$config")
+  method=$(awk '$1 == "-ot_method" {m = $2} END {print m ? m : "sns"}' "$config")
   result=$(awk -F' = ' -v ref="$case_sinkhorn_cost" -v tol="$tol" -v method="$method" '
     $1 == "converged" {c = $2} $1 == "marginal_error" {e = $2} $1 == "transport_cost" {t = $2} $1 == "iterations_newton" {nw = $2}
     /^There are no unused options\.$/ {clean = 1} /Option left/ {left = left " " $0}

@@ -12,8 +12,9 @@ grep -q '^converged = 1$' "${TMPDIR:-/tmp}/otsolve-opts.$$"
 ! grep -q "Option left" "${TMPDIR:-/tmp}/otsolve-opts.$$" || { grep "Option left" "${TMPDIR:-/tmp}/otsolve-opts.$$"; exit 1; }
 rm -f "${TMPDIR:-/tmp}/otsolve-opts.$$"
 # -ot_monitor k: one line every k iterations, and the last one
-lines=$(mpiexec -n 2 "$build/otsolve" -ot_monitor 50 | grep -c '^  sinkhorn ')
-iterations=$(echo "$out" | awk -F' = ' '$1 == "iterations_sinkhorn" {print $2}')
+monitored=$(mpiexec -n 2 "$build/otsolve" -ot_method sinkhorn -ot_monitor 50)
+lines=$(echo "$monitored" | grep -c '^  sinkhorn ')
+iterations=$(echo "$monitored" | awk -F' = ' '$1 == "iterations_sinkhorn" {print $2}')
 [ "$lines" -eq $(( iterations / 50 + (iterations % 50 ? 1 : 0) )) ] || { echo "-ot_monitor 50 printed $lines lines for $iterations iterations"; exit 1; }
 help=$(mpiexec -n 1 "$build/otsolve" -help)
 for option in -problem -output -ot_eps -ot_tol -ot_max_it -ot_monitor -ot_sinkhorn_variant -ot_view -ot_example_n; do

@@ -77,24 +77,29 @@ Test(newton, full_density_direction_is_the_newton_direction)
 
   pb = OTTestProblem(N, M, cost, a, b);
   cr_assert(PetscOptionsSetValue(NULL, "-ot_newton_ksp_rtol", "1e-14") == 0);
-  cr_assert(OTSolverCreate(PETSC_COMM_SELF, &solver) == 0);
-  cr_assert(OTSolverSetProblem(solver, pb) == 0);
-  solver->eps            = eps;
-  solver->newton_density = 1e3; /* keep every entry */
-  solver->newton_shift   = 0.0;
-  cr_assert(OTSolverSetUp(solver) == 0);
-  for (int i = 0; i < N; i++) solver->f[i] = f[i];
-  for (int j = 0; j < M; j++) solver->g[j] = g[j];
-  cr_assert(OTNewtonDirection(solver, &info) == 0);
-  cr_assert_eq(info.kept, N * M);
-  cr_assert(info.ksp_reason > 0, "KSP did not converge: %s", KSPConvergedReasons[info.ksp_reason]);
-  cr_assert(OTNewtonGetDirection(solver, &df, &dg) == 0);
-  for (int i = 0; i < N; i++) ours[i] = df[i];
-  for (int j = 0; j < M; j++) ours[N + j] = dg[j];
-  Project(N, M, ours);
-  for (int k = 0; k < S; k++) cr_assert_float_eq(ours[k], x[k], 1e-10, "component %d: SNS %.17g, direct %.17g", k, ours[k], x[k]);
-  cr_assert(info.slope > 0); /* an ascent direction of D */
-  OTSolverDestroy(&solver);
+  /* both assemblies: CSR blocks built by otsolve, and MatSetValues with PETSc's assembly */
+  for (int assembly = OT_NEWTON_ASSEMBLY_SPLIT; assembly <= OT_NEWTON_ASSEMBLY_SETVALUES; assembly++) {
+    cr_assert(OTSolverCreate(PETSC_COMM_SELF, &solver) == 0);
+    cr_assert(OTSolverSetProblem(solver, pb) == 0);
+    solver->eps             = eps;
+    solver->newton_density  = 1e3; /* keep every entry */
+    solver->newton_shift    = 0.0;
+    solver->newton_assembly = (OTNewtonAssembly)assembly;
+    cr_assert(OTSolverSetUp(solver) == 0);
+    for (int i = 0; i < N; i++) solver->f[i] = f[i];
+    for (int j = 0; j < M; j++) solver->g[j] = g[j];
+    cr_assert(OTNewtonDirection(solver, &info) == 0);
+    cr_assert_eq(info.kept, N * M);
+    cr_assert(info.ksp_reason > 0, "KSP did not converge: %s", KSPConvergedReasons[info.ksp_reason]);
+    cr_assert(OTNewtonGetDirection(solver, &df, &dg) == 0);
+    for (int i = 0; i < N; i++) ours[i] = df[i];
+    for (int j = 0; j < M; j++) ours[N + j] = dg[j];
+    Project(N, M, ours);
+    for (int k = 0; k < S; k++)
+      cr_assert_float_eq(ours[k], x[k], 1e-10, "%s assembly, component %d: SNS %.17g, direct %.17g", OTNewtonAssemblies[assembly], k, ours[k], x[k]);
+    cr_assert(info.slope > 0); /* an ascent direction of D */
+    OTSolverDestroy(&solver);
+  }
   OTProblemDestroy(&pb);
 }
 

@@ -26,7 +26,7 @@ grep -q -- '-ot_checkpoint <' <<< "$help" || cluster_fail "$build/otsolve has no
 cluster_start
 work=$cluster_dir/work
 load_case "$build" random500 "$work"
-options="-ot_eps $case_eps -ot_sinkhorn_variant log -ot_monitor 10000"
+options="-ot_eps $case_eps -ot_method sinkhorn -ot_sinkhorn_variant log -ot_monitor 10000"
 value() { awk -F' = ' -v k="$1" '$1 == k {v = $2} END {print v}' "$2"; }
 
 # the uninterrupted run, outside Slurm
