@@ -4,7 +4,7 @@
 # small_eps.opts; the point clouds points_euclidean for *point_clouds*.opts), eps given after the file: PETSc must report
 # "There are no unused options." and no "Option left"; the run must converge to the file's -ot_tol (or the
 # default 1e-9) with a transport cost within max(1e-7, 10 tol) of POT's sinkhorn_log, and make Newton steps if and only if
-# the file says -ot_method sns. Then a copy of default.opts with a
+# the file's -ot_method (sns if it has none) is sns. Then a copy of default.opts with a
 # misspelt option must be caught, so that the check itself is known to work.
 # usage: check_configs.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
