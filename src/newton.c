@@ -56,7 +56,9 @@ struct _OTNewton {
   PetscInt     kept_cap;
   void        *work[8];                           /* AssembleSplit's buffers, see WORK_* */
   size_t       work_cap[8];
-  PetscInt    *row_argmax, *col_max_row;          /* n_local: column of each owned row's largest entry */
+  PetscInt    *row_argmax;                        /* n_local: column of each owned row's largest entry */
+  PetscReal   *col_max_row;                       /* m: row of each column's largest entry (a double: the survey's blend
+                                                     then vectorises, mixed widths did not) */
   PetscBool    rtol_given;                        /* -ot_newton_ksp_rtol was given: no forcing term */
 };
 
@@ -243,7 +245,7 @@ static inline PetscReal RowMax(PetscInt m, const PetscReal *restrict x)
 OT_HOT_LOOP static void SurveyRows(OTProblem pb, PetscInt n_local, PetscInt m, PetscInt row_start, PetscReal eps, const PetscReal *f,
                                    const PetscReal *g, const PetscReal *kernel, const PetscReal *u, const PetscReal *v, PetscReal *rebuild,
                                    PetscInt sample_stride, PetscReal *row_plan, PetscReal *row_sum, PetscInt *row_argmax, PetscReal *col_sum, int64_t *hist,
-                                   PetscReal *col_max_value, PetscInt *col_max_row)
+                                   PetscReal *col_max_value, PetscReal *col_max_row)
 {
   for (PetscInt j = 0; j < m; j++) {
     col_sum[j]       = 0.0;
@@ -253,7 +255,7 @@ OT_HOT_LOOP static void SurveyRows(OTProblem pb, PetscInt n_local, PetscInt m, P
   for (PetscInt b = 0; b < OT_HIST_BINS; b++) hist[b] = 0;
   for (PetscInt i = 0; i < n_local; i++) {
     PetscInt   row  = row_start + i;
-    PetscReal *plan = rebuild ? rebuild + (size_t)i * (size_t)m : row_plan, row_max;
+    PetscReal *plan = rebuild ? rebuild + (size_t)i * (size_t)m : row_plan, row_max, row_value = (PetscReal)row;
 
     if (u) row_sum[i] = KernelRowPlan(m, kernel + (size_t)i * (size_t)m, u[i], v, plan);
     else row_sum[i] = OTProblemRowPlan(pb, i, f[i], g, 1.0 / eps, plan);
@@ -262,7 +264,7 @@ OT_HOT_LOOP static void SurveyRows(OTProblem pb, PetscInt n_local, PetscInt m, P
       PetscBool larger = (PetscBool)(plan[j] > col_max_value[j]);
 
       col_max_value[j] = larger ? plan[j] : col_max_value[j];
-      col_max_row[j]   = larger ? row : col_max_row[j];
+      col_max_row[j]   = larger ? row_value : col_max_row[j];
     }
     row_max = RowMax(m, plan);
     for (row_argmax[i] = 0; plan[row_argmax[i]] != row_max; row_argmax[i]++) { }
