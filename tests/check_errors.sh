@@ -60,6 +60,18 @@ check_one() { # number, file, pattern, extra options...
   timeout 60 mpiexec -n "$np" "$build/otsolve" -problem "$file" "$@" > "$out" 2>&1
   local status=$?
   local lines; lines=$(grep -c "otsolve: error" "$out")
+  if [ "$lines" -eq 0 ]; then
+    local first_status=$status
+    # no message from otsolve: once in about 8 runs of this suite (six mpiexec at a time on 2 cores) a run ended
+    # with exit 1 and none, as when Open MPI 4's mpirun, among concurrent ones, reports a rank "exiting
+    # improperly" (open-mpi/ompi#7833, #12607). Run it once more (a fault in otsolve fails again); the first
+    # run's output is printed after the verdict
+    cp "$out" "$out.first"
+    timeout 60 mpiexec -n "$np" "$build/otsolve" -problem "$file" "$@" > "$out" 2>&1
+    status=$?
+    lines=$(grep -c "otsolve: error" "$out")
+    { echo "note $(basename "$file") $*: the first run ended with exit status $first_status and no message; it printed:"; cat "$out.first"; } > "$dir/note.$k"
+  fi
   # exit status 1 (not a signal, not a timeout: no core dump, no hang), one message that names the problem
   if [ "$status" -eq 1 ] && grep -q -- "$pattern" "$out" && [ "$lines" -eq 1 ]; then
     echo "ok   $(basename "$file") $*: $(grep 'otsolve: error' "$out")" > "$dir/verdict.$k"
@@ -122,6 +134,7 @@ wait
 fail=0 failed=0
 for k in $(seq "$count"); do
   cat "$dir/verdict.$k"
+  [ ! -f "$dir/note.$k" ] || cat "$dir/note.$k"
   grep -q '^ok ' "$dir/verdict.$k" || { fail=1; failed=$((failed + 1)); }
 done
 # -ot_normalize turns the mass mismatch into a warning, and the solve runs
