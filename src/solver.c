@@ -99,7 +99,7 @@ PetscErrorCode OTSolverSetFromOptions(OTSolver s)
   PetscCheck(!set || s->eps > 0, s->comm, OT_ERR_INPUT, "-ot_eps must be positive, got %g", (double)s->eps);
   PetscCall(PetscOptionsReal("-ot_tol", "Stop when the marginal error |P1-a|_1 + |P^T1-b|_1 is at most this", NULL, s->tol, &s->tol, NULL));
   PetscCheck(s->tol > 0, s->comm, OT_ERR_INPUT, "-ot_tol must be positive, got %g", (double)s->tol);
-  PetscCall(PetscOptionsEnum("-ot_method", "sinkhorn: Sinkhorn sweeps only; sns: eps-scaling (-ot_eps_schedule auto), in each stage Sinkhorn sweeps, then sparse Newton steps", NULL, OTMethods,
+  PetscCall(PetscOptionsEnum("-ot_method", "sns (the default): eps-scaling (-ot_eps_schedule auto), in each stage Sinkhorn sweeps, then sparse Newton steps where they pay in time (-ot_newton_time_check); sinkhorn: Sinkhorn sweeps only", NULL, OTMethods,
                              (PetscEnum)s->method, (PetscEnum *)&s->method, NULL));
   PetscCall(PetscOptionsInt("-ot_max_it", "Largest number of iterations in all (Sinkhorn sweeps + Newton steps)", NULL, s->max_it, &s->max_it, NULL));
   PetscCall(PetscOptionsInt("-ot_sinkhorn_warmup", "SNS: most Sinkhorn sweeps before the first Newton step", NULL, s->warmup_max, &s->warmup_max, NULL));
