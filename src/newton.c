@@ -405,6 +405,26 @@ static PetscErrorCode Reserve(OTNewton *nt, int w, size_t count, size_t size)
   PetscFunctionReturn(0);
 }
 
+/* The kept entries by column of Ps, in a counting sort (f rows ascend within each column): entry t of column j,
+   col_ptr[j] <= t < col_ptr[j + 1], has the global Vec index of its f row in t_row[t * row_stride] and its value
+   in t_val[t]. */
+static void KeptByColumn(OTNewton *nt, PetscInt n_local, PetscInt m, const PetscInt *row_ptr, const PetscInt *kept_col, const PetscReal *kept_val,
+                         const PetscInt *col_local, PetscInt *col_ptr, PetscInt *t_row, PetscInt row_stride, PetscReal *t_val)
+{
+  col_ptr[0] = 0;
+  for (PetscInt j = 0; j < m; j++) col_ptr[j + 1] = col_ptr[j] + col_local[j];
+  for (PetscInt i = 0; i < n_local; i++) {
+    for (PetscInt k = row_ptr[i]; k < row_ptr[i + 1]; k++) {
+      PetscInt slot = col_ptr[kept_col[k]]++;
+
+      t_row[slot * row_stride] = nt->vec_start + i;
+      t_val[slot]              = kept_val[k];
+    }
+  }
+  for (PetscInt j = m; j > 0; j--) col_ptr[j] = col_ptr[j - 1]; /* the sort advanced each start to the next's */
+  col_ptr[0] = 0;
+}
+
 /* [[diag(P1), Ps], [Ps^T, diag(P^T 1)]] through PETSc's own assembly (-ot_newton_assembly setvalues):
    preallocated from the counts, each rank inserts its f rows (diagonal and kept entries, one MatSetValues per
    row) and the transposes of its kept entries (one MatSetValues per column of Ps, gathered by a counting sort);
@@ -446,18 +466,7 @@ static PetscErrorCode AssembleSetValues(OTSolver s, const PetscInt *row_ptr, con
     }
     PetscCall(MatSetValues(*A, 1, &row, count, cols, vals, INSERT_VALUES));
   }
-  col_ptr[0] = 0;
-  for (PetscInt j = 0; j < m; j++) col_ptr[j + 1] = col_ptr[j] + col_local[j];
-  for (PetscInt i = 0; i < n_local; i++) {
-    for (PetscInt k = row_ptr[i]; k < row_ptr[i + 1]; k++) {
-      PetscInt slot = col_ptr[kept_col[k]]++;
-
-      t_rows[slot] = nt->vec_start + i;
-      t_vals[slot] = kept_val[k];
-    }
-  }
-  for (PetscInt j = m; j > 0; j--) col_ptr[j] = col_ptr[j - 1]; /* the sort advanced each start to the next's */
-  col_ptr[0] = 0;
+  KeptByColumn(nt, n_local, m, row_ptr, kept_col, kept_val, col_local, col_ptr, t_rows, 1, t_vals);
   for (PetscInt j = 0; j < m; j++) {
     PetscInt row = nt->g_index[j];
 
@@ -521,23 +530,19 @@ static PetscErrorCode AssembleSplit(OTSolver s, const PetscInt *row_ptr, PetscIn
   PetscCall(Reserve(nt, WORK_SEND_VALUE, (size_t)kept, sizeof(PetscReal)));
   send_index = (PetscInt *)nt->work[WORK_SEND_INDEX];
   send_value = (PetscReal *)nt->work[WORK_SEND_VALUE];
-  col_ptr[0] = 0;
-  for (PetscInt j = 0; j < m; j++) col_ptr[j + 1] = col_ptr[j] + col_local[j];
-  for (PetscInt i = 0; i < n_local; i++) {
-    for (PetscInt k = row_ptr[i]; k < row_ptr[i + 1]; k++) {
-      PetscInt slot = col_ptr[kept_col[k]]++;
-
-      send_index[2 * slot]     = kept_col[k];
-      send_index[2 * slot + 1] = nt->vec_start + i;
-      send_value[slot]         = kept_val[k];
-    }
-  }
-  PetscCall(PetscFree(col_ptr));
+  KeptByColumn(nt, n_local, m, row_ptr, kept_col, kept_val, col_local, col_ptr, send_index + 1, 2, send_value);
+  for (PetscInt j = 0; j < m; j++)
+    for (PetscInt t = col_ptr[j]; t < col_ptr[j + 1]; t++) send_index[2 * t] = j;
   /* g rows are owned in contiguous ranges, rank by rank: the sorted list is already grouped by destination */
   PetscCall(PetscMalloc4(size, &counts, size, &displs, size, &index_counts, size, &index_displs));
   PetscCall(PetscMalloc4(size, &recv_counts, size, &recv_displs, size, &recv_index_counts, size, &recv_index_displs));
-  for (PetscMPIInt q = 0; q < size; q++) counts[q] = 0;
-  for (PetscInt k = 0; k < kept; k++) counts[nt->g_owner[send_index[2 * k]]]++;
+  for (PetscMPIInt q = 0; q < size; q++) {
+    PetscInt gs, ge;
+
+    PetscCall(OTRowSplit(m, size, q, &gs, &ge));
+    PetscCall(PetscMPIIntCast(col_ptr[ge] - col_ptr[gs], &counts[q]));
+  }
+  PetscCall(PetscFree(col_ptr));
   PetscCallMPI(MPI_Alltoall(counts, 1, MPI_INT, recv_counts, 1, MPI_INT, s->comm));
   displs[0] = recv_displs[0] = 0;
   for (PetscMPIInt q = 0; q < size; q++) {
@@ -671,7 +676,7 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
      distribution's upper tail to a few per cent */
   sample_stride = PetscMax(1, (PetscInt)(((double)pb->n * (double)pb->m) / (double)(1 << 16)));
   use_kernel = KernelScalings(s, s->f, NULL, 0.0, s->g, nt->u, nt->v);
-  rebuild    = !use_kernel && s->kernel && s->kernel_single == NULL; /* the kernel, rebuilt at (f, g) by this pass */
+  rebuild    = !use_kernel && s->kernel; /* the (double) kernel, rebuilt at (f, g) by this pass */
   SurveyRows(pb, n_local, m, pb->row_start, s->eps, s->f, s->g, s->kernel, use_kernel ? nt->u : NULL, nt->v, rebuild ? s->kernel : NULL, sample_stride,
              s->row_plan, nt->row_sum, nt->row_argmax, nt->col_sum, nt->hist, nt->col_max_value, nt->col_max_row);
   if (rebuild) {
