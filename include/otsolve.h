@@ -60,6 +60,16 @@ typedef struct {
   char      status[256];
 } OTResult;
 
+/* The ground cost of a problem: a stored matrix /C, or computed from points as |x - y|^2 (sqeuclidean),
+   |x - y| (euclidean) or |x - y|^P (pnorm:P). OTCostKinds[kind] is its name. */
+typedef enum { OT_COST_DENSE, OT_COST_SQEUCLIDEAN, OT_COST_EUCLIDEAN, OT_COST_PNORM } OTCostKind;
+PETSC_EXTERN const char *const OTCostKinds[];
+/* Parses a cost name as in files and options: sqeuclidean, euclidean or pnorm:P (P > 0; pnorm:2 and pnorm:1
+   are the named costs); valid is false otherwise, and power is the exponent p of |x - y|^p. Not collective. */
+PETSC_EXTERN PetscErrorCode OTCostParse(const char text[], OTCostKind *kind, PetscReal *power, PetscBool *valid);
+/* The exponent p of a cost |x - y|^p (W_p = cost^(1/p)); 0 for a dense /C, which is no power of a distance. */
+PETSC_EXTERN PetscReal OTCostExponent(OTCostKind kind, PetscReal power);
+
 /* Registers otsolve's log stages and events; called by OTProblemCreate and OTSolverCreate. Not collective. */
 PETSC_EXTERN PetscErrorCode OTInitializePackage(void);
 

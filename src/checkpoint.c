@@ -103,10 +103,24 @@ static PetscErrorCode WriteCheckpoint(OTSolver s, const char filename[], PetscIn
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode OTCheckpointSetFromOptions(OTSolver s)
+{
+  PetscFunctionBegin;
+  PetscOptionsBegin(s->comm, NULL, "Checkpoints (otsolve)", NULL);
+  PetscCall(PetscOptionsString("-ot_checkpoint", "Write checkpoints to this HDF5 file, every -ot_checkpoint_interval s and on SIGTERM/SIGUSR1 (then exit 4)", NULL,
+                               s->checkpoint_file, s->checkpoint_file, sizeof(s->checkpoint_file), NULL));
+  PetscCall(PetscOptionsReal("-ot_checkpoint_interval", "Seconds between periodic checkpoints (<= 0: only on SIGTERM/SIGUSR1)", NULL, s->checkpoint_interval,
+                             &s->checkpoint_interval, NULL));
+  PetscCall(PetscOptionsString("-ot_restart", "Resume from this checkpoint file (written by -ot_checkpoint, on any number of ranks)", NULL, s->restart_file, s->restart_file,
+                               sizeof(s->restart_file), NULL));
+  PetscOptionsEnd();
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTSolverWriteCheckpoint(OTSolver s, const char filename[])
 {
   PetscFunctionBegin;
-  PetscCall(OTSolverSetUp(s));
+  PetscCheck(s->setup, s->comm, PETSC_ERR_ARG_WRONGSTATE, "OTSolverSetUp() or OTSolverSolve() must come before OTSolverWriteCheckpoint()");
   PetscCall(WriteCheckpoint(s, filename, s->result.iterations_sinkhorn, s->result.iterations_newton));
   PetscFunctionReturn(0);
 }

@@ -1,48 +1,60 @@
-/* What a state (f, g) is worth: transport cost, dual objective, regularised cost, marginal error (DESIGN.md §1). */
+/* What a state (f, g) is worth: transport cost, dual objective, regularised cost, marginal error (docs/design.md §1). */
 #include "otimpl.h"
-#include "kernels.h"
 
 enum { SUM_TRANSPORT, SUM_ROW_ERROR, SUM_F_ROWMASS, SUM_A_F, SUM_COUNT };
 
 /* One pass over the owned rows: column sums of P into col_sum, the row-wise sums into sums[]. */
-OT_HOT_LOOP static void EvaluateRows(OTProblem pb, PetscInt n_local, PetscInt m, const PetscReal *a, PetscReal eps, const PetscReal *f,
-                                     const PetscReal *g, PetscReal *row_plan, PetscReal *col_sum, PetscReal sums[SUM_COUNT])
+OT_HOT_LOOP static void EvaluateRows(OTProblem pb, PetscReal eps, const PetscReal *f, const PetscReal *g, PetscReal *row_plan, PetscReal *col_sum,
+                                     PetscReal sums[SUM_COUNT])
 {
-  for (PetscInt j = 0; j < m; j++) col_sum[j] = 0.0;
+  for (PetscInt j = 0; j < pb->m; j++) col_sum[j] = 0.0;
   for (int k = 0; k < SUM_COUNT; k++) sums[k] = 0.0;
-  for (PetscInt i = 0; i < n_local; i++) {
-    const PetscReal *cost_row = OTProblemCostRow(pb, i, pb->cost_row);
-    PetscReal        row_mass = OTRowPlan(m, f[i], g, cost_row, 1.0 / eps, row_plan);
+  for (PetscInt i = 0; i < pb->n_local; i++) {
+    OTRow cost = OTKernelCostRow(pb, i, pb->cost_row);
+    OTRow plan = OTKernelPlanFromCost(&cost, f[i], g, 1.0 / eps, row_plan);
 
-    sums[SUM_TRANSPORT] += OTDot(m, row_plan, cost_row);
-    sums[SUM_ROW_ERROR] += PetscAbsReal(row_mass - a[i]);
-    sums[SUM_F_ROWMASS] += f[i] * row_mass;
-    sums[SUM_A_F] += a[i] * f[i];
-    OTAxpy(m, 1.0, row_plan, col_sum);
+    sums[SUM_TRANSPORT] += OTRowDotRow(&plan, &cost);
+    sums[SUM_ROW_ERROR] += PetscAbsReal(plan.sum - pb->a[i]);
+    sums[SUM_F_ROWMASS] += f[i] * plan.sum;
+    sums[SUM_A_F] += pb->a[i] * f[i];
+    OTRowAxpy(&plan, 1.0, col_sum);
   }
+}
+
+void OTMarginalsFromColumns(OTProblem pb, PetscReal eps, const PetscReal col_sum[], const PetscReal g[], PetscReal a_f, PetscReal row_error, OTMarginals *out)
+{
+  PetscReal col_error = 0.0, b_g = 0.0, plan_mass = 0.0, g_colmass = 0.0;
+
+  for (PetscInt j = 0; j < pb->m; j++) {
+    col_error += PetscAbsReal(col_sum[j] - pb->b[j]);
+    b_g += pb->b[j] * g[j];
+    plan_mass += col_sum[j];
+    g_colmass += g[j] * col_sum[j];
+  }
+  out->marginal_error = row_error + col_error;
+  out->dual           = a_f + b_g - eps * plan_mass;
+  out->dual_scale     = PetscAbsReal(a_f) + PetscAbsReal(b_g) + eps * plan_mass;
+  out->plan_mass      = plan_mass;
+  out->g_colmass      = g_colmass;
 }
 
 PetscErrorCode OTEvaluate(OTProblem pb, PetscReal eps, const PetscReal f[], const PetscReal g[], OTResult *result)
 {
-  PetscInt   m = pb->m;
-  PetscReal *row_plan, *col_sum, col_error = 0.0, g_colmass = 0.0, b_g = 0.0, plan_mass = 0.0;
+  PetscInt    m = pb->m;
+  PetscReal  *row_plan, *col_sum;
+  OTMarginals marginals;
 
   PetscFunctionBegin;
   PetscCall(PetscLogEventBegin(OT_EVENT_EVALUATE, 0, 0, 0, 0));
   PetscCall(PetscMalloc2(m, &row_plan, m + SUM_COUNT, &col_sum));
-  EvaluateRows(pb, pb->n_local, m, pb->a, eps, f, g, row_plan, col_sum, col_sum + m);
+  EvaluateRows(pb, eps, f, g, row_plan, col_sum, col_sum + m);
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, col_sum, (PetscMPIInt)(m + SUM_COUNT), MPIU_REAL, MPIU_SUM, pb->comm));
-  for (PetscInt j = 0; j < m; j++) {
-    col_error += PetscAbsReal(col_sum[j] - pb->b[j]);
-    g_colmass += g[j] * col_sum[j];
-    b_g += pb->b[j] * g[j];
-    plan_mass += col_sum[j];
-  }
+  OTMarginalsFromColumns(pb, eps, col_sum, g, col_sum[m + SUM_A_F], col_sum[m + SUM_ROW_ERROR], &marginals);
   result->transport_cost = col_sum[m + SUM_TRANSPORT];
-  result->marginal_error = col_sum[m + SUM_ROW_ERROR] + col_error;
-  result->dual_objective = col_sum[m + SUM_A_F] + b_g - eps * plan_mass;
+  result->marginal_error = marginals.marginal_error;
+  result->dual_objective = marginals.dual;
   /* <C,P> + eps sum P (log P - 1) with log P_ij = (f_i + g_j - C_ij)/eps */
-  result->entropic_cost = col_sum[m + SUM_F_ROWMASS] + g_colmass - eps * plan_mass;
+  result->entropic_cost = col_sum[m + SUM_F_ROWMASS] + marginals.g_colmass - eps * marginals.plan_mass;
   result->eps           = eps;
   PetscCall(PetscFree2(row_plan, col_sum));
   PetscCall(PetscLogEventEnd(OT_EVENT_EVALUATE, 0, 0, 0, 0));

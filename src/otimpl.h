@@ -16,9 +16,6 @@
    reports it once and exits cleanly instead of aborting the job. */
 #define OT_ERR_INPUT PETSC_ERR_USER_INPUT
 
-/* Where the costs come from: a stored matrix /C, or point clouds /X, /Y and the attribute cost (DESIGN.md §3). */
-typedef enum { OT_COST_DENSE, OT_COST_SQEUCLIDEAN, OT_COST_EUCLIDEAN, OT_COST_PNORM } OTCostKind;
-PETSC_EXTERN const char *const OTCostKinds[];
 
 struct _p_OTProblem {
   MPI_Comm    comm;
@@ -43,6 +40,8 @@ struct _p_OTProblem {
   PetscBool   normalize;          /* -ot_normalize: rescale both measures to mass 1 */
   char        source[PETSC_MAX_PATH_LEN];
 };
+
+#include "kernel.h" /* the row-kernel layer: how the entries of rows of C and P are obtained */
 
 typedef enum { OT_STAGE_SINKHORN = 0, OT_STAGE_NEWTON = 1 } OTStage;
 
@@ -76,7 +75,7 @@ PETSC_EXTERN const char *const OTMethods[];
 typedef enum { OT_NEWTON_ASSEMBLY_SPLIT, OT_NEWTON_ASSEMBLY_SETVALUES } OTNewtonAssembly;
 PETSC_EXTERN const char *const OTNewtonAssemblies[];
 
-typedef struct _OTNewton OTNewton; /* the Newton stage's layout, vectors and KSP (newton.c) */
+typedef struct _OTNewton OTNewton; /* the Newton stage: its options, layout, vectors and KSP (newton.h) */
 
 /* What one Newton step did, for the monitor and the history. */
 typedef struct {
@@ -108,11 +107,7 @@ struct _p_OTSolver {
   PetscInt  warmup_max;           /* SNS: most Sinkhorn sweeps before the first Newton step */
   PetscReal newton_switch;        /* SNS: leave the warm-up when the marginal error is below this fraction of the mass */
   PetscInt  fallback_sweeps;      /* SNS: Sinkhorn sweeps after a failed Newton step */
-  PetscReal newton_density;       /* kept entries of P per unit of n + m */
-  PetscReal newton_drop;          /* more are kept while the kept ones carry less than 1 - newton_drop of P's mass */
-  PetscReal newton_shift;
   PetscBool newton_time_check;    /* SNS: Sinkhorn finishes a stage where Newton does not pay for itself in time */
-  OTNewtonAssembly newton_assembly; /* SNS: CSR blocks handed to PETSc (split) or MatSetValues and PETSc's assembly */
   PetscReal newton_slow;          /* a Newton step reducing the error by less than this factor is slow */
   PetscBool view;
   char      checkpoint_file[PETSC_MAX_PATH_LEN]; /* "" : no checkpoints, signals keep their default action */
@@ -129,13 +124,11 @@ struct _p_OTSolver {
   PetscReal *row_plan;            /* m: one row of P, work space */
   PetscReal *col_sum;             /* m + OT_COLUMN_EXTRA: column sums of P and a few scalars, reduced together */
   OTSinkhornVariant variant;
-  PetscReal *kernel;              /* n_local x m: absorbed kernel exp((f_ref + g_ref - C)/eps), or NULL */
   OTKernelPrecision kernel_precision;
-  float     *kernel_single;       /* n_local x m: the same kernel in float while the single-precision phase lasts, or NULL */
+  OTKernelStore store;            /* the stored absorbed kernel (kernel.h), if any */
   PetscBool  single_phase_over;   /* the single-precision sweeps have handed over to double ones */
-  PetscReal  kernel_eps;          /* the eps the double kernel was built for (0: not built); Newton steps use it too */
-  PetscReal *f_ref, *u;           /* n_local: reference potential and scaling of the owned rows */
-  PetscReal *g_ref, *v;           /* m */
+  PetscReal *u;                   /* n_local: scalings of the owned rows on the stored kernel */
+  PetscReal *v;                   /* m */
   PetscInt   absorptions;
   OTNewton  *newton;
 
@@ -178,19 +171,9 @@ PETSC_EXTERN PetscErrorCode OTProblemFinalize(OTProblem problem, const char what
 PETSC_EXTERN PetscErrorCode OTReadRowBlock(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt n, PetscInt m,
                                            PetscInt row_start, PetscInt row_end, PetscReal *block);
 
-/* --- costs (cost.c) --- */
-/* The costs of owned row i_local: the stored row (dense), or computed into buffer (m entries) from the
-   points. Rank-local. */
-PETSC_EXTERN const PetscReal *OTProblemCostRow(OTProblem problem, PetscInt i_local, PetscReal *buffer);
-/* out[j] = exp((f_i + g_j - C_ij) * inv_eps) for owned row i_local, and the row's sum; for point clouds the
-   costs are computed tile by tile in cache, fused with the exponentials. Rank-local. */
-PETSC_EXTERN PetscReal      OTProblemRowPlan(OTProblem problem, PetscInt i_local, PetscReal f_i, const PetscReal *g, PetscReal inv_eps, PetscReal *out);
-/* out[k] = C(i_local, columns[k]). Rank-local. */
-PETSC_EXTERN void           OTProblemCostEntries(OTProblem problem, PetscInt i_local, PetscInt count, const PetscInt columns[], PetscReal out[]);
-/* Parses the attribute cost: sqeuclidean, euclidean or pnorm:P (P > 0); valid is false otherwise. Not collective. */
-PETSC_EXTERN PetscErrorCode OTCostParse(const char text[], OTCostKind *kind, PetscReal *power, PetscBool *valid);
-/* Sets cost_max of a point-cloud problem to the exact largest cost over all pairs. Collective. */
-PETSC_EXTERN PetscErrorCode OTProblemComputePointsCostMax(OTProblem problem);
+/* The bytes that all ranks on this rank's node hold together when each holds local_bytes, the memory this node has
+   available, and how many ranks share it. Collective. */
+PETSC_EXTERN PetscErrorCode OTNodeMemory(MPI_Comm comm, double local_bytes, double *node_bytes, double *available, PetscMPIInt *node_ranks);
 /* Bytes this rank holds for the problem (costs or points, weights, work row). Not collective. */
 PETSC_EXTERN PetscErrorCode OTProblemMemoryBytes(OTProblem problem, double *bytes);
 
@@ -213,7 +196,32 @@ PETSC_EXTERN void OTAdviseHugePages(void *start, size_t bytes);
 PETSC_EXTERN PetscErrorCode OTSinkhornRun(OTSolver solver, PetscInt max_sweeps, PetscInt first_iteration, PetscBool stop_when_close, PetscInt *sweeps,
                                           PetscBool *converged);
 
-/* --- Newton stage (newton.c) --- */
+/* --- the stages' options: each reads its own (-help lists them by stage). Collective. --- */
+PETSC_EXTERN PetscErrorCode OTSinkhornSetFromOptions(OTSolver solver);  /* sinkhorn.c */
+PETSC_EXTERN PetscErrorCode OTSNSSetFromOptions(OTSolver solver);       /* sns.c */
+PETSC_EXTERN PetscErrorCode OTNewtonSetFromOptions(OTSolver solver);    /* newton_step.c */
+PETSC_EXTERN PetscErrorCode OTCheckpointSetFromOptions(OTSolver solver); /* checkpoint.c */
+
+/* --- SNS policy and eps-scaling (sns.c) --- */
+/* Builds the eps schedule from -ot_eps_schedule and the target eps. Collective (same on every rank). */
+PETSC_EXTERN PetscErrorCode OTSolverBuildEpsSchedule(OTSolver solver);
+/* Runs the eps stages above the target, each to -ot_eps_stage_tol; stops in a stage that did not converge. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverRunEpsStages(OTSolver solver, PetscBool *converged);
+/* Runs the method (SNS or Sinkhorn) at the current eps to -ot_tol or -ot_max_it. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverRunStage(OTSolver solver, PetscBool *converged);
+
+/* --- history and monitors (monitor.c) --- */
+PETSC_EXTERN PetscErrorCode OTSolverHistoryAppend(OTSolver solver, OTStage stage, PetscInt iteration, PetscReal marginal_error, PetscReal dual_objective);
+/* Prints a progress line every -ot_monitor k iterations, and always when last is true. */
+PETSC_EXTERN PetscErrorCode OTSolverMonitor(OTSolver solver, OTStage stage, PetscInt iteration, PetscReal marginal_error, PetscReal dual_objective, PetscBool last);
+/* With -ot_monitor: the estimated bytes of the largest rank. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverMonitorMemory(OTSolver solver);
+
+/* --- Newton stage (newton_step.c; private parts in newton.h) --- */
+/* The Newton stage with its default options. Not collective. */
+PETSC_EXTERN PetscErrorCode OTNewtonCreate(OTNewton **newton);
+/* Estimated bytes of the Newton stage on this rank, and at most where P is not sparse. Not collective. */
+PETSC_EXTERN PetscErrorCode OTNewtonMemoryEstimate(OTSolver solver, double *bytes, double *most_bytes);
 /* Creates the Newton system's layout, vectors, null space and KSP (prefix -ot_newton_). Collective. */
 PETSC_EXTERN PetscErrorCode OTNewtonSetUp(OTSolver solver);
 PETSC_EXTERN PetscErrorCode OTNewtonDestroy(OTNewton **newton);
@@ -226,12 +234,6 @@ PETSC_EXTERN PetscErrorCode OTNewtonStep(OTSolver solver, OTNewtonInfo *info);
 PETSC_EXTERN PetscErrorCode OTNewtonView(OTSolver solver, PetscViewer viewer);
 /* The last direction (df: n_local entries, dg: m entries). */
 PETSC_EXTERN PetscErrorCode OTNewtonGetDirection(OTSolver solver, const PetscReal **df, const PetscReal **dg);
-PETSC_EXTERN PetscErrorCode OTSolverHistoryAppend(OTSolver solver, OTStage stage, PetscInt iteration, PetscReal marginal_error,
-                                                  PetscReal dual_objective);
-/* Prints a progress line every -ot_monitor k iterations, and always when last is true. */
-PETSC_EXTERN PetscErrorCode OTSolverMonitor(OTSolver solver, OTStage stage, PetscInt iteration, PetscReal marginal_error,
-                                            PetscReal dual_objective, PetscBool last);
-
 /* --- checkpoints and signals (checkpoint.c) --- */
 /* Safe points: where the state (f, g) alone describes the run, between two Sinkhorn sweeps or Newton steps.
    A rank fills its requests (a SIGTERM/SIGUSR1 arrived here; the checkpoint interval has passed on rank 0's
@@ -286,6 +288,16 @@ typedef struct {
 PETSC_EXTERN PetscErrorCode OTH5HistoryType(hid_t *type);
 
 /* --- evaluation (evaluate.c) and bounds (bounds.c) --- */
+/* What the reduced column sums of P say about a state, with the reduced <a,f> and row error sum_i |(P1)_i - a_i|. */
+typedef struct {
+  PetscReal marginal_error; /* row error + sum_j |(P^T 1)_j - b_j| */
+  PetscReal dual;           /* D = <a,f> + <b,g> - eps sum P */
+  PetscReal dual_scale;     /* |<a,f>| + |<b,g>| + eps sum P: the size of D's rounding errors, relative */
+  PetscReal plan_mass;      /* sum P */
+  PetscReal g_colmass;      /* sum_j g_j (P^T 1)_j */
+} OTMarginals;
+PETSC_EXTERN void OTMarginalsFromColumns(OTProblem problem, PetscReal eps, const PetscReal col_sum[], const PetscReal g[], PetscReal a_f, PetscReal row_error,
+                                         OTMarginals *marginals);
 /* Fills transport_cost, dual_objective, entropic_cost and marginal_error of result from (f, g). Collective. */
 PETSC_EXTERN PetscErrorCode OTEvaluate(OTProblem problem, PetscReal eps, const PetscReal f[], const PetscReal g[], OTResult *result);
 /* Certified bounds on the unregularised OT cost from (f, g): lower from the c-transform of f,

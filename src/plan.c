@@ -9,7 +9,6 @@
   writes its own slices of the three datasets with collective hyperslab writes.
 */
 #include "otimpl.h"
-#include "kernels.h"
 
 PetscErrorCode OTWritePlan(OTSolver s, hid_t file, hid_t xfer)
 {
@@ -22,14 +21,18 @@ PetscErrorCode OTWritePlan(OTSolver s, hid_t file, hid_t xfer)
 
   PetscFunctionBegin;
   PetscCall(PetscMalloc1(m, &buffer)); /* a row of costs, for point clouds (dense rows are read in place) */
-  for (PetscInt i = 0; i < n_local; i++) max_exponent = PetscMax(max_exponent, s->f[i] + OTRowShift(m, s->g, OTProblemCostRow(pb, i, buffer)));
+  for (PetscInt i = 0; i < n_local; i++) {
+    OTRow cost = OTKernelCostRow(pb, i, buffer);
+
+    max_exponent = PetscMax(max_exponent, s->f[i] - OTRowMinMinus(&cost, s->g)); /* f_i + max_j (g_j - C_ij) */
+  }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &max_exponent, 1, MPIU_REAL, MPIU_MAX, s->comm));
   cut = s->plan_threshold > 0 ? max_exponent + s->eps * PetscLogReal(s->plan_threshold) : -INFINITY;
 
   for (PetscInt i = 0; i < n_local; i++) {
-    const PetscReal *cost_row = OTProblemCostRow(pb, i, buffer);
+    OTRow cost = OTKernelCostRow(pb, i, buffer);
 
-    for (PetscInt j = 0; j < m; j++) nnz_local += (s->f[i] + s->g[j]) - cost_row[j] >= cut;
+    for (PetscInt k = 0; k < cost.len; k++) nnz_local += (s->f[i] + s->g[OT_ROW_COLUMN(&cost, k)]) - cost.val[k] >= cut;
   }
   PetscCallMPI(MPI_Exscan(&nnz_local, &offset, 1, MPI_INT64_T, MPI_SUM, s->comm));
   if (s->rank == 0) offset = 0; /* MPI_Exscan leaves rank 0's result undefined */
@@ -43,11 +46,12 @@ PetscErrorCode OTWritePlan(OTSolver s, hid_t file, hid_t xfer)
     int64_t k = 0;
 
     for (PetscInt i = 0; i < n_local; i++) {
-      const PetscReal *cost_row = OTProblemCostRow(pb, i, buffer);
+      OTRow cost = OTKernelCostRow(pb, i, buffer);
 
       indptr[i] = offset + k;
-      for (PetscInt j = 0; j < m; j++) {
-        PetscReal exponent = (s->f[i] + s->g[j]) - cost_row[j];
+      for (PetscInt c = 0; c < cost.len; c++) {
+        PetscInt  j        = OT_ROW_COLUMN(&cost, c);
+        PetscReal exponent = (s->f[i] + s->g[j]) - cost.val[c];
 
         if (exponent >= cut) {
           indices[k] = j;

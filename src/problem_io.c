@@ -36,27 +36,44 @@ PetscErrorCode OTProblemCreate(MPI_Comm comm, OTProblem *problem)
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode OTNodeMemory(MPI_Comm comm, double local_bytes, double *node_bytes, double *available, PetscMPIInt *node_ranks)
+{
+  MPI_Comm node;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+  PetscCallMPI(MPI_Comm_size(node, node_ranks));
+  PetscCallMPI(MPI_Allreduce(&local_bytes, node_bytes, 1, MPI_DOUBLE, MPI_SUM, node));
+  PetscCallMPI(MPI_Comm_free(&node));
+  *available = (double)sysconf(_SC_AVPHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+  PetscFunctionReturn(0);
+}
+
 /* Refuses, on every rank and before allocating, a problem whose rows of C would not fit in the memory
    this node has available, shared among the ranks on it. */
 static PetscErrorCode CheckMemory(OTProblem pb)
 {
-  MPI_Comm    node;
   PetscMPIInt node_ranks;
   double      local_bytes = 8.0 * (double)pb->n_local * (double)pb->m, node_bytes, available, total = 8.0 * (double)pb->n * (double)pb->m;
   int         fits;
 
   PetscFunctionBegin;
-  PetscCallMPI(MPI_Comm_split_type(pb->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
-  PetscCallMPI(MPI_Comm_size(node, &node_ranks));
-  PetscCallMPI(MPI_Allreduce(&local_bytes, &node_bytes, 1, MPI_DOUBLE, MPI_SUM, node));
-  PetscCallMPI(MPI_Comm_free(&node));
-  available = (double)sysconf(_SC_AVPHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-  fits      = node_bytes <= 0.9 * available;
+  PetscCall(OTNodeMemory(pb->comm, local_bytes, &node_bytes, &available, &node_ranks));
+  fits = node_bytes <= 0.9 * available;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &fits, 1, MPI_INT, MPI_LAND, pb->comm));
   PetscCheck(fits, pb->comm, OT_ERR_INPUT,
              "%s: the cost matrix (%" PetscInt_FMT " x %" PetscInt_FMT ") needs %.3g GB in all, %.3g GB per rank on %d rank(s); a node here has %.3g GB "
              "available, so at least %.0f nodes like it are needed (run on more nodes, or on point clouds when that input is supported)",
              pb->source, pb->n, pb->m, total / 1e9, local_bytes / 1e9, pb->size, available / 1e9, ceil(total / (0.9 * available)));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTProblemMemoryBytes(OTProblem pb, double *bytes)
+{
+  PetscFunctionBegin;
+  *bytes = 8.0 * ((double)pb->n_local + (double)pb->m); /* a, b */
+  if (pb->cost_kind == OT_COST_DENSE) *bytes += 8.0 * (double)pb->n_local * (double)pb->m;
+  else *bytes += 8.0 * ((double)pb->n_local * (double)pb->dim + (double)pb->m * (double)pb->dim + (double)pb->m);
   PetscFunctionReturn(0);
 }
 

@@ -30,7 +30,6 @@
 #include "kernels.h"
 #include <float.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 /* Scalings beyond this (or below its inverse) are absorbed into the potentials. A float kernel stores entries
    below FLT_MIN (1.2e-38) as 0: with scalings within 1e10 the plan entries it drops are below 1.2e-18. */
@@ -43,8 +42,6 @@
    float sweeps there reach 1e-12 by their own measure, 1.8e-9 by the double evaluation). */
 #define OT_SINGLE_PHASE_TOL 1e-7
 
-const char *const OTSinkhornVariants[] = {"auto", "log", "absorb", "OTSinkhornVariant", "OT_SINKHORN_", NULL};
-const char *const OTKernelPrecisions[] = {"double", "single", "OTKernelPrecision", "OT_KERNEL_", NULL};
 
 /* FLAG_SAFE_POINT..: the safe-point requests (a signal arrived, a checkpoint is due), see checkpoint.c */
 enum { FLAG_BAD_ROW, FLAG_RESCUED_ROW, FLAG_SCALING_OUT_OF_RANGE, FLAG_SAFE_POINT, FLAG_COUNT = FLAG_SAFE_POINT + OT_SAFE_POINT_FLAGS };
@@ -57,62 +54,51 @@ static inline PetscBool ScalingInRange(PetscReal x, PetscReal scaling_max)
 
 /* Log-domain pass over the owned rows: updates f (and, with a kernel, stores it, in double or in float, with
    f_ref and u), accumulates the column sums of the new plan into col_sum. Counts rows that needed an exact shift. */
-OT_HOT_LOOP static void LogSweepRows(OTProblem pb, PetscInt n_local, PetscInt m, const PetscReal *a, PetscReal eps, PetscReal *f, const PetscReal *g,
-                                     PetscReal *row_plan, PetscBool use_kernel, PetscReal *kernel, float *kernel_single, PetscReal scaling_max,
-                                     PetscReal *f_ref, PetscReal *u, PetscReal *col_sum, PetscReal flags[FLAG_COUNT])
+OT_HOT_LOOP static void LogSweepRows(OTProblem pb, PetscReal eps, PetscReal *f, const PetscReal *g, PetscReal *row_plan, PetscBool use_kernel,
+                                     OTKernelStore *store, PetscReal scaling_max, PetscReal *u, PetscReal *col_sum, PetscReal flags[FLAG_COUNT])
 {
-  const PetscReal inv_eps = 1.0 / eps;
+  const PetscReal inv_eps = 1.0 / eps, *a = pb->a;
 
-  for (PetscInt j = 0; j < m; j++) col_sum[j] = 0.0;
-  for (PetscInt i = 0; i < n_local; i++) {
-    PetscReal *k_row   = use_kernel && kernel ? kernel + (size_t)i * (size_t)m : row_plan;
-    PetscReal  f_i     = f[i];
-    PetscReal  row_sum = OTProblemRowPlan(pb, i, f_i, g, inv_eps, k_row); /* point clouds: costs computed here, in cache */
-    PetscReal  scaling;
+  for (PetscInt j = 0; j < pb->m; j++) col_sum[j] = 0.0;
+  for (PetscInt i = 0; i < pb->n_local; i++) {
+    PetscReal *out = use_kernel && store->k ? OTKernelStoredRow(store, i) : row_plan;
+    PetscReal  f_i = f[i], scaling;
+    OTRow      row = OTKernelPlanRow(pb, i, f_i, g, inv_eps, out); /* point clouds: costs computed here, in cache */
 
-    if (!(row_sum >= OT_TINY && row_sum <= 1e300)) { /* underflow (or NaN): shift by the row's exact max */
-      f_i     = -OTRowShift(m, g, OTProblemCostRow(pb, i, pb->cost_row));
-      row_sum = OTProblemRowPlan(pb, i, f_i, g, inv_eps, k_row);
+    if (!(row.sum >= OT_TINY && row.sum <= 1e300)) { /* underflow (or NaN): shift by the row's exact max */
+      OTRow cost = OTKernelCostRow(pb, i, pb->cost_row);
+
+      f_i = OTRowMinMinus(&cost, g); /* = -max_j (g_j - C_ij) */
+      row = OTKernelPlanRow(pb, i, f_i, g, inv_eps, out);
       flags[FLAG_RESCUED_ROW] += 1;
     }
-    scaling = a[i] / row_sum;
+    scaling = a[i] / row.sum;
     if (use_kernel) {
-      f_ref[i] = f_i;
-      u[i]     = scaling;
+      store->f_ref[i] = f_i;
+      u[i]            = scaling;
       flags[FLAG_SCALING_OUT_OF_RANGE] += !ScalingInRange(scaling, scaling_max);
-      if (kernel_single) { /* entries below FLT_MIN stored as 0: no denormal floats in the sweeps */
-        float *ks_row = kernel_single + (size_t)i * (size_t)m;
-
-        for (PetscInt j = 0; j < m; j++) ks_row[j] = k_row[j] >= (PetscReal)FLT_MIN ? (float)k_row[j] : 0.0f;
-      }
+      if (store->k_single) OTKernelStoreSingle(store, i, &row);
     }
-    f[i] = f_i + eps * (PetscLogReal(a[i]) - PetscLogReal(row_sum));
-    OTAxpy(m, scaling, k_row, col_sum);
+    f[i] = f_i + eps * (PetscLogReal(a[i]) - PetscLogReal(row.sum));
+    OTRowAxpy(&row, scaling, col_sum);
   }
 }
 
-/* Multiplicative pass on the stored kernel (double, or float when kernel_single is given):
-   u_i = a_i / (K v)_i, col_sum_j = sum_i u_i K_ij. Rows go four at a time (OTDot4, then OTAxpy4 on the same
-   rows while they are in cache): one pass over the matrix from memory. A row whose sum underflows is flagged
+/* Multiplicative pass on the stored kernel (double, or float while the single-precision phase lasts):
+   u_i = a_i / (K v)_i, col_sum_j = sum_i u_i K_ij. Rows go four at a time (the sums of the four, then their column
+   update while they are in cache): one pass over the matrix from memory. A row whose sum underflows is flagged
    (the pass is then discarded and redone in the log domain). */
-OT_HOT_LOOP static void KernelSweepRows(PetscInt n_local, PetscInt m, const PetscReal *kernel, const float *kernel_single, PetscReal scaling_max,
-                                        const PetscReal *a, const PetscReal *v, PetscReal *u, PetscReal *col_sum, PetscReal flags[FLAG_COUNT])
+OT_HOT_LOOP static void KernelSweepRows(PetscInt n_local, PetscInt m, const OTKernelStore *store, PetscReal scaling_max, const PetscReal *a,
+                                        const PetscReal *v, PetscReal *u, PetscReal *col_sum, PetscReal flags[FLAG_COUNT])
 {
-  const size_t m_size = (size_t)m;
-
   for (PetscInt j = 0; j < m; j++) col_sum[j] = 0.0;
   for (PetscInt i = 0; i < n_local; i += 4) {
-    PetscInt         rows = PetscMin(4, n_local - i);
-    PetscReal        sums[4], scale[4] = {0, 0, 0, 0}; /* a flagged row adds nothing: its pass is discarded anyway */
-    const PetscReal *k[4];
-    const float     *ks[4];
+    PetscInt  rows = PetscMin(4, n_local - i);
+    PetscReal sums[4], scale[4] = {0, 0, 0, 0}; /* a flagged row adds nothing: its pass is discarded anyway */
+    OTRowQuad quad;
 
-    for (PetscInt r = 0; r < 4; r++) { /* past the last row: repeat it, with scale 0 */
-      k[r]  = kernel ? kernel + (size_t)(i + PetscMin(r, rows - 1)) * m_size : NULL;
-      ks[r] = kernel_single ? kernel_single + (size_t)(i + PetscMin(r, rows - 1)) * m_size : NULL;
-    }
-    if (kernel_single) OTDot4Single(m, ks[0], ks[1], ks[2], ks[3], v, sums);
-    else OTDot4(m, k[0], k[1], k[2], k[3], v, sums);
+    OTKernelStoredQuad(store, n_local, i, &quad);
+    OTQuadDot(&quad, v, sums);
     for (PetscInt r = 0; r < rows; r++) {
       if (sums[r] >= OT_TINY && sums[r] <= 1e300) {
         u[i + r] = a[i + r] / sums[r];
@@ -120,8 +106,7 @@ OT_HOT_LOOP static void KernelSweepRows(PetscInt n_local, PetscInt m, const Pets
         flags[FLAG_SCALING_OUT_OF_RANGE] += !ScalingInRange(u[i + r], scaling_max);
       } else flags[FLAG_BAD_ROW] += 1;
     }
-    if (kernel_single) OTAxpy4Single(m, scale, ks[0], ks[1], ks[2], ks[3], col_sum);
-    else OTAxpy4(m, scale, k[0], k[1], k[2], k[3], col_sum);
+    OTQuadAxpy(&quad, scale, col_sum);
   }
 }
 
@@ -142,7 +127,7 @@ static PetscErrorCode RescueColumns(OTSolver s, PetscInt count, const PetscInt c
     col_lse[k].sum = 0.0;
   }
   for (PetscInt i = 0; i < pb->n_local; i++) {
-    OTProblemCostEntries(pb, i, count, columns, costs); /* only these columns: point clouds need not compute whole rows */
+    OTKernelCostEntries(pb, i, count, columns, costs); /* only these columns: point clouds need not compute whole rows */
     for (PetscInt k = 0; k < count; k++) {
       OTLogSum term = {(s->f[i] - costs[k]) / s->eps, 1.0};
 
@@ -158,8 +143,8 @@ static PetscErrorCode RescueColumns(OTSolver s, PetscInt count, const PetscInt c
 /* f = f_ref + eps log u (owned rows) and g = g_ref + eps log v: the potentials of the absorbed state. */
 static void Materialize(OTSolver s, const PetscReal *u)
 {
-  for (PetscInt i = 0; i < s->problem->n_local; i++) s->f[i] = s->f_ref[i] + s->eps * PetscLogReal(u[i]);
-  for (PetscInt j = 0; j < s->problem->m; j++) s->g[j] = s->g_ref[j] + s->eps * PetscLogReal(s->v[j]);
+  for (PetscInt i = 0; i < s->problem->n_local; i++) s->f[i] = s->store.f_ref[i] + s->eps * PetscLogReal(u[i]);
+  for (PetscInt j = 0; j < s->problem->m; j++) s->g[j] = s->store.g_ref[j] + s->eps * PetscLogReal(s->v[j]);
 }
 
 /* Decides -ot_sinkhorn_variant auto: the kernel is used if it fits in half of the memory this node has
@@ -167,7 +152,6 @@ static void Materialize(OTSolver s, const PetscReal *u)
 static PetscErrorCode ChooseVariant(OTSolver s)
 {
   OTProblem   pb = s->problem;
-  MPI_Comm    node;
   PetscMPIInt node_ranks;
   double      kernel_bytes = 8.0 * pb->n_local * pb->m, node_kernel_bytes, free_bytes;
   int         fits;
@@ -178,52 +162,12 @@ static PetscErrorCode ChooseVariant(OTSolver s)
     s->variant = OT_SINKHORN_LOG;
     PetscFunctionReturn(0);
   }
-  PetscCallMPI(MPI_Comm_split_type(s->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
-  PetscCallMPI(MPI_Comm_size(node, &node_ranks));
-  PetscCallMPI(MPI_Allreduce(&kernel_bytes, &node_kernel_bytes, 1, MPI_DOUBLE, MPI_SUM, node));
-  PetscCallMPI(MPI_Comm_free(&node));
-  free_bytes = (double)sysconf(_SC_AVPHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-  fits       = node_kernel_bytes <= 0.5 * free_bytes;
+  PetscCall(OTNodeMemory(s->comm, kernel_bytes, &node_kernel_bytes, &free_bytes, &node_ranks));
+  fits = node_kernel_bytes <= 0.5 * free_bytes;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &fits, 1, MPI_INT, MPI_LAND, s->comm));
   s->variant = fits ? OT_SINKHORN_ABSORB : OT_SINKHORN_LOG;
   PetscCall(PetscInfo(NULL, "Sinkhorn variant %s: kernel needs %.3g GB on this node of %d rank(s), %.3g GB free\n", OTSinkhornVariants[s->variant],
                       node_kernel_bytes / 1e9, node_ranks, free_bytes / 1e9));
-  PetscFunctionReturn(0);
-}
-
-/* With -ot_monitor, once at the start of a solve: an estimate of the bytes the largest rank holds (problem,
-   potentials and work vectors, the stored kernel, the Newton system), so that a user sees before a long run
-   that nothing of size n x m is allocated for point clouds. The Newton part counts the kept entries of P
-   twice (row and transposed) in the assembled AIJ matrix with its column indices and the CSR work arrays; where
-   P is not sparse the mass rule (-ot_newton_drop) may keep up to 16 times as many (at most all of P), shown too. */
-static PetscErrorCode MonitorMemory(OTSolver s)
-{
-  OTProblem pb = s->problem;
-  double    problem_bytes, solver_bytes, kernel_bytes = 0.0, newton_bytes = 0.0, newton_most = 0.0, local[5], largest[5];
-
-  PetscFunctionBegin;
-  PetscCall(OTProblemMemoryBytes(pb, &problem_bytes));
-  /* f, u_next; g, row_plan, col_sum, v_next, rescue list; evaluation and bounds work vectors (about 4 m + 3 n_local) */
-  solver_bytes = 8.0 * (5.0 * pb->n_local + 9.0 * pb->m);
-  if (s->variant == OT_SINKHORN_ABSORB) kernel_bytes = 8.0 * ((double)pb->n_local * (double)pb->m + 2.0 * pb->n_local + 2.0 * pb->m);
-  if (s->method == OT_METHOD_SNS) {
-    double kept = 2.0 * s->newton_density * ((double)pb->n + (double)pb->m) / s->size + 2.0 * pb->n_local;
-    double most = PetscMin(16.0 * kept, 2.0 * (double)pb->n_local * (double)pb->m + 2.0 * pb->n_local);
-
-    newton_bytes = 12.0 * 4.0 * kept + 8.0 * (14.0 * pb->m + 8.0 * pb->n_local) + 8.0 * (1 << 15);
-    newton_most  = 12.0 * 4.0 * PetscMax(kept, most) + 8.0 * (14.0 * pb->m + 8.0 * pb->n_local) + 8.0 * (1 << 15);
-  }
-  local[0] = problem_bytes + solver_bytes + kernel_bytes + newton_bytes;
-  local[1] = problem_bytes;
-  local[2] = kernel_bytes;
-  local[3] = newton_bytes;
-  local[4] = newton_most;
-  PetscCallMPI(MPI_Allreduce(local, largest, 5, MPI_DOUBLE, MPI_MAX, s->comm));
-  PetscCall(PetscPrintf(s->comm,
-                        "  memory estimate per rank (largest): %.1f MB: problem %.1f MB (%s), stored kernel %.1f MB, Newton %.1f MB (up to %.1f MB where P is not sparse), the rest vectors of length n_local or m\n",
-                        largest[0] / 1e6, largest[1] / 1e6,
-                        pb->cost_kind == OT_COST_DENSE ? "its rows of C" : (largest[2] > 0 ? "its points of X, all of Y" : "its points of X, all of Y; nothing of size n x m"),
-                        largest[2] / 1e6, largest[3] / 1e6, largest[4] / 1e6));
   PetscFunctionReturn(0);
 }
 
@@ -242,6 +186,18 @@ void OTAdviseHugePages(void *start, size_t bytes)
 #endif
 }
 
+PetscErrorCode OTSinkhornSetFromOptions(OTSolver s)
+{
+  PetscFunctionBegin;
+  PetscOptionsBegin(s->comm, NULL, "Sinkhorn stage (otsolve)", NULL);
+  PetscCall(PetscOptionsEnum("-ot_sinkhorn_variant", "log: log-domain sweeps; absorb: on a stored n x m kernel (2x faster or more); auto: absorb for a /C whose kernel fits in half the free memory, else log",
+                             NULL, OTSinkhornVariants, (PetscEnum)s->variant, (PetscEnum *)&s->variant, NULL));
+  PetscCall(PetscOptionsEnum("-ot_kernel_precision", "absorb: kernel in double, or in single precision until the error is 1e-7 x mass, then double", NULL,
+                             OTKernelPrecisions, (PetscEnum)s->kernel_precision, (PetscEnum *)&s->kernel_precision, NULL));
+  PetscOptionsEnd();
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_iteration, PetscBool stop_when_close, PetscInt *sweeps, PetscBool *converged)
 {
   OTProblem  pb = s->problem;
@@ -253,25 +209,27 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
   PetscFunctionBegin;
   *converged = PETSC_FALSE;
   PetscCall(ChooseVariant(s));
-  if (first_iteration == 0 && s->monitor_every) PetscCall(MonitorMemory(s));
+  if (first_iteration == 0 && s->monitor_every) PetscCall(OTSolverMonitorMemory(s));
   /* decided on every rank alike: a rank without rows has a NULL kernel but takes the same branches */
   use_kernel = (PetscBool)(s->variant == OT_SINKHORN_ABSORB);
-  if (use_kernel && !s->v) PetscCall(PetscMalloc4(n_local, &s->f_ref, n_local, &s->u, m, &s->g_ref, m, &s->v));
+  if (use_kernel && !s->v) PetscCall(PetscMalloc4(n_local, &s->store.f_ref, n_local, &s->u, m, &s->store.g_ref, m, &s->v));
   /* single: the float kernel is in use (a flag, not its pointer: a rank without rows has none) */
   single = (PetscBool)(use_kernel && s->kernel_precision == OT_KERNEL_SINGLE && !s->single_phase_over);
-  if (use_kernel && !s->kernel && !s->kernel_single) {
+  if (use_kernel && !s->store.k && !s->store.k_single) {
     if (single) {
-      PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->kernel_single));
-      OTAdviseHugePages(s->kernel_single, sizeof(float) * (size_t)n_local * (size_t)m);
+      PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->store.k_single));
+      OTAdviseHugePages(s->store.k_single, sizeof(float) * (size_t)n_local * (size_t)m);
     } else {
-      PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->kernel));
-      OTAdviseHugePages(s->kernel, sizeof(PetscReal) * (size_t)n_local * (size_t)m);
+      PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->store.k));
+      OTAdviseHugePages(s->store.k, sizeof(PetscReal) * (size_t)n_local * (size_t)m);
     }
   }
   scaling_max = single ? OT_SCALING_MAX_SINGLE : OT_SCALING_MAX;
   PetscCall(PetscMalloc3(m, &rescue_columns, n_local, &u_next, m, &v_next));
   for (it = 1; it <= max_sweeps; it++) {
-    PetscReal marginal_error = 0.0, plan_mass = 0.0, dual, bg = 0.0, af = 0.0;
+    PetscReal   marginal_error, dual, af = 0.0;
+    OTMarginals marginals;
+    PetscReal  *g_now = s->g; /* the potentials g of the state */
     PetscInt  rescue_count = 0;
     PetscBool leave        = PETSC_FALSE;
 
@@ -286,13 +244,12 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     for (int k = 0; k < FLAG_COUNT; k++) flags[k] = 0.0;
     if (s->checkpoint_file[0]) OTSolverSafePointRequests(s, flags + FLAG_SAFE_POINT);
     if (absorbed) {
-      KernelSweepRows(n_local, m, s->kernel, s->kernel_single, scaling_max, pb->a, s->v, u_next, s->col_sum, flags);
-      for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * (s->f_ref[i] + s->eps * PetscLogReal(u_next[i]));
+      KernelSweepRows(n_local, m, &s->store, scaling_max, pb->a, s->v, u_next, s->col_sum, flags);
+      for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * (s->store.f_ref[i] + s->eps * PetscLogReal(u_next[i]));
     } else {
-      if (use_kernel) PetscCall(PetscArraycpy(s->g_ref, s->g, m));
-      LogSweepRows(pb, n_local, m, pb->a, s->eps, s->f, s->g, s->row_plan, use_kernel, s->kernel, s->kernel_single, scaling_max, s->f_ref, s->u, s->col_sum,
-                   flags);
-      if (use_kernel && !single) s->kernel_eps = s->eps; /* (f_ref, g_ref, kernel) are consistent again */
+      if (use_kernel) PetscCall(PetscArraycpy(s->store.g_ref, s->g, m));
+      LogSweepRows(pb, s->eps, s->f, s->g, s->row_plan, use_kernel, &s->store, scaling_max, s->u, s->col_sum, flags);
+      if (use_kernel && !single) s->store.eps = s->eps; /* (f_ref, g_ref, kernel) are consistent again */
       for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * s->f[i];
     }
     s->col_sum[m] = af;
@@ -312,18 +269,15 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
         continue;
       }
       for (PetscInt j = 0; j < m; j++) s->col_sum[j] *= s->v[j]; /* column sums of P, not of diag(u) K */
-      for (PetscInt j = 0; j < m; j++) bg += pb->b[j] * (s->g_ref[j] + s->eps * PetscLogReal(s->v[j]));
+      g_now = s->row_plan; /* free in an absorbed sweep */
+      for (PetscInt j = 0; j < m; j++) g_now[j] = s->store.g_ref[j] + s->eps * PetscLogReal(s->v[j]);
       PetscCall(PetscArraycpy(s->u, u_next, n_local));
-    } else {
-      for (PetscInt j = 0; j < m; j++) bg += pb->b[j] * s->g[j];
     }
 
     /* the state (f_new, g): row marginals exact, column marginals col_sum */
-    for (PetscInt j = 0; j < m; j++) {
-      marginal_error += PetscAbsReal(s->col_sum[j] - pb->b[j]);
-      plan_mass += s->col_sum[j];
-    }
-    dual = s->col_sum[m] + bg - s->eps * plan_mass;
+    OTMarginalsFromColumns(pb, s->eps, s->col_sum, g_now, s->col_sum[m], 0.0, &marginals);
+    marginal_error = marginals.marginal_error;
+    dual           = marginals.dual;
     PetscCall(OTSolverHistoryAppend(s, OT_STAGE_SINKHORN, first_iteration + it, marginal_error, dual));
     if (PetscIsInfOrNanReal(marginal_error) || PetscIsInfOrNanReal(dual)) {
       PetscCall(PetscSNPrintf(s->result.status, sizeof(s->result.status), "NaN or Inf in the Sinkhorn iterates at iteration %" PetscInt_FMT,
@@ -342,10 +296,10 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     if (single && marginal_error <= OT_SINGLE_PHASE_TOL * pb->mass) {
       /* the float kernel has done its part: the state returns to potentials, takes the log-domain g-update
          below, and the next pass rebuilds the kernel in double */
-      PetscCall(PetscFree(s->kernel_single));
-      PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->kernel));
-      s->kernel_eps = 0.0;
-      OTAdviseHugePages(s->kernel, sizeof(PetscReal) * (size_t)n_local * (size_t)m);
+      PetscCall(PetscFree(s->store.k_single));
+      PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->store.k));
+      s->store.eps = 0.0;
+      OTAdviseHugePages(s->store.k, sizeof(PetscReal) * (size_t)n_local * (size_t)m);
       PetscCall(PetscInfo(NULL, "Single-precision kernel handed over to double at sweep %" PetscInt_FMT ", marginal error %g\n", first_iteration + it,
                           (double)marginal_error));
       s->single_phase_over = PETSC_TRUE;

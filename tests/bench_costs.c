@@ -27,8 +27,8 @@ static double BestSeconds(OTProblem pb, PetscInt rows, int what, const PetscReal
     for (PetscInt r = 0; r < rows; r++) {
       PetscInt i = r % pb->n_local;
 
-      if (what == 0) sink += OTProblemRowPlan(pb, i, -0.1, g, 1.0 / 0.05, out);
-      else sink += OTProblemCostRow(pb, i, out)[r % pb->m];
+      if (what == 0) sink += OTKernelPlanRow(pb, i, -0.1, g, 1.0 / 0.05, out).sum;
+      else sink += OTKernelCostRow(pb, i, out).val[r % pb->m];
     }
     best = PetscMin(best, (ThreadSeconds() - start) / rows);
   }

@@ -56,7 +56,7 @@ Test(cost, rows_entries_and_plans_match_brute_force)
       OTProblem pb = PointProblem(n, m, d, kinds[q], 1.5, 7u + (unsigned)d, &x, &y);
 
       for (PetscInt i = 0; i < n; i++) {
-        const double *row = OTProblemCostRow(pb, i, buffer);
+        const double *row = OTKernelCostRow(pb, i, buffer).val;
         double        sum, direct = 0.0;
 
         cr_assert(row == buffer);
@@ -68,7 +68,7 @@ Test(cost, rows_entries_and_plans_match_brute_force)
 
           cr_assert(fabs(row[j] - want) <= tol, "d=%d kind %d (%d,%d): %.17g, brute force %.17g", (int)d, q, (int)i, (int)j, row[j], want);
         }
-        sum = OTProblemRowPlan(pb, i, 0.2, g, 1.0 / 0.07, plan);
+        sum = OTKernelPlanRow(pb, i, 0.2, g, 1.0 / 0.07, plan).sum;
         for (PetscInt j = 0; j < m; j++) {
           double want = exp((0.2 + g[j] - row[j]) / 0.07);
 
@@ -76,7 +76,7 @@ Test(cost, rows_entries_and_plans_match_brute_force)
           cr_assert(fabs(plan[j] - want) <= 1e-13 * want, "d=%d kind %d plan (%d,%d): %.17g, libm %.17g", (int)d, q, (int)i, (int)j, plan[j], want);
         }
         cr_assert(fabs(sum - direct) <= 1e-13 * direct);
-        OTProblemCostEntries(pb, i, 3, columns, entries);
+        OTKernelCostEntries(pb, i, 3, columns, entries);
         for (int c = 0; c < 3; c++) cr_assert(fabs(entries[c] - row[columns[c]]) <= 4 * DBL_EPSILON * row[columns[c]]);
       }
       cr_assert(OTProblemDestroy(&pb) == 0);
@@ -100,7 +100,7 @@ Test(cost, exact_max_cost)
       pb->x[(n / 2) * d] = x[(n / 2) * d] = 5.0 + trial;
     }
     for (PetscInt i = 0; i < n; i++) {
-      (void)OTProblemCostRow(pb, i, row);
+      (void)OTKernelCostRow(pb, i, row);
       for (PetscInt j = 0; j < m; j++) best = fmax(best, row[j]);
     }
     cr_assert(OTProblemComputePointsCostMax(pb) == 0);

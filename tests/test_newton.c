@@ -1,6 +1,7 @@
 /* The SNS direction: with every entry of P kept and no shift it is the Newton direction of the full
    system, which is solved here directly by dense Gaussian elimination. */
 #include "test_common.h"
+#include "newton.h"
 
 TestSuite(newton, .init = OTTestInit, .fini = OTTestFini);
 
@@ -82,9 +83,9 @@ Test(newton, full_density_direction_is_the_newton_direction)
     cr_assert(OTSolverCreate(PETSC_COMM_SELF, &solver) == 0);
     cr_assert(OTSolverSetProblem(solver, pb) == 0);
     solver->eps             = eps;
-    solver->newton_density  = 1e3; /* keep every entry */
-    solver->newton_shift    = 0.0;
-    solver->newton_assembly = (OTNewtonAssembly)assembly;
+    solver->newton->density  = 1e3; /* keep every entry */
+    solver->newton->shift    = 0.0;
+    solver->newton->assembly = (OTNewtonAssembly)assembly;
     cr_assert(OTSolverSetUp(solver) == 0);
     for (int i = 0; i < N; i++) solver->f[i] = f[i];
     for (int j = 0; j < M; j++) solver->g[j] = g[j];
@@ -119,8 +120,8 @@ Test(newton, sparsified_direction_keeps_rows_and_columns_and_ascends)
   cr_assert(OTSolverCreate(PETSC_COMM_SELF, &solver) == 0);
   cr_assert(OTSolverSetProblem(solver, pb) == 0);
   solver->eps            = 0.01;
-  solver->newton_density = 1.0; /* about n + m entries by threshold, plus every row's and column's largest */
-  solver->newton_shift   = 1e-2;
+  solver->newton->density = 1.0; /* about n + m entries by threshold, plus every row's and column's largest */
+  solver->newton->shift   = 1e-2;
   cr_assert(OTSolverSetUp(solver) == 0);
   cr_assert(OTNewtonDirection(solver, &info) == 0);
   cr_assert(info.kept >= N + M && info.kept <= 4 * (N + M), "kept %lld", (long long)info.kept);

@@ -1,21 +1,19 @@
 /*
-  Costs (DESIGN.md §3): the rows of C seen by every stage, stored (dense /C) or computed on the fly
-  from point clouds (/X, /Y).
+  The row-kernel layer (kernel.h): rows of C and of P from stored costs, point clouds or the stored absorbed kernel.
 
   A point-cloud problem keeps its owned points of X (n_local x d, row-major) and all of Y transposed
   (d x m), so that the costs of one row are passes over contiguous vectors of length m,
     s_j = sum_k (x_ik - Yt[k][j])^2   (four coordinates per pass, added in order),
   which gcc vectorises, and which is exact where |x|^2 + |y|^2 - 2 x.y would cancel. The row is built
   tile by tile (OT_COST_TILE columns, in L1 cache): the passes over a tile, then the transform (sqrt,
-  or exp((P/2) log s) for pnorm:P), then, in OTProblemRowPlan, the exponentials of the tile and their
+  or exp((P/2) log s) for pnorm:P), then, in OTKernelPlanRow, the exponentials of the tile and their
   sum; so a Sinkhorn sweep never writes a cost row to memory. Nothing of size n x m exists.
 
   This file is compiled with floating-point contraction (a*b + c as one FMA where the target has it: the
   AVX2 clones of OT_HOT_LOOP): the exponential's polynomial is then a chain of FMAs, measured 1.3x faster
   per entry (tests/bench_costs.c) and no less accurate. The project is otherwise ISO C, where gcc does not
-  contract. So a cost computed here may differ from the same formula elsewhere in its last bit, and the
-  Sinkhorn sweep (which also takes dense rows through OTProblemRowPlan) may round its exponentials
-  differently from evaluate.c: differences at the level of rounding, far below any tolerance.
+  contract. So a cost computed here may differ from the same formula elsewhere in its last bit: differences
+  at the level of rounding, far below any tolerance.
 */
 #pragma GCC optimize("fp-contract=fast")
 #include "otimpl.h"
@@ -33,8 +31,6 @@ static inline PetscReal PnormFromSquared(PetscReal s, PetscReal half_power)
 {
   return s >= DBL_MIN ? OTExp(half_power * OTLog(s)) : 0.0;
 }
-
-const char *const OTCostKinds[] = {"dense", "sqeuclidean", "euclidean", "pnorm", NULL};
 
 /* out[jj] = cost(x, y_(j0 + jj)) for jj < len: the sum of squares over the d coordinates, then the transform. */
 static inline void CostTile(const OTProblem pb, const PetscReal *x, PetscInt j0, PetscInt len, PetscReal *restrict out)
@@ -88,33 +84,100 @@ static inline void CostTile(const OTProblem pb, const PetscReal *x, PetscInt j0,
   }
 }
 
-OT_HOT_LOOP const PetscReal *OTProblemCostRow(OTProblem pb, PetscInt i_local, PetscReal *buffer)
+OT_HOT_LOOP OTRow OTKernelCostRow(OTProblem pb, PetscInt i_local, PetscReal *buffer)
 {
+  OTRow            row = {pb->m, NULL, buffer, 0.0};
   const PetscReal *x;
 
-  if (pb->cost_kind == OT_COST_DENSE) return pb->cost + (size_t)i_local * (size_t)pb->m;
+  if (pb->cost_kind == OT_COST_DENSE) {
+    row.val = pb->cost + (size_t)i_local * (size_t)pb->m;
+    return row;
+  }
   x = pb->x + (size_t)i_local * (size_t)pb->dim;
   for (PetscInt j0 = 0; j0 < pb->m; j0 += OT_COST_TILE) CostTile(pb, x, j0, PetscMin(OT_COST_TILE, pb->m - j0), buffer + j0);
-  return buffer;
+  return row;
 }
 
-OT_HOT_LOOP PetscReal OTProblemRowPlan(OTProblem pb, PetscInt i_local, PetscReal f_i, const PetscReal *g, PetscReal inv_eps, PetscReal *out)
+OT_HOT_LOOP OTRow OTKernelPlanRow(OTProblem pb, PetscInt i_local, PetscReal f_i, const PetscReal *g, PetscReal inv_eps, PetscReal *out)
 {
+  OTRow            row = {pb->m, NULL, out, 0.0};
   const PetscReal *x;
-  PetscReal        tile[OT_COST_TILE], row_sum = 0.0;
+  PetscReal        tile[OT_COST_TILE];
 
-  if (pb->cost_kind == OT_COST_DENSE) return OTRowPlan(pb->m, f_i, g, pb->cost + (size_t)i_local * (size_t)pb->m, inv_eps, out);
+  if (pb->cost_kind == OT_COST_DENSE) {
+    row.sum = OTRowPlan(pb->m, f_i, g, pb->cost + (size_t)i_local * (size_t)pb->m, inv_eps, out);
+    return row;
+  }
   x = pb->x + (size_t)i_local * (size_t)pb->dim;
   for (PetscInt j0 = 0; j0 < pb->m; j0 += OT_COST_TILE) {
     PetscInt len = PetscMin(OT_COST_TILE, pb->m - j0);
 
     CostTile(pb, x, j0, len, tile);
-    row_sum += OTRowPlan(len, f_i, g + j0, tile, inv_eps, out + j0); /* summed while the tile is in L1 */
+    row.sum += OTRowPlan(len, f_i, g + j0, tile, inv_eps, out + j0); /* summed while the tile is in L1 */
   }
-  return row_sum;
+  return row;
 }
 
-OT_HOT_LOOP void OTProblemCostEntries(OTProblem pb, PetscInt i_local, PetscInt count, const PetscInt columns[], PetscReal out[])
+OT_HOT_LOOP OTRow OTKernelPlanFromCost(const OTRow *cost, PetscReal f_i, const PetscReal *g, PetscReal inv_eps, PetscReal *out)
+{
+  OTRow row = {cost->len, cost->cols, out, 0.0};
+
+  if (!cost->cols) row.sum = OTRowPlan(cost->len, f_i, g, cost->val, inv_eps, out);
+  else {
+    for (PetscInt k = 0; k < cost->len; k++) out[k] = OTExp(((f_i + g[cost->cols[k]]) - cost->val[k]) * inv_eps);
+    row.sum = OTSum(cost->len, out);
+  }
+  return row;
+}
+
+OT_HOT_LOOP OTRow OTKernelLogPlanFromCost(const OTRow *cost, PetscReal f_i, const PetscReal *g, PetscReal inv_eps, PetscReal *out)
+{
+  OTRow row = {cost->len, cost->cols, out, 0.0};
+
+  if (!cost->cols)
+    for (PetscInt j = 0; j < cost->len; j++) out[j] = ((f_i + g[j]) - cost->val[j]) * inv_eps;
+  else
+    for (PetscInt k = 0; k < cost->len; k++) out[k] = ((f_i + g[cost->cols[k]]) - cost->val[k]) * inv_eps;
+  return row;
+}
+
+PetscReal *OTKernelStoredRow(const OTKernelStore *store, PetscInt i_local)
+{
+  return store->k + (size_t)i_local * (size_t)store->m;
+}
+
+OT_HOT_LOOP OTRow OTKernelScaledRow(const OTKernelStore *store, PetscInt i_local, PetscReal u_i, const PetscReal *v, PetscReal *out)
+{
+  const PetscReal *restrict k_row = OTKernelStoredRow(store, i_local);
+  OTRow                     row   = {store->m, NULL, out, 0.0};
+
+  for (PetscInt j = 0; j < store->m; j++) out[j] = (u_i * k_row[j]) * v[j];
+  row.sum = OTSum(store->m, out);
+  return row;
+}
+
+void OTKernelStoredQuad(const OTKernelStore *store, PetscInt n_local, PetscInt i_local, OTRowQuad *quad)
+{
+  const size_t m = (size_t)store->m;
+
+  for (PetscInt r = 0; r < 4; r++) { /* past the last row: repeat it (the sweeps give it scale 0) */
+    size_t row = (size_t)(i_local + PetscMin(r, n_local - 1 - i_local));
+
+    quad->len[r]      = store->m;
+    quad->cols[r]     = NULL;
+    quad->k[r]        = store->k ? store->k + row * m : NULL;
+    quad->k_single[r] = store->k_single ? store->k_single + row * m : NULL;
+  }
+}
+
+OT_HOT_LOOP void OTKernelStoreSingle(OTKernelStore *store, PetscInt i_local, const OTRow *row)
+{
+  float *restrict ks_row = store->k_single + (size_t)i_local * (size_t)store->m;
+
+  for (PetscInt j = 0; j < store->m; j++) ks_row[j] = row->val[j] >= (PetscReal)FLT_MIN ? (float)row->val[j] : 0.0f; /* no denormal floats in the sweeps */
+}
+
+OT_HOT_LOOP void OTKernelCostEntries(OTProblem pb, PetscInt i_local, PetscInt count, const PetscInt columns[], PetscReal out[])
 {
   const PetscInt   m = pb->m, d = pb->dim;
   const PetscReal *x;
@@ -137,42 +200,8 @@ OT_HOT_LOOP void OTProblemCostEntries(OTProblem pb, PetscInt i_local, PetscInt c
   }
 }
 
-PetscErrorCode OTCostParse(const char text[], OTCostKind *kind, PetscReal *power, PetscBool *valid)
-{
-  PetscBool match;
-
-  PetscFunctionBegin;
-  *valid = PETSC_TRUE;
-  *power = 2.0;
-  PetscCall(PetscStrcmp(text, "sqeuclidean", &match));
-  if (match) {
-    *kind = OT_COST_SQEUCLIDEAN;
-    PetscFunctionReturn(0);
-  }
-  PetscCall(PetscStrcmp(text, "euclidean", &match));
-  if (match) {
-    *kind  = OT_COST_EUCLIDEAN;
-    *power = 1.0;
-    PetscFunctionReturn(0);
-  }
-  PetscCall(PetscStrncmp(text, "pnorm:", 6, &match));
-  if (match && text[6]) {
-    char  *end;
-    double p = strtod(text + 6, &end);
-
-    if (*end == '\0' && isfinite(p) && p > 0) {
-      /* P = 2 and P = 1 are the named costs: computed without pow, exactly as those */
-      *kind  = p == 2.0 ? OT_COST_SQEUCLIDEAN : (p == 1.0 ? OT_COST_EUCLIDEAN : OT_COST_PNORM);
-      *power = (PetscReal)p;
-      PetscFunctionReturn(0);
-    }
-  }
-  *valid = PETSC_FALSE;
-  PetscFunctionReturn(0);
-}
-
 /*
-  The largest cost over all pairs, exactly: the maximum of the costs as OTProblemCostRow computes them.
+  The largest cost over all pairs, exactly: the maximum of the costs as OTKernelCostRow computes them.
   The costs grow with the squared distance s, so a row i cannot hold the maximum if even the farthest
   corner of Y's bounding box, sum_k max((x_ik - lo_k)^2, (x_ik - hi_k)^2), is clearly closer than the
   farthest pair found so far. Two margins make this hold in floating point: the bound is raised by a
@@ -215,10 +244,10 @@ PetscErrorCode OTProblemComputePointsCostMax(OTProblem pb)
 
     if (-bound[i] < (1.0 - 1e-9) * best_squared) break;
     pb->cost_kind = OT_COST_SQEUCLIDEAN; /* the squared distances, for the pruning */
-    (void)OTProblemCostRow(pb, i, row);
+    (void)OTKernelCostRow(pb, i, row);
     pb->cost_kind = kind;
     for (PetscInt j = 0; j < m; j++) best_squared = PetscMax(best_squared, row[j]);
-    (void)OTProblemCostRow(pb, i, row); /* the costs themselves */
+    (void)OTKernelCostRow(pb, i, row); /* the costs themselves */
     for (PetscInt j = 0; j < m; j++) best = PetscMax(best, row[j]);
     scanned++;
   }
@@ -232,14 +261,5 @@ PetscErrorCode OTProblemComputePointsCostMax(OTProblem pb)
   PetscCall(PetscFree5(lo, hi, bound, order, row));
   PetscCheck(pb->cost_max <= 1e300, pb->comm, OT_ERR_INPUT, "%s: the largest cost between points of /X and /Y is above 1e300 (or overflows); rescale the points",
              pb->source);
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode OTProblemMemoryBytes(OTProblem pb, double *bytes)
-{
-  PetscFunctionBegin;
-  *bytes = 8.0 * ((double)pb->n_local + (double)pb->m); /* a, b */
-  if (pb->cost_kind == OT_COST_DENSE) *bytes += 8.0 * (double)pb->n_local * (double)pb->m;
-  else *bytes += 8.0 * ((double)pb->n_local * (double)pb->dim + (double)pb->m * (double)pb->dim + (double)pb->m);
   PetscFunctionReturn(0);
 }

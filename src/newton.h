@@ -1,0 +1,75 @@
+/*
+  The Newton stage of SNS (docs/design.md §1, §2), private to its three files, one per step of the method:
+    newton_sparsify.c  the survey of P, the histogram threshold and the kept entries (Ps),
+    newton_assembly.c  the matrix [[diag(P1), Ps], [Ps^T, diag(P^T 1)]] as one MATMPIAIJ,
+    newton_step.c      the stage's options and life cycle, the direction (KSP) and the line search.
+  A new Newton option is a field here and its default and PetscOptions call in newton_step.c.
+*/
+#ifndef OTNEWTON_H
+#define OTNEWTON_H
+
+#include "otimpl.h"
+
+#define OT_HIST_SHIFT 48 /* bits dropped from a positive double: bins of 1/16 octave */
+#define OT_HIST_BINS  (1 << (64 - OT_HIST_SHIFT - 1))
+
+struct _OTNewton {
+  /* options (OTNewtonSetFromOptions) */
+  PetscReal        density;  /* kept entries of P per unit of n + m (-ot_newton_density) */
+  PetscReal        drop;     /* more are kept while the kept ones carry less than 1 - drop of P's mass */
+  PetscReal        shift;    /* Levenberg-Marquardt shift, relative to the diagonal, times the relative marginal error */
+  OTNewtonAssembly assembly; /* CSR blocks handed to PETSc (split) or MatSetValues and PETSc's assembly */
+  PetscBool        rtol_given; /* -ot_newton_ksp_rtol was given: no forcing term */
+
+  /* layout, vectors and solver (OTNewtonSetUp) */
+  PetscBool    setup;
+  PetscInt     g_start, g_end; /* g entries whose rows this rank owns in the Newton system */
+  PetscInt     vec_start;      /* first global index of this rank's part of the Vec */
+  PetscInt    *g_index;        /* m: global Vec index of g_j */
+  PetscMPIInt *g_owner;        /* m: rank that owns g_j's row */
+  Vec          x, rhs, g_all;
+  VecScatter   g_scatter;
+  MatNullSpace null_space;
+  KSP          ksp;
+
+  /* the survey at the current point */
+  int64_t   *hist;                    /* OT_HIST_BINS */
+  PetscReal *col_max;                 /* m pairs (value, row) for MPI_MAXLOC, stored as a double-int struct */
+  PetscReal *df, *dg, *g_trial, *row_sum, *col_sum, *col_max_value;
+  PetscReal *u, *v;                   /* n_local, m: scalings of the stored kernel at the current or trial point */
+  PetscInt  *row_argmax;              /* n_local: column of each owned row's largest entry */
+  PetscReal *col_max_row;             /* m: row of each column's largest entry (a double: the survey's blend then vectorises) */
+
+  /* work arrays kept from one Newton step to the next (grown, never shrunk): fresh allocations of megabytes
+     cost a page fault every 4 kB at every step */
+  PetscInt  *kept_col;                /* the kept entries of the owned rows, CSR with kept_ptr */
+  PetscReal *kept_val;
+  PetscInt   kept_cap;
+  void      *work[8];                 /* the assembly's buffers (newton_assembly.c) */
+  size_t     work_cap[8];
+};
+
+/* The kept entries of the owned rows as CSR: row i's are kept_col/kept_val[row_ptr[i] .. row_ptr[i + 1]); col_local[j]
+   counts those of column j on this rank, col_total[j] on all ranks. */
+typedef struct {
+  PetscInt *row_ptr, *col_local, *col_total;
+} OTKept;
+
+/* The CSR blocks behind a matrix made by the split assembly: they must outlive it. */
+typedef struct {
+  PetscInt  *di, *dj, *oi, *oj;
+  PetscReal *da, *oa;
+} OTSplitArrays;
+
+/* u_i = exp((f_i + alpha df_i - f_ref_i)/eps) (df NULL: no step) and v_j = exp((g_j - g_ref_j)/eps), and whether the
+   stored kernel can serve Newton's passes at that point (P = diag(u) K diag(v)). Rank-local. */
+PETSC_INTERN PetscBool OTNewtonKernelScalings(OTSolver s, const PetscReal *f, const PetscReal *df, PetscReal alpha, const PetscReal *g, PetscReal *u, PetscReal *v);
+/* Steps 1-3 of a Newton step: survey of P at (f, g) (gradient, marginal error, D into info), the global threshold,
+   the kept entries. Collective. */
+PETSC_INTERN PetscErrorCode OTNewtonSparsify(OTSolver s, OTNewtonInfo *info, OTKept *kept);
+PETSC_INTERN PetscErrorCode OTNewtonKeptFree(OTKept *kept);
+/* Step 4: the Newton matrix with a relative Levenberg-Marquardt shift, by -ot_newton_assembly. Collective. */
+PETSC_INTERN PetscErrorCode OTNewtonAssemble(OTSolver s, const OTKept *kept, PetscReal shift, Mat *A, OTSplitArrays *split);
+PETSC_INTERN PetscErrorCode OTSplitArraysFree(OTSplitArrays *split);
+
+#endif
