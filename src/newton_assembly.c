@@ -110,23 +110,16 @@ PetscErrorCode OTSplitArraysFree(OTSplitArrays *split)
   PetscFunctionReturn(0);
 }
 
-/* [[diag(P1), Ps], [Ps^T, diag(P^T 1)]] from CSR blocks built here and handed to PETSc as they are
-   (MatCreateMPIAIJWithSplitArrays; -ot_newton_assembly split, the default): no per-entry insertion, which costs
-   35-50 ns an entry in PETSc 3.18's MatSetValues (7.5 ms for 156,000 entries) where building the blocks costs a
-   few ns. The owned f rows come from the kept entries (sorted here: KeepRows appends the row and column maxima
-   after the threshold's entries); the transposed entries travel to the ranks owning their g rows in one
-   MPI_Alltoallv, grouped by g row and, within it, by source rank and f row, so every row arrives with its
-   columns in order. The diagonal block takes the columns this rank owns (local numbering), the off-diagonal
-   block the others (global numbering). */
-static PetscErrorCode AssembleSplit(OTSolver s, const PetscInt *row_ptr, PetscInt *kept_col, PetscReal *kept_val, const PetscInt *col_local, PetscReal shift, Mat *A,
-                                    OTSplitArrays *split)
+/* The transposed kept entries, sent to the ranks owning their g rows: sorts each owned row's kept entries by column,
+   groups them by g row (counting sort; f rows ascend within each) as (j, global f row) pairs, and exchanges them in
+   one MPI_Alltoallv; recv_counts[q], recv_displs[q] say which arrived from rank q. */
+static PetscErrorCode ExchangeTransposed(OTSolver s, const PetscInt *row_ptr, PetscInt *kept_col, PetscReal *kept_val, const PetscInt *col_local, PetscInt **recv_index,
+                                         PetscReal **recv_value, PetscMPIInt *recv_counts, PetscMPIInt *recv_displs)
 {
-  OTProblem    pb = s->problem;
   OTNewton    *nt = s->newton;
-  PetscInt     m = pb->m, n_local = pb->n_local, g_local = nt->g_end - nt->g_start, local = n_local + g_local, kept = row_ptr[n_local];
-  PetscInt    *col_ptr, *send_index, *recv_index, *d_cursor, *o_cursor, received, d_total, o_total;
-  PetscReal   *send_value, *recv_value;
-  PetscMPIInt *counts, *displs, *index_counts, *index_displs, *recv_counts, *recv_displs, *recv_index_counts, *recv_index_displs, size = s->size;
+  PetscInt     m = s->problem->m, n_local = s->problem->n_local, kept = row_ptr[n_local], *col_ptr, *send_index, received;
+  PetscReal   *send_value;
+  PetscMPIInt *counts, *displs, *index_counts, *index_displs, *recv_index_counts, *recv_index_displs, size = s->size;
 
   PetscFunctionBegin;
   for (PetscInt i = 0; i < n_local; i++) {
@@ -146,7 +139,7 @@ static PetscErrorCode AssembleSplit(OTSolver s, const PetscInt *row_ptr, PetscIn
     for (PetscInt t = col_ptr[j]; t < col_ptr[j + 1]; t++) send_index[2 * t] = j;
   /* g rows are owned in contiguous ranges, rank by rank: the sorted list is already grouped by destination */
   PetscCall(PetscMalloc4(size, &counts, size, &displs, size, &index_counts, size, &index_displs));
-  PetscCall(PetscMalloc4(size, &recv_counts, size, &recv_displs, size, &recv_index_counts, size, &recv_index_displs));
+  PetscCall(PetscMalloc2(size, &recv_index_counts, size, &recv_index_displs));
   for (PetscMPIInt q = 0; q < size; q++) {
     PetscInt gs, ge;
 
@@ -170,17 +163,43 @@ static PetscErrorCode AssembleSplit(OTSolver s, const PetscInt *row_ptr, PetscIn
   }
   received = size > 0 ? recv_displs[size - 1] + recv_counts[size - 1] : 0;
   if (size == 1) { /* nothing to send */
-    recv_index = send_index;
-    recv_value = send_value;
+    *recv_index = send_index;
+    *recv_value = send_value;
   } else {
     PetscCall(Reserve(nt, WORK_RECV_INDEX, 2 * (size_t)received, sizeof(PetscInt)));
     PetscCall(Reserve(nt, WORK_RECV_VALUE, (size_t)received, sizeof(PetscReal)));
-    recv_index = (PetscInt *)nt->work[WORK_RECV_INDEX];
-    recv_value = (PetscReal *)nt->work[WORK_RECV_VALUE];
-    PetscCallMPI(MPI_Alltoallv(send_index, index_counts, index_displs, MPIU_INT, recv_index, recv_index_counts, recv_index_displs, MPIU_INT, s->comm));
-    PetscCallMPI(MPI_Alltoallv(send_value, counts, displs, MPIU_REAL, recv_value, recv_counts, recv_displs, MPIU_REAL, s->comm));
+    *recv_index = (PetscInt *)nt->work[WORK_RECV_INDEX];
+    *recv_value = (PetscReal *)nt->work[WORK_RECV_VALUE];
+    PetscCallMPI(MPI_Alltoallv(send_index, index_counts, index_displs, MPIU_INT, *recv_index, recv_index_counts, recv_index_displs, MPIU_INT, s->comm));
+    PetscCallMPI(MPI_Alltoallv(send_value, counts, displs, MPIU_REAL, *recv_value, recv_counts, recv_displs, MPIU_REAL, s->comm));
   }
 
+  PetscCall(PetscFree4(counts, displs, index_counts, index_displs));
+  PetscCall(PetscFree2(recv_index_counts, recv_index_displs));
+  PetscFunctionReturn(0);
+}
+
+/* [[diag(P1), Ps], [Ps^T, diag(P^T 1)]] from CSR blocks built here and handed to PETSc as they are
+   (MatCreateMPIAIJWithSplitArrays; -ot_newton_assembly split, the default): no per-entry insertion, which costs
+   35-50 ns an entry in PETSc 3.18's MatSetValues (7.5 ms for 156,000 entries) where building the blocks costs a
+   few ns. The owned f rows come from the kept entries (sorted here: KeepRows appends the row and column maxima
+   after the threshold's entries); the transposed entries travel to the ranks owning their g rows in one
+   MPI_Alltoallv, grouped by g row and, within it, by source rank and f row, so every row arrives with its
+   columns in order. The diagonal block takes the columns this rank owns (local numbering), the off-diagonal
+   block the others (global numbering). */
+static PetscErrorCode AssembleSplit(OTSolver s, const PetscInt *row_ptr, PetscInt *kept_col, PetscReal *kept_val, const PetscInt *col_local, PetscReal shift, Mat *A,
+                                    OTSplitArrays *split)
+{
+  OTProblem    pb = s->problem;
+  OTNewton    *nt = s->newton;
+  PetscInt     n_local = pb->n_local, g_local = nt->g_end - nt->g_start, local = n_local + g_local;
+  PetscInt    *recv_index, *d_cursor, *o_cursor, d_total, o_total;
+  PetscReal   *recv_value;
+  PetscMPIInt *recv_counts, *recv_displs, size = s->size;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc2(size, &recv_counts, size, &recv_displs));
+  PetscCall(ExchangeTransposed(s, row_ptr, kept_col, kept_val, col_local, &recv_index, &recv_value, recv_counts, recv_displs));
   /* row lengths: f rows: the diagonal and the kept entries (by the owner of their g column); g rows: the
      entries from this rank's f rows and the diagonal, and those from other ranks */
   PetscCall(PetscMalloc2(local, &d_cursor, local, &o_cursor));
@@ -256,8 +275,7 @@ static PetscErrorCode AssembleSplit(OTSolver s, const PetscInt *row_ptr, PetscIn
     split->da[d_cursor[r]++] = nt->col_sum[nt->g_start + r - n_local] * (1.0 + shift);
   }
   PetscCall(PetscFree2(d_cursor, o_cursor));
-  PetscCall(PetscFree4(counts, displs, index_counts, index_displs));
-  PetscCall(PetscFree4(recv_counts, recv_displs, recv_index_counts, recv_index_displs));
+  PetscCall(PetscFree2(recv_counts, recv_displs));
   PetscCall(MatCreateMPIAIJWithSplitArrays(s->comm, local, local, pb->n + pb->m, pb->n + pb->m, split->di, split->dj, split->da, split->oi, split->oj, split->oa, A));
   PetscFunctionReturn(0);
 }

@@ -1,5 +1,5 @@
 /*
-  Stage 1: Sinkhorn (DESIGN.md §1), one pass over the stored rows per iteration, in two variants that
+  Stage 1: Sinkhorn (docs/design.md §1), one pass over the stored rows per iteration, in two variants that
   compute the same iterates.
 
   Log domain. For each owned row i the pass forms k_ij = exp((f_i + g_j - C_ij)/eps) once, while the row
@@ -171,6 +171,59 @@ static PetscErrorCode ChooseVariant(OTSolver s)
   PetscFunctionReturn(0);
 }
 
+/* The stored kernel, where the variant asks for one (decided on every rank alike: a rank without rows has a NULL
+   kernel but takes the same branches); single: the float kernel is in use (a flag, not its pointer). Collective. */
+static PetscErrorCode SetUpKernel(OTSolver s, PetscBool *use_kernel, PetscBool *single)
+{
+  PetscInt n_local = s->problem->n_local, m = s->problem->m;
+
+  PetscFunctionBegin;
+  *use_kernel = (PetscBool)(s->variant == OT_SINKHORN_ABSORB);
+  if (*use_kernel && !s->v) PetscCall(PetscMalloc4(n_local, &s->store.f_ref, n_local, &s->u, m, &s->store.g_ref, m, &s->v));
+  *single = (PetscBool)(*use_kernel && s->kernel_precision == OT_KERNEL_SINGLE && !s->single_phase_over);
+  if (*use_kernel && !s->store.k && !s->store.k_single) {
+    if (*single) {
+      PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->store.k_single));
+      OTAdviseHugePages(s->store.k_single, sizeof(float) * (size_t)n_local * (size_t)m);
+    } else {
+      PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->store.k));
+      OTAdviseHugePages(s->store.k, sizeof(PetscReal) * (size_t)n_local * (size_t)m);
+    }
+  }
+  PetscFunctionReturn(0);
+}
+
+/* The float kernel has done its part: it makes room for a double one, which the next log-domain pass builds. */
+static PetscErrorCode HandOverToDouble(OTSolver s, PetscInt iteration, PetscReal marginal_error)
+{
+  size_t entries = (size_t)s->problem->n_local * (size_t)s->problem->m;
+
+  PetscFunctionBegin;
+  PetscCall(PetscFree(s->store.k_single));
+  PetscCall(PetscMalloc1(entries, &s->store.k));
+  s->store.eps = 0.0;
+  OTAdviseHugePages(s->store.k, sizeof(PetscReal) * entries);
+  PetscCall(PetscInfo(NULL, "Single-precision kernel handed over to double at sweep %" PetscInt_FMT ", marginal error %g\n", iteration, (double)marginal_error));
+  PetscFunctionReturn(0);
+}
+
+/* The log-domain g-update g_j += eps (log b_j - log s_j) from the reduced column sums s; columns whose sum underflowed
+   are recomputed exactly (RescueColumns). Collective. */
+static PetscErrorCode LogUpdateG(OTSolver s, PetscInt *rescue_columns)
+{
+  OTProblem pb           = s->problem;
+  PetscInt  rescue_count = 0;
+
+  PetscFunctionBegin;
+  for (PetscInt j = 0; j < pb->m; j++) {
+    if (s->col_sum[j] >= OT_TINY) s->g[j] += s->eps * (PetscLogReal(pb->b[j]) - PetscLogReal(s->col_sum[j]));
+    else rescue_columns[rescue_count++] = j;
+  }
+  if (rescue_count) PetscCall(RescueColumns(s, rescue_count, rescue_columns));
+  s->rescued_columns += rescue_count;
+  PetscFunctionReturn(0);
+}
+
 /* Asks the operating system for 2 MB pages over an allocation (before its first touch): a sweep streams through
    the stored kernel once, and with 4 kB pages every 4 kB costs a TLB miss and a page walk. Only advice: without
    transparent huge pages it changes nothing. */
@@ -198,11 +251,53 @@ PetscErrorCode OTSinkhornSetFromOptions(OTSolver s)
   PetscFunctionReturn(0);
 }
 
+/* One pass over the owned rows: on the stored kernel (absorbed) or in the log domain; the column sums into
+   s->col_sum, the flags counted; returns this rank's <a, f> of the new state. */
+static PetscReal Sweep(OTSolver s, PetscBool absorbed, PetscBool use_kernel, PetscBool single, PetscReal scaling_max, PetscReal *u_next, PetscReal *flags)
+{
+  OTProblem pb = s->problem;
+  PetscInt  n_local = pb->n_local, m = pb->m;
+  PetscReal af = 0.0;
+
+  if (absorbed) {
+    KernelSweepRows(n_local, m, &s->store, scaling_max, pb->a, s->v, u_next, s->col_sum, flags);
+    for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * (s->store.f_ref[i] + s->eps * PetscLogReal(u_next[i]));
+  } else {
+    if (use_kernel) memcpy(s->store.g_ref, s->g, sizeof(PetscReal) * (size_t)m);
+    LogSweepRows(pb, s->eps, s->f, s->g, s->row_plan, use_kernel, &s->store, scaling_max, s->u, s->col_sum, flags);
+    if (use_kernel && !single) s->store.eps = s->eps; /* (f_ref, g_ref, kernel) are consistent again */
+    for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * s->f[i];
+  }
+  return af;
+}
+
+/* After a sweep: the history row and monitor line of the state, and whether the run ends here (converged, close
+   enough for Newton with stop_when_close, or NaN/Inf). */
+static PetscErrorCode SweepVerdict(OTSolver s, PetscInt iteration, PetscReal marginal_error, PetscReal dual, PetscBool stop_when_close, PetscBool *converged,
+                                   PetscBool *leave)
+{
+  PetscFunctionBegin;
+  PetscCall(OTSolverHistoryAppend(s, OT_STAGE_SINKHORN, iteration, marginal_error, dual));
+  if (PetscIsInfOrNanReal(marginal_error) || PetscIsInfOrNanReal(dual)) {
+    PetscCall(PetscSNPrintf(s->result.status, sizeof(s->result.status), "NaN or Inf in the Sinkhorn iterates at iteration %" PetscInt_FMT,
+                            iteration));
+    s->result.reason = OT_REASON_BREAKDOWN;
+    *leave            = PETSC_TRUE;
+  } else if (marginal_error <= s->tol) {
+    *converged = PETSC_TRUE;
+    *leave      = PETSC_TRUE;
+  } else if (stop_when_close && marginal_error <= s->newton_switch * s->problem->mass) {
+    *leave = PETSC_TRUE; /* close enough for Newton */
+  }
+  PetscCall(OTSolverMonitor(s, OT_STAGE_SINKHORN, iteration, marginal_error, dual, *leave));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_iteration, PetscBool stop_when_close, PetscInt *sweeps, PetscBool *converged)
 {
   OTProblem  pb = s->problem;
   PetscInt   m = pb->m, n_local = pb->n_local, it, *rescue_columns;
-  PetscBool  absorbed = PETSC_FALSE, use_kernel, single; /* absorbed: the state is (f_ref, u, g_ref, v) on the stored kernel */
+  PetscBool  absorbed = PETSC_FALSE, use_kernel = PETSC_FALSE, single = PETSC_FALSE; /* absorbed: the state is (f_ref, u, g_ref, v) on the stored kernel */
   PetscReal *u_next, *v_next, *flags = s->col_sum + m + 1, safe_point[OT_SAFE_POINT_FLAGS] = {0, 0}, scaling_max;
   PetscBool  stop = PETSC_FALSE;
 
@@ -210,28 +305,14 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
   *converged = PETSC_FALSE;
   PetscCall(ChooseVariant(s));
   if (first_iteration == 0 && s->monitor_every) PetscCall(OTSolverMonitorMemory(s));
-  /* decided on every rank alike: a rank without rows has a NULL kernel but takes the same branches */
-  use_kernel = (PetscBool)(s->variant == OT_SINKHORN_ABSORB);
-  if (use_kernel && !s->v) PetscCall(PetscMalloc4(n_local, &s->store.f_ref, n_local, &s->u, m, &s->store.g_ref, m, &s->v));
-  /* single: the float kernel is in use (a flag, not its pointer: a rank without rows has none) */
-  single = (PetscBool)(use_kernel && s->kernel_precision == OT_KERNEL_SINGLE && !s->single_phase_over);
-  if (use_kernel && !s->store.k && !s->store.k_single) {
-    if (single) {
-      PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->store.k_single));
-      OTAdviseHugePages(s->store.k_single, sizeof(float) * (size_t)n_local * (size_t)m);
-    } else {
-      PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->store.k));
-      OTAdviseHugePages(s->store.k, sizeof(PetscReal) * (size_t)n_local * (size_t)m);
-    }
-  }
+  PetscCall(SetUpKernel(s, &use_kernel, &single));
   scaling_max = single ? OT_SCALING_MAX_SINGLE : OT_SCALING_MAX;
   PetscCall(PetscMalloc3(m, &rescue_columns, n_local, &u_next, m, &v_next));
   for (it = 1; it <= max_sweeps; it++) {
-    PetscReal   marginal_error, dual, af = 0.0;
+    PetscReal   marginal_error, dual;
     OTMarginals marginals;
     PetscReal  *g_now = s->g; /* the potentials g of the state */
-    PetscInt  rescue_count = 0;
-    PetscBool leave        = PETSC_FALSE;
+    PetscBool   leave = PETSC_FALSE;
 
     /* a safe point: the state after it - 1 sweeps; the requests came with the last sweep's reduction */
     if (safe_point[0] > 0 || safe_point[1] > 0) {
@@ -243,16 +324,7 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     PetscCall(PetscLogEventBegin(OT_EVENT_SWEEP, 0, 0, 0, 0));
     for (int k = 0; k < FLAG_COUNT; k++) flags[k] = 0.0;
     if (s->checkpoint_file[0]) OTSolverSafePointRequests(s, flags + FLAG_SAFE_POINT);
-    if (absorbed) {
-      KernelSweepRows(n_local, m, &s->store, scaling_max, pb->a, s->v, u_next, s->col_sum, flags);
-      for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * (s->store.f_ref[i] + s->eps * PetscLogReal(u_next[i]));
-    } else {
-      if (use_kernel) PetscCall(PetscArraycpy(s->store.g_ref, s->g, m));
-      LogSweepRows(pb, s->eps, s->f, s->g, s->row_plan, use_kernel, &s->store, scaling_max, s->u, s->col_sum, flags);
-      if (use_kernel && !single) s->store.eps = s->eps; /* (f_ref, g_ref, kernel) are consistent again */
-      for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * s->f[i];
-    }
-    s->col_sum[m] = af;
+    s->col_sum[m] = Sweep(s, absorbed, use_kernel, single, scaling_max, u_next, flags);
     PetscCall(PetscLogEventEnd(OT_EVENT_SWEEP, 0, 0, 0, 0));
     PetscCall(PetscLogEventBegin(OT_EVENT_COLUMN_REDUCE, 0, 0, 0, 0));
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, s->col_sum, (PetscMPIInt)(m + 1 + FLAG_COUNT), MPIU_REAL, MPIU_SUM, s->comm));
@@ -278,30 +350,13 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     OTMarginalsFromColumns(pb, s->eps, s->col_sum, g_now, s->col_sum[m], 0.0, &marginals);
     marginal_error = marginals.marginal_error;
     dual           = marginals.dual;
-    PetscCall(OTSolverHistoryAppend(s, OT_STAGE_SINKHORN, first_iteration + it, marginal_error, dual));
-    if (PetscIsInfOrNanReal(marginal_error) || PetscIsInfOrNanReal(dual)) {
-      PetscCall(PetscSNPrintf(s->result.status, sizeof(s->result.status), "NaN or Inf in the Sinkhorn iterates at iteration %" PetscInt_FMT,
-                              first_iteration + it));
-      s->result.reason = OT_REASON_BREAKDOWN;
-      leave            = PETSC_TRUE;
-    } else if (marginal_error <= s->tol) {
-      *converged = PETSC_TRUE;
-      leave      = PETSC_TRUE;
-    } else if (stop_when_close && marginal_error <= s->newton_switch * pb->mass) {
-      leave = PETSC_TRUE; /* close enough for Newton */
-    }
-    PetscCall(OTSolverMonitor(s, OT_STAGE_SINKHORN, first_iteration + it, marginal_error, dual, leave));
+    PetscCall(SweepVerdict(s, first_iteration + it, marginal_error, dual, stop_when_close, converged, &leave));
     if (leave) break;
 
     if (single && marginal_error <= OT_SINGLE_PHASE_TOL * pb->mass) {
       /* the float kernel has done its part: the state returns to potentials, takes the log-domain g-update
          below, and the next pass rebuilds the kernel in double */
-      PetscCall(PetscFree(s->store.k_single));
-      PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->store.k));
-      s->store.eps = 0.0;
-      OTAdviseHugePages(s->store.k, sizeof(PetscReal) * (size_t)n_local * (size_t)m);
-      PetscCall(PetscInfo(NULL, "Single-precision kernel handed over to double at sweep %" PetscInt_FMT ", marginal error %g\n", first_iteration + it,
-                          (double)marginal_error));
+      PetscCall(HandOverToDouble(s, first_iteration + it, marginal_error));
       s->single_phase_over = PETSC_TRUE;
       single               = PETSC_FALSE;
       scaling_max          = OT_SCALING_MAX;
@@ -325,12 +380,7 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
       if (absorbed) Materialize(s, s->u); /* (f_new, g_old) as potentials */
       absorbed = PETSC_FALSE;
     }
-    for (PetscInt j = 0; j < m; j++) {
-      if (s->col_sum[j] >= OT_TINY) s->g[j] += s->eps * (PetscLogReal(pb->b[j]) - PetscLogReal(s->col_sum[j]));
-      else rescue_columns[rescue_count++] = j;
-    }
-    if (rescue_count) PetscCall(RescueColumns(s, rescue_count, rescue_columns));
-    s->rescued_columns += rescue_count;
+    PetscCall(LogUpdateG(s, rescue_columns));
   }
   if (absorbed) Materialize(s, s->u);
   *sweeps = stop ? it - 1 : PetscMin(it, max_sweeps);

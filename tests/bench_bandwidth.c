@@ -1,5 +1,5 @@
 /* Benchmark (not a test): this machine's read bandwidth, measured the way a Sinkhorn sweep reads a stored
-   matrix (DESIGN.md §5: an iteration on a stored n x m matrix cannot be faster than reading it once).
+   matrix (an iteration on a stored n x m matrix cannot be faster than reading it once).
 
    Each rank allocates its share of a buffer of -bytes B in total (default 512e6, the 8000 x 8000 float64
    matrix), with the allocator and the 2 MB page advice the solver uses for its kernel, and fills it, so its pages are

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Benchmark (not a test): point clouds with costs computed on the fly (DESIGN.md §3, issue 4).
+# Benchmark (not a test): point clouds with costs computed on the fly (docs/design.md §3, issue 4).
 # 1. Per-core throughput of the fused cost + exponential row kernel (tests/bench_costs.c), d = 2 and d = 10,
 #    next to the exponential of a stored dense row.
 # 2. n + n points in 3-D (otgen -gen_type mixture), squared Euclidean, eps = 0.05 x max C, -ot_tol 1e-6,

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Checks an otsolve result file against its problem file with numpy, independently of otsolve's code:
 the plan P = exp((f + g - C)/eps) rebuilt from /f and /g (C from /C, or from the point clouds /X, /Y) must have the reported marginal error (<= tol)
-and transport cost, and the file must have every dataset and attribute of DESIGN.md §3.
+and transport cost, and the file must have every dataset and attribute of docs/design.md §3.
 usage: check_result.py PROBLEM.h5 RESULT.h5 TOL"""
 import sys
 
