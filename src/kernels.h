@@ -119,18 +119,6 @@ static inline double OTRowPlan(int64_t m, double f_i, const double *restrict g, 
   return OTSum(m, out);
 }
 
-/* max_j (g[j] - cost[j]): the shift that makes a row's largest exponent zero. */
-static inline double OTRowShift(int64_t m, const double *restrict g, const double *restrict cost)
-{
-  double shift = -INFINITY;
-
-  for (int64_t j = 0; j < m; j++) {
-    double x = g[j] - cost[j];
-    shift    = x > shift ? x : shift;
-  }
-  return shift;
-}
-
 /*
   Row kernels over stored rows whose entries are TYPE (double, or float for a single-precision kernel),
   accumulated in double:
