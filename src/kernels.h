@@ -16,6 +16,17 @@
   #define OT_HOT_LOOP
 #endif
 
+/* c[0] x^(n-1) + c[1] x^(n-2) + ... + c[n-1] by Horner's scheme, unrolled: a chain of multiply-adds (of FMAs where
+   contraction is on), as written out by hand. */
+static inline double OTHorner(double x, const double *c, size_t n)
+{
+  double p = c[0];
+
+#pragma GCC unroll 16
+  for (size_t k = 1; k < n; k++) p = p * x + c[k];
+  return p;
+}
+
 /*
   exp(x) in double precision without libm, so that loops over it vectorise.
   Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2, then the degree-13 Taylor polynomial of exp(r)
@@ -35,24 +46,14 @@ static inline double OTExp(double x)
     uint64_t u;
   } bits;
   double r, p;
+  /* 1/13!, 1/12!, ..., 1/2!, 1, 1 */
+  static const double ot_exp_taylor[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0,
+                                         1.0 / 720.0,        1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,        0.5,             1.0,           1.0};
 
   bits.d = kd;
   kd -= shifter;
   r = (xc - kd * ln2_hi) - kd * ln2_lo;
-  p = 1.0 / 6227020800.0;
-  p = p * r + 1.0 / 479001600.0;
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
+  p = OTHorner(r, ot_exp_taylor, sizeof(ot_exp_taylor) / sizeof(ot_exp_taylor[0]));
   bits.u = (bits.u + 1023) << 52;
   p *= bits.d;
   return x < -708.0 ? 0.0 : p;
@@ -74,6 +75,7 @@ static inline double OTLog(double x)
     uint64_t u;
   } bits, exponent;
   double r, e, t, t2, p, big;
+  static const double ot_atanh_taylor[] = {1.0 / 21, 1.0 / 19, 1.0 / 17, 1.0 / 15, 1.0 / 13, 1.0 / 11, 1.0 / 9, 1.0 / 7, 1.0 / 5, 1.0 / 3}; /* odd series of atanh / t, in t^2 */
 
   bits.d     = x;
   exponent.u = 0x4330000000000000ULL | (bits.u >> 52); /* 2^52 + biased exponent, exactly */
@@ -85,17 +87,7 @@ static inline double OTLog(double x)
   e          = e + big;
   t          = (r - 1.0) / (r + 1.0);
   t2         = t * t;
-  p          = 1.0 / 21;
-  p          = p * t2 + 1.0 / 19;
-  p          = p * t2 + 1.0 / 17;
-  p          = p * t2 + 1.0 / 15;
-  p          = p * t2 + 1.0 / 13;
-  p          = p * t2 + 1.0 / 11;
-  p          = p * t2 + 1.0 / 9;
-  p          = p * t2 + 1.0 / 7;
-  p          = p * t2 + 1.0 / 5;
-  p          = p * t2 + 1.0 / 3;
-  p          = p * t2;
+  p          = OTHorner(t2, ot_atanh_taylor, sizeof(ot_atanh_taylor) / sizeof(ot_atanh_taylor[0])) * t2;
   return e * ln2_hi + (e * ln2_lo + (2.0 * t + 2.0 * t * p));
 }
 
