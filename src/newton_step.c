@@ -52,7 +52,7 @@ PetscErrorCode OTNewtonSetFromOptions(OTSolver s)
   PetscCheck(nt->drop >= 0 && nt->drop < 1, s->comm, OT_ERR_INPUT, "-ot_newton_drop must be in [0, 1), got %g", (double)nt->drop);
   PetscCall(PetscOptionsReal("-ot_newton_shift", "SNS: Levenberg-Marquardt shift, relative to the diagonal, times the relative marginal error", NULL, nt->shift,
                              &nt->shift, NULL));
-  PetscCall(PetscOptionsEnum("-ot_newton_assembly", "SNS: split: CSR blocks built by otsolve (faster); setvalues: MatSetValues and PETSc's assembly", NULL,
+  PetscCall(PetscOptionsEnum("-ot_newton_assembly", "SNS: split (CSR blocks, faster) or setvalues (MatSetValues)", NULL,
                              OTNewtonAssemblies, (PetscEnum)nt->assembly, (PetscEnum *)&nt->assembly, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);

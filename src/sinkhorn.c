@@ -243,9 +243,9 @@ PetscErrorCode OTSinkhornSetFromOptions(OTSolver s)
 {
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "Sinkhorn stage (otsolve)", NULL);
-  PetscCall(PetscOptionsEnum("-ot_sinkhorn_variant", "log: log-domain sweeps; absorb: on a stored n x m kernel (2x faster or more); auto: absorb for a /C whose kernel fits in half the free memory, else log",
+  PetscCall(PetscOptionsEnum("-ot_sinkhorn_variant", "log domain, or absorb (stored n x m kernel, faster); auto: absorb if it fits in half the free memory (dense /C)",
                              NULL, OTSinkhornVariants, (PetscEnum)s->variant, (PetscEnum *)&s->variant, NULL));
-  PetscCall(PetscOptionsEnum("-ot_kernel_precision", "absorb: kernel in double, or in single precision until the error is 1e-7 x mass, then double", NULL,
+  PetscCall(PetscOptionsEnum("-ot_kernel_precision", "absorb: kernel in double, or in single until error 1e-7 x mass", NULL,
                              OTKernelPrecisions, (PetscEnum)s->kernel_precision, (PetscEnum *)&s->kernel_precision, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
