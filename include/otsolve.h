@@ -29,6 +29,10 @@ typedef struct _p_OTSolver  *OTSolver;
 #define OT_EXIT_INTERRUPTED   4
 #define OT_EXIT_BREAKDOWN     5
 
+/* The error class of a problem the user caused (bad input, options or output path) that every rank detected
+   together: the otsolve program reports it once and exits with status 1 instead of aborting the job. */
+#define OT_ERR_INPUT PETSC_ERR_USER_INPUT
+
 /* Why a solve ended. */
 typedef enum {
   OT_REASON_NONE,        /* not solved yet */
@@ -38,7 +42,7 @@ typedef enum {
   OT_REASON_INTERRUPTED  /* a signal asked to stop; the state is in the checkpoint file */
 } OTStopReason;
 
-/* What a finished solve reports (DESIGN.md §1, §3). Every rank holds the same values. */
+/* What a finished solve reports (docs/design.md §1, §3). Every rank holds the same values. */
 typedef struct {
   PetscReal transport_cost;      /* <C,P> */
   PetscReal dual_objective;      /* D(f,g) = <a,f> + <b,g> - eps sum P */
@@ -78,7 +82,7 @@ PETSC_EXTERN PetscErrorCode OTProblemCreate(MPI_Comm comm, OTProblem *problem);
 /* Reads -ot_mass_tol (accepted relative mismatch of the total masses) and -ot_normalize (rescale
    both measures to mass 1 instead). Call before loading. Collective. */
 PETSC_EXTERN PetscErrorCode OTProblemSetFromOptions(OTProblem problem);
-/* Reads a problem file (DESIGN.md §3: dense /C, optional /a, /b); each rank reads only its rows
+/* Reads a problem file (docs/design.md §3: dense /C, optional /a, /b); each rank reads only its rows
    with MPI-IO. Bad input is reported on every rank with a message naming the file and dataset.
    Collective. */
 PETSC_EXTERN PetscErrorCode OTProblemLoad(OTProblem problem, const char filename[]);
@@ -94,6 +98,19 @@ PETSC_EXTERN PetscErrorCode OTProblemSetExample(OTProblem problem, PetscInt n, P
 PETSC_EXTERN PetscErrorCode OTProblemGetSizes(OTProblem problem, PetscInt *n, PetscInt *m, PetscInt *row_start, PetscInt *row_end);
 /* Largest cost entry over all ranks. Not collective (computed at load). */
 PETSC_EXTERN PetscErrorCode OTProblemGetCostMax(OTProblem problem, PetscReal *cost_max);
+/* A point-cloud problem's points as this rank holds them: the dimension d, the rank's rows of X (rows row_start
+   .. row_end - 1 of OTProblemGetSizes; x[i * d + k] is coordinate k of row row_start + i), all of Y transposed
+   (coordinate k of point j at y_t[k * m + j]), and the cost as given (sqeuclidean, euclidean or pnorm:P). A
+   dense problem (/C) gives d = 0, x = y_t = NULL and the cost "dense". The arrays belong to the problem; any
+   output may be NULL. Not collective. */
+PETSC_EXTERN PetscErrorCode OTProblemGetPoints(OTProblem problem, PetscInt *d, const PetscReal *x[], const PetscReal *y_t[], const char *cost[]);
+/* The weights as this rank holds them, after the checks and rescaling of the load: a for the rank's rows
+   (row_end - row_start entries) and all of b (m). They belong to the problem; either output may be NULL.
+   Not collective. */
+PETSC_EXTERN PetscErrorCode OTProblemGetWeights(OTProblem problem, const PetscReal *a[], const PetscReal *b[]);
+/* The problem's name in messages and files: the problem file, the built-in example, or the source given to
+   OTProblemSetPoints. It belongs to the problem. Not collective. */
+PETSC_EXTERN PetscErrorCode OTProblemGetSource(OTProblem problem, const char *source[]);
 PETSC_EXTERN PetscErrorCode OTProblemDestroy(OTProblem *problem);
 
 /* Creates a solver on comm. Collective. */
@@ -103,6 +120,35 @@ PETSC_EXTERN PetscErrorCode OTSolverSetProblem(OTSolver solver, OTProblem proble
 /* Reads the -ot_ options (-help lists them): -ot_eps, -ot_tol, -ot_max_it, -ot_method, -ot_monitor [k],
    -ot_view, -ot_checkpoint, -ot_checkpoint_interval, -ot_restart, the SNS options. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverSetFromOptions(OTSolver solver);
+/* The solver's communicator. Not collective. */
+PETSC_EXTERN PetscErrorCode OTSolverGetComm(OTSolver solver, MPI_Comm *comm);
+/* The problem given to OTSolverSetProblem (no new reference: the caller does not destroy it). Not collective. */
+PETSC_EXTERN PetscErrorCode OTSolverGetProblem(OTSolver solver, OTProblem *problem);
+/* Sets eps, the entropic regularisation in cost units, as -ot_eps does; eps <= 0: the default, 0.01 * max C.
+   It takes effect at the next OTSolverSetUp (which OTSolverSolve makes), which starts again from f = g = 0.
+   Not collective (give every rank the same value). */
+PETSC_EXTERN PetscErrorCode OTSolverSetEps(OTSolver solver, PetscReal eps);
+/* eps: before set-up the value set (<= 0: the default); after OTSolverSetUp the eps in use, and after
+   OTSolverSolve the final one (the target of the eps schedule, unless the solve stopped in an earlier stage).
+   Not collective. */
+PETSC_EXTERN PetscErrorCode OTSolverGetEps(OTSolver solver, PetscReal *eps);
+/* Sets the eps schedule as -ot_eps_schedule does: "E0:F", "E1,E2,...", "none" or "auto"; NULL or "" for the
+   default (auto for -ot_method sns, none for sinkhorn). It is checked, and takes effect, at the next
+   OTSolverSetUp, which starts again from f = g = 0. Not collective (give every rank the same value). */
+PETSC_EXTERN PetscErrorCode OTSolverSetEpsSchedule(OTSolver solver, const char spec[]);
+/* Sets the checkpoints as -ot_checkpoint and -ot_checkpoint_interval do: written to file (NULL or "": no
+   checkpoints, and SIGTERM/SIGUSR1 keep their default action) every interval seconds (<= 0: only on SIGTERM or
+   SIGUSR1, which then stop the solve). Not collective (give every rank the same values). */
+PETSC_EXTERN PetscErrorCode OTSolverSetCheckpoint(OTSolver solver, const char file[], PetscReal interval);
+/* The checkpoint file ("" for none) and the interval in seconds; either output may be NULL. Not collective. */
+PETSC_EXTERN PetscErrorCode OTSolverGetCheckpoint(OTSolver solver, const char *file[], PetscReal *interval);
+/* The checkpoint file the next solve resumes from (-ot_restart or OTSolverSetRestart; "" for none). Not collective. */
+PETSC_EXTERN PetscErrorCode OTSolverGetRestart(OTSolver solver, const char *file[]);
+/* Sets what -ot_plan_threshold does: OTSolverWriteResult also writes /plan, the entries of P that are at least
+   threshold times max P (0 <= threshold <= 1; 0: all of them); threshold < 0: no /plan. Not collective. */
+PETSC_EXTERN PetscErrorCode OTSolverSetPlanThreshold(OTSolver solver, PetscReal threshold);
+/* The plan threshold (< 0: no /plan). Not collective. */
+PETSC_EXTERN PetscErrorCode OTSolverGetPlanThreshold(OTSolver solver, PetscReal *threshold);
 /* Allocates the potentials and work space. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverSetUp(OTSolver solver);
 /* Runs log-domain Sinkhorn until the marginal error is at most -ot_tol or -ot_max_it sweeps,
@@ -110,7 +156,7 @@ PETSC_EXTERN PetscErrorCode OTSolverSetUp(OTSolver solver);
 PETSC_EXTERN PetscErrorCode OTSolverSolve(OTSolver solver);
 /* Copies the result of the last solve. Not collective. */
 PETSC_EXTERN PetscErrorCode OTSolverGetResult(OTSolver solver, OTResult *result);
-/* Writes the result file (DESIGN.md §3) to a temporary name, then renames it. Collective. */
+/* Writes the result file (docs/design.md §3) to a temporary name, then renames it. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverWriteResult(OTSolver solver, const char filename[]);
 /* Writes the solver's state (potentials, counters, stage, history) to an HDF5 checkpoint file,
    atomically: a temporary file renamed over the previous checkpoint. Collective. */
@@ -121,6 +167,17 @@ PETSC_EXTERN PetscErrorCode OTSolverSetRestart(OTSolver solver, const char filen
 /* After OTSolverSolve on a point-cloud problem: solves the two symmetric problems (X, X) and (Y, Y) at the
    same eps and sets the result's sinkhorn_divergence. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverComputeDivergence(OTSolver solver);
+/* Records a Sinkhorn divergence in the result of the last solve (sinkhorn_divergence, and divergence_converged:
+   whether all its solves converged), as OTSolverComputeDivergence does; OTSolverWriteResult and
+   OTSolverPrintSummary then report it. Not collective (give every rank the same values). */
+PETSC_EXTERN PetscErrorCode OTSolverSetDivergence(OTSolver solver, PetscReal divergence, PetscBool converged);
+/* Solves one point-cloud problem on comm, from arrays that every rank passes whole as to OTProblemSetPoints (X:
+   n x d, Y: m x d, weights a and b or NULL for uniform, cost, source), with the -ot_ options, as one of many
+   small problems: no checkpoints, no restart, no /plan. eps > 0: solved at this eps, with the default eps
+   schedule (an -ot_eps_schedule given in another problem's cost units need not suit this one); eps <= 0:
+   -ot_eps, or its default 0.01 * max C, and -ot_eps_schedule. Every rank gets the same result. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolvePoints(MPI_Comm comm, PetscInt n, PetscInt m, PetscInt d, const PetscReal X[], const PetscReal Y[], const PetscReal a[],
+                                          const PetscReal b[], const char cost[], const char source[], PetscReal eps, OTResult *result);
 /* The K x K matrix of transport costs among the measures listed in the text file `list` (one HDF5 file
    per line, each with points /X and optional weights /a), pairs spread over groups of ranks; written to
    `output` (HDF5); unconverged counts the pairs that did not converge. Reads the solver options for
@@ -131,5 +188,16 @@ PETSC_EXTERN PetscErrorCode OTSolverPrintSummary(OTSolver solver);
 /* Prints the solver's configuration. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverView(OTSolver solver, PetscViewer viewer);
 PETSC_EXTERN PetscErrorCode OTSolverDestroy(OTSolver *solver);
+
+/* Atomic files (docs/design.md §3): FILE is written under the temporary name FILE.tmp.<pid of rank 0 of comm>
+   (OTFileTemporaryName), then OTFileCommit has rank 0 of comm sync it to disk, rename it over FILE and sync the
+   directory, so that a reader, or a crash at any moment, sees the old file or the new one, whole. A file that
+   one rank writes alone passes PETSC_COMM_SELF on that rank, or a communicator whose rank 0 writes it; a file
+   written with MPI-IO, its communicator. Both are collective on comm. */
+PETSC_EXTERN PetscErrorCode OTFileTemporaryName(MPI_Comm comm, const char filename[], char tmpname[], size_t len);
+/* Call with the file closed. failed (on any rank): the writing failed, and the temporary is only removed (the
+   callers return their own errors). If the sync or the rename fails, the temporary is removed too, and every
+   rank gets an error of class OT_ERR_INPUT naming the file. */
+PETSC_EXTERN PetscErrorCode OTFileCommit(MPI_Comm comm, const char tmpname[], const char filename[], PetscBool failed);
 
 #endif

@@ -66,18 +66,23 @@ void OTSolverSafePointRequests(OTSolver s, PetscReal flags[OT_SAFE_POINT_FLAGS])
                                                                                                                                                  : 0.0;
 }
 
-/* The checkpoint at the given counts; (f, g) must be the state after those iterations. */
-static PetscErrorCode WriteCheckpoint(OTSolver s, const char filename[], PetscInt iterations_sinkhorn, PetscInt iterations_newton)
+/* What a checkpoint records beside the state: the iterations done so far. */
+typedef struct {
+  OTSolver s;
+  PetscInt iterations_sinkhorn, iterations_newton;
+} CheckpointContext;
+
+/* The contents of a checkpoint (an OTH5WriteFn); (f, g) must be the state after the context's iterations. */
+static PetscErrorCode WriteCheckpointFile(void *ctx, hid_t file, hid_t xfer)
 {
-  OTProblem pb = s->problem;
-  OTResult *r  = &s->result;
-  char      tmpname[PETSC_MAX_PATH_LEN + 32];
-  hid_t     file, xfer;
-  PetscReal sinkhorn_time = r->sinkhorn_time + (s->sinkhorn_run_start > 0 ? MPI_Wtime() - s->sinkhorn_run_start : 0.0);
+  CheckpointContext *c  = (CheckpointContext *)ctx;
+  OTSolver           s  = c->s;
+  OTProblem          pb = s->problem;
+  OTResult          *r  = &s->result;
+  PetscReal          sinkhorn_time = r->sinkhorn_time + (s->sinkhorn_run_start > 0 ? MPI_Wtime() - s->sinkhorn_run_start : 0.0);
 
   PetscFunctionBegin;
-  PetscCall(PetscLogEventBegin(OT_EVENT_WRITE, 0, 0, 0, 0));
-  PetscCall(OTH5CreateWithState(s, filename, tmpname, sizeof(tmpname), &file, &xfer));
+  PetscCall(OTH5WriteState(s, file, xfer));
   PetscCall(OTH5WriteAttrString(file, "format", OT_CHECKPOINT_FORMAT));
   PetscCall(OTH5WriteAttrString(file, "problem", pb->source));
   PetscCall(OTH5WriteAttrString(file, "method", OTMethods[s->method]));
@@ -87,16 +92,25 @@ static PetscErrorCode WriteCheckpoint(OTSolver s, const char filename[], PetscIn
   PetscCall(OTH5WriteAttrDouble(file, "cost_max", pb->cost_max));
   PetscCall(OTH5WriteAttrDouble(file, "mass", pb->mass));
   PetscCall(OTH5WriteAttrDouble(file, "eps", s->eps));
-  PetscCall(OTH5WriteAttrInt(file, "iterations_sinkhorn", iterations_sinkhorn));
-  PetscCall(OTH5WriteAttrInt(file, "iterations_newton", iterations_newton));
+  PetscCall(OTH5WriteAttrInt(file, "iterations_sinkhorn", c->iterations_sinkhorn));
+  PetscCall(OTH5WriteAttrInt(file, "iterations_newton", c->iterations_newton));
   PetscCall(OTH5WriteAttrInt(file, "eps_stage", s->eps_stage));
   PetscCall(OTH5WriteAttrInt(file, "eps_stages", s->eps_stages));
   PetscCall(OTH5WriteAttrInt(file, "sns_phase", s->sns_phase));
   PetscCall(OTH5WriteAttrInt(file, "sns_boosts", s->sns_boosts));
   PetscCall(OTH5WriteAttrDouble(file, "sinkhorn_time", sinkhorn_time));
   PetscCall(OTH5WriteAttrDouble(file, "elapsed", MPI_Wtime() - s->solve_start));
-  OTH5Call(H5Pclose(xfer));
-  PetscCall(OTH5CloseAndRename(s->comm, file, tmpname, filename));
+  PetscFunctionReturn(0);
+}
+
+/* The checkpoint at the given counts, written atomically (h5io.c). */
+static PetscErrorCode WriteCheckpoint(OTSolver s, const char filename[], PetscInt iterations_sinkhorn, PetscInt iterations_newton)
+{
+  CheckpointContext ctx = {s, iterations_sinkhorn, iterations_newton};
+
+  PetscFunctionBegin;
+  PetscCall(PetscLogEventBegin(OT_EVENT_WRITE, 0, 0, 0, 0));
+  PetscCall(OTH5WriteAtomic(s->comm, filename, WriteCheckpointFile, &ctx));
   s->last_checkpoint = MPI_Wtime();
   s->checkpoints_written++;
   PetscCall(PetscLogEventEnd(OT_EVENT_WRITE, 0, 0, 0, 0));

@@ -13,76 +13,86 @@
   every rank (n x d numbers, small next to the problem), Y is already there. Both are solved on the same
   ranks with the same options and the same eps as the main problem.
 */
-#include "otimpl.h"
+#include <otsolve.h>
 
 /* Solves the problem of points (points, points) with weights w and returns its dual objective. */
-static PetscErrorCode SolveSymmetric(OTSolver s, PetscInt count, const PetscReal points[], const PetscReal weights[], const char what[], PetscReal *dual,
-                                     PetscBool *converged)
+static PetscErrorCode SolveSymmetric(MPI_Comm comm, PetscReal eps, const char main_source[], PetscInt count, PetscInt d, const PetscReal points[],
+                                     const PetscReal weights[], const char cost[], const char what[], PetscReal *dual, PetscBool *converged)
 {
-  OTProblem problem;
-  OTSolver  solver;
-  OTResult  result;
-  char      source[PETSC_MAX_PATH_LEN + 32];
+  OTResult result;
+  char     source[PETSC_MAX_PATH_LEN + 32];
 
   PetscFunctionBegin;
-  PetscCall(PetscSNPrintf(source, sizeof(source), "%s (%s, %s)", s->problem->source, what, what));
-  PetscCall(OTProblemCreate(s->comm, &problem));
-  PetscCall(OTProblemSetFromOptions(problem));
-  PetscCall(OTProblemSetPoints(problem, count, count, s->problem->dim, points, points, weights, weights, s->problem->cost_name, source));
-  PetscCall(OTSolverCreate(s->comm, &solver));
-  PetscCall(OTSolverSetFromOptions(solver));
-  solver->eps                = s->eps; /* the main problem's eps, not this problem's default */
-  solver->eps_schedule_spec[0] = '\0';
-  solver->checkpoint_file[0] = solver->restart_file[0] = '\0';
-  solver->plan_threshold     = -1;
-  PetscCall(OTSolverSetProblem(solver, problem));
-  PetscCall(OTProblemDestroy(&problem));
-  PetscCall(OTSolverSolve(solver));
-  PetscCall(OTSolverGetResult(solver, &result));
-  PetscCall(PetscPrintf(s->comm, "otsolve: divergence term OT(%s, %s): dual_objective %.17g, %" PetscInt_FMT " iterations, %s\n", what, what, (double)result.dual_objective,
-                        result.iterations_sinkhorn + result.iterations_newton, result.status));
+  PetscCall(PetscSNPrintf(source, sizeof(source), "%s (%s, %s)", main_source, what, what));
+  /* the main problem's eps, not this problem's default */
+  PetscCall(OTSolvePoints(comm, count, count, d, points, points, weights, weights, cost, source, eps, &result));
+  PetscCall(PetscPrintf(comm, "otsolve: divergence term OT(%s, %s): dual_objective %.17g, %" PetscInt_FMT " iterations, %s\n", what, what,
+                        (double)result.dual_objective, result.iterations_sinkhorn + result.iterations_newton, result.status));
   *dual      = result.dual_objective;
   *converged = result.converged;
-  PetscCall(OTSolverDestroy(&solver));
+  PetscFunctionReturn(0);
+}
+
+/* All of X (n x d, row-major) and all of a on every rank, from each rank's rows; freed with PetscFree2(x, a). */
+static PetscErrorCode GatherRows(MPI_Comm comm, OTProblem pb, PetscInt d, PetscReal **x, PetscReal **a)
+{
+  PetscMPIInt      size, rows;
+  PetscMPIInt     *counts, *displs;
+  PetscInt         n, row_start, row_end;
+  const PetscReal *x_local, *a_local;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  PetscCall(OTProblemGetSizes(pb, &n, NULL, &row_start, &row_end));
+  PetscCall(OTProblemGetPoints(pb, NULL, &x_local, NULL, NULL));
+  PetscCall(OTProblemGetWeights(pb, &a_local, NULL));
+  PetscCall(PetscMalloc2((size_t)n * d, x, n, a));
+  PetscCall(PetscMalloc2(size, &counts, size, &displs));
+  rows = (PetscMPIInt)(row_end - row_start);
+  PetscCallMPI(MPI_Allgather(&rows, 1, MPI_INT, counts, 1, MPI_INT, comm));
+  displs[0] = 0;
+  for (PetscMPIInt r = 1; r < size; r++) displs[r] = displs[r - 1] + counts[r - 1];
+  PetscCallMPI(MPI_Allgatherv(a_local, rows, MPIU_REAL, *a, counts, displs, MPIU_REAL, comm));
+  for (PetscMPIInt r = 0; r < size; r++) {
+    counts[r] *= (PetscMPIInt)d;
+    displs[r] *= (PetscMPIInt)d;
+  }
+  PetscCallMPI(MPI_Allgatherv(x_local, rows * (PetscMPIInt)d, MPIU_REAL, *x, counts, displs, MPIU_REAL, comm));
+  PetscCall(PetscFree2(counts, displs));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode OTSolverComputeDivergence(OTSolver s)
 {
-  OTProblem    pb = s->problem;
-  OTResult    *r  = &s->result;
-  PetscInt     d  = pb->dim;
-  PetscMPIInt *counts, *displs;
-  PetscReal   *x, *a, *y, dual_xx, dual_yy;
-  PetscBool    converged_xx, converged_yy;
+  MPI_Comm         comm;
+  OTProblem        pb;
+  OTResult         r;
+  PetscInt         d, n, m;
+  PetscReal        eps, *x, *a, *y, dual_xx, dual_yy;
+  const PetscReal *y_t, *b;
+  const char      *cost, *source;
+  PetscBool        converged_xx, converged_yy;
 
   PetscFunctionBegin;
-  PetscCheck(pb->cost_kind != OT_COST_DENSE, s->comm, OT_ERR_INPUT,
-             "-ot_divergence needs a point-cloud problem (/X, /Y): the costs among the points of one side are not in a dense /C");
-  PetscCheck(r->reason != OT_REASON_NONE, s->comm, PETSC_ERR_ARG_WRONGSTATE, "OTSolverSolve() must come before OTSolverComputeDivergence()");
-  PetscCall(PetscMalloc4((size_t)pb->n * d, &x, pb->n, &a, s->size, &counts, s->size, &displs));
-  for (PetscMPIInt r_ = 0; r_ < s->size; r_++) {
-    PetscInt start, end;
+  PetscCall(OTSolverGetComm(s, &comm));
+  PetscCall(OTSolverGetProblem(s, &pb));
+  PetscCall(OTSolverGetResult(s, &r));
+  PetscCall(OTProblemGetPoints(pb, &d, NULL, &y_t, &cost));
+  PetscCheck(d > 0, comm, OT_ERR_INPUT, "-ot_divergence needs a point-cloud problem (/X, /Y): the costs among the points of one side are not in a dense /C");
+  PetscCheck(r.reason != OT_REASON_NONE, comm, PETSC_ERR_ARG_WRONGSTATE, "OTSolverSolve() must come before OTSolverComputeDivergence()");
+  PetscCall(OTProblemGetSizes(pb, &n, &m, NULL, NULL));
+  PetscCall(OTProblemGetWeights(pb, NULL, &b));
+  PetscCall(OTProblemGetSource(pb, &source));
+  PetscCall(OTSolverGetEps(s, &eps));
+  PetscCall(GatherRows(comm, pb, d, &x, &a));
+  PetscCall(PetscMalloc1((size_t)m * d, &y));
+  for (PetscInt j = 0; j < m; j++)
+    for (PetscInt k = 0; k < d; k++) y[(size_t)j * d + k] = y_t[(size_t)k * m + j];
 
-    PetscCall(OTRowSplit(pb->n, s->size, r_, &start, &end));
-    counts[r_] = (PetscMPIInt)((end - start) * d);
-    displs[r_] = (PetscMPIInt)(start * d);
-  }
-  PetscCallMPI(MPI_Allgatherv(pb->x, (PetscMPIInt)(pb->n_local * d), MPIU_REAL, x, counts, displs, MPIU_REAL, s->comm));
-  for (PetscMPIInt r_ = 0; r_ < s->size; r_++) {
-    counts[r_] /= (PetscMPIInt)d;
-    displs[r_] /= (PetscMPIInt)d;
-  }
-  PetscCallMPI(MPI_Allgatherv(pb->a, (PetscMPIInt)pb->n_local, MPIU_REAL, a, counts, displs, MPIU_REAL, s->comm));
-  PetscCall(PetscMalloc1((size_t)pb->m * d, &y));
-  for (PetscInt j = 0; j < pb->m; j++)
-    for (PetscInt k = 0; k < d; k++) y[(size_t)j * d + k] = pb->y_t[(size_t)k * pb->m + j];
-
-  PetscCall(SolveSymmetric(s, pb->n, x, a, "X", &dual_xx, &converged_xx));
-  PetscCall(SolveSymmetric(s, pb->m, y, pb->b, "Y", &dual_yy, &converged_yy));
-  r->sinkhorn_divergence = r->dual_objective - 0.5 * (dual_xx + dual_yy);
-  r->divergence_converged = (PetscBool)(r->converged && converged_xx && converged_yy);
-  PetscCall(PetscFree4(x, a, counts, displs));
+  PetscCall(SolveSymmetric(comm, eps, source, n, d, x, a, cost, "X", &dual_xx, &converged_xx));
+  PetscCall(SolveSymmetric(comm, eps, source, m, d, y, b, cost, "Y", &dual_yy, &converged_yy));
+  PetscCall(OTSolverSetDivergence(s, r.dual_objective - 0.5 * (dual_xx + dual_yy), (PetscBool)(r.converged && converged_xx && converged_yy)));
+  PetscCall(PetscFree2(x, a));
   PetscCall(PetscFree(y));
   PetscFunctionReturn(0);
 }

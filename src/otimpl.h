@@ -166,11 +166,6 @@ PETSC_EXTERN PetscErrorCode OTProblemAllocate(OTProblem problem, PetscInt n, Pet
 /* Checks the weights and costs of a filled problem (positivity, finiteness, masses) collectively, and
    computes cost_max and mass. Collective. */
 PETSC_EXTERN PetscErrorCode OTProblemFinalize(OTProblem problem, const char what[]);
-/* Reads rows [row_start, row_end) of the 2-D float dataset `name` (global shape n x m) into block
-   (row-major, doubles), in collective chunks. Collective on comm. */
-PETSC_EXTERN PetscErrorCode OTReadRowBlock(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt n, PetscInt m,
-                                           PetscInt row_start, PetscInt row_end, PetscReal *block);
-
 /* The bytes that all ranks on this rank's node hold together when each holds local_bytes, the memory this node has
    available, and how many ranks share it. Collective. */
 PETSC_EXTERN PetscErrorCode OTNodeMemory(MPI_Comm comm, double local_bytes, double *node_bytes, double *available, PetscMPIInt *node_ranks);
@@ -253,7 +248,7 @@ PETSC_EXTERN PetscErrorCode OTSignalsRelease(void);
 /* Reads the checkpoint named by -ot_restart into the solver's state. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[]);
 
-/* --- HDF5 writing helpers (result_io.c), shared with the checkpoint writer --- */
+/* --- HDF5 helpers (h5io.c): attributes, partial reads and writes, checked opening, atomic files --- */
 PETSC_EXTERN PetscErrorCode OTH5WriteAttrDouble(hid_t loc, const char name[], PetscReal value);
 PETSC_EXTERN PetscErrorCode OTH5WriteAttrInt(hid_t loc, const char name[], PetscInt value);
 PETSC_EXTERN PetscErrorCode OTH5WriteAttrString(hid_t loc, const char name[], const char value[]);
@@ -265,20 +260,27 @@ PETSC_EXTERN PetscErrorCode OTH5WriteArrayPart(hid_t file, const char name[], hi
 /* The same for float64. Collective. */
 PETSC_EXTERN PetscErrorCode OTH5WriteVectorPart(hid_t file, const char name[], PetscInt len, PetscInt start, PetscInt count, const PetscReal *values,
                                                 hid_t xfer);
-/* Writes the solver's /history (rank 0's rows). Collective. */
-PETSC_EXTERN PetscErrorCode OTH5WriteHistory(OTSolver s, hid_t file, hid_t xfer);
-/* Creates FILE.tmp.<pid of rank 0> with MPI-IO (collective), and renames it to FILE after closing. */
-PETSC_EXTERN PetscErrorCode OTH5CreateTemporary(MPI_Comm comm, const char filename[], char tmpname[], size_t len, hid_t *file);
-PETSC_EXTERN PetscErrorCode OTH5CloseAndRename(MPI_Comm comm, hid_t file, const char tmpname[], const char filename[]);
-/* The temporary file of a result or checkpoint, its collective transfer list, and the solver's state in it:
-   /f, /g, /history. Collective. */
-PETSC_EXTERN PetscErrorCode OTH5CreateWithState(OTSolver s, const char filename[], char tmpname[], size_t len, hid_t *file, hid_t *xfer);
 /* Rank 0 checks that filename is readable (status[0]) and HDF5 (status[1]), every rank learns it, and if
    both hold the file is opened read-only with MPI-IO (file < 0 if HDF5 fails). HDF5's own error printing
    is switched off. Collective. */
 PETSC_EXTERN PetscErrorCode OTH5OpenRead(MPI_Comm comm, const char filename[], int status[2], hid_t *file);
-/* Writes /plan (CSR: indptr, indices, data) with the entries of P >= -ot_plan_threshold x max P (plan.c). Collective. */
-PETSC_EXTERN PetscErrorCode OTWritePlan(OTSolver s, hid_t file, hid_t xfer);
+/* Opens dataset name, checking that it exists, is floating point and has rank_expected dimensions; returns
+   them in dims (dims[1] = 1 for a vector). Every rank sees the same metadata, so every rank raises the same
+   error, naming filename. Collective. */
+PETSC_EXTERN PetscErrorCode OTH5OpenFloatDataset(MPI_Comm comm, hid_t file, const char filename[], const char name[], int rank_expected, hid_t *dset,
+                                                 hsize_t dims[2]);
+/* Reads rows [row_start, row_end) of the 2-D float dataset `name` (global shape n x m) into block
+   (row-major, doubles), in collective chunks. Collective on comm. */
+PETSC_EXTERN PetscErrorCode OTReadRowBlock(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt n, PetscInt m,
+                                           PetscInt row_start, PetscInt row_end, PetscReal *block);
+/* Writes the contents of a file created by OTH5WriteAtomic, with the collective transfer list xfer. */
+typedef PetscErrorCode (*OTH5WriteFn)(void *ctx, hid_t file, hid_t xfer);
+/* Writes filename atomically with MPI-IO on comm: creates FILE.tmp.<pid of rank 0>, calls write(ctx, file,
+   xfer), closes it and commits it with OTFileCommit (synced, renamed over filename); if anything fails the
+   temporary is removed and the error returned. Collective. */
+PETSC_EXTERN PetscErrorCode OTH5WriteAtomic(MPI_Comm comm, const char filename[], OTH5WriteFn write, void *ctx);
+
+/* --- the result file (result_io.c) and its /plan (plan.c) --- */
 /* The compound type of /history rows as stored in files. */
 typedef struct {
   int       stage;
@@ -286,6 +288,10 @@ typedef struct {
   double    time, marginal_error, dual_objective, eps;
 } OTHistoryFileRow;
 PETSC_EXTERN PetscErrorCode OTH5HistoryType(hid_t *type);
+/* Writes the solver's state, /f (each rank its rows), /g and /history (rank 0), into a result or checkpoint file. Collective. */
+PETSC_EXTERN PetscErrorCode OTH5WriteState(OTSolver s, hid_t file, hid_t xfer);
+/* Writes /plan (CSR: indptr, indices, data) with the entries of P >= -ot_plan_threshold x max P (plan.c). Collective. */
+PETSC_EXTERN PetscErrorCode OTWritePlan(OTSolver s, hid_t file, hid_t xfer);
 
 /* --- evaluation (evaluate.c) and bounds (bounds.c) --- */
 /* What the reduced column sums of P say about a state, with the reduced <a,f> and row error sum_i |(P1)_i - a_i|. */

@@ -1,5 +1,6 @@
-/* The otsolve program: command line -> load -> solve -> write -> summary (DESIGN.md §4). */
-#include "otimpl.h"
+/* The otsolve program: command line -> load -> solve -> write -> summary (docs/design.md §4). Built on the
+   public API (include/otsolve.h) only. */
+#include <otsolve.h>
 #include <unistd.h>
 
 static const char help[] = "otsolve: entropy-regularised optimal transport on many MPI ranks.\n\n"
@@ -47,15 +48,14 @@ static PetscErrorCode CheckWritable(MPI_Comm comm, const char output[], const ch
 {
   PetscMPIInt rank;
   int         ok = 0;
+  char        probe[PETSC_MAX_PATH_LEN + 32];
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCall(OTFileTemporaryName(comm, output, probe, sizeof(probe))); /* the name the file is written under */
   if (rank == 0) {
-    char  probe[PETSC_MAX_PATH_LEN + 32];
-    FILE *fp;
+    FILE *fp = fopen(probe, "w");
 
-    snprintf(probe, sizeof(probe), "%s.tmp.%d", output, (int)getpid());
-    fp = fopen(probe, "w");
     if (fp) {
       ok = 1;
       fclose(fp);
@@ -73,9 +73,11 @@ static PetscErrorCode Run(int *exit_status)
   char      pairs_file[PETSC_MAX_PATH_LEN] = "", pairs_cost[64] = "sqeuclidean";
   PetscBool has_problem, has_output, help_only = PETSC_FALSE, divergence = PETSC_FALSE, has_pairs;
   PetscInt  example_n = 2000, example_m = 2500, example_seed = 1;
-  OTProblem problem;
-  OTSolver  solver;
-  OTResult  result;
+  OTProblem   problem;
+  OTSolver    solver;
+  OTResult    result;
+  const char *checkpoint_file, *restart_file;
+  PetscReal   plan_threshold;
 
   PetscFunctionBegin;
   error_record.reading_options = PETSC_TRUE;
@@ -110,7 +112,10 @@ static PetscErrorCode Run(int *exit_status)
   if (has_pairs) {
     PetscCheck(has_output, PETSC_COMM_WORLD, OT_ERR_INPUT, "-pairs %s needs -output FILE for the distance matrix", pairs_file);
     PetscCheck(!has_problem, PETSC_COMM_WORLD, OT_ERR_INPUT, "-pairs and -problem exclude each other");
-    PetscCheck(!solver->checkpoint_file[0] && !solver->restart_file[0] && !divergence && solver->plan_threshold < 0, PETSC_COMM_WORLD, OT_ERR_INPUT,
+    PetscCall(OTSolverGetCheckpoint(solver, &checkpoint_file, NULL));
+    PetscCall(OTSolverGetRestart(solver, &restart_file));
+    PetscCall(OTSolverGetPlanThreshold(solver, &plan_threshold));
+    PetscCheck(!checkpoint_file[0] && !restart_file[0] && !divergence && plan_threshold < 0, PETSC_COMM_WORLD, OT_ERR_INPUT,
                "-pairs solves many problems: -ot_checkpoint, -ot_restart, -ot_divergence and -ot_plan_threshold apply to one problem (-problem) only");
     PetscCall(OTProblemDestroy(&problem));
     PetscCall(OTSolverDestroy(&solver));
@@ -120,13 +125,8 @@ static PetscErrorCode Run(int *exit_status)
     *exit_status = unconverged ? OT_EXIT_NOT_CONVERGED : 0;
     PetscFunctionReturn(0);
   }
-  {
-    char checkpoint_file[PETSC_MAX_PATH_LEN];
-    PetscBool has_checkpoint;
-
-    PetscCall(PetscOptionsGetString(NULL, NULL, "-ot_checkpoint", checkpoint_file, sizeof(checkpoint_file), &has_checkpoint));
-    if (has_checkpoint) PetscCall(CheckWritable(PETSC_COMM_WORLD, checkpoint_file, "-ot_checkpoint"));
-  }
+  PetscCall(OTSolverGetCheckpoint(solver, &checkpoint_file, NULL));
+  if (checkpoint_file[0]) PetscCall(CheckWritable(PETSC_COMM_WORLD, checkpoint_file, "-ot_checkpoint"));
 
   if (has_problem) PetscCall(OTProblemLoad(problem, problem_file));
   else {

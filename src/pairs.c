@@ -6,15 +6,23 @@
   pairs) sub-communicators, and group g solves pairs g, g + G, g + 2G, ... one after the other, each as a
   point-cloud problem distributed over the group's ranks (so a large pair can still use several ranks).
   The list and every file are checked on every rank before any solve (a bad file must not stop one group
-  while the others wait at the end). The results meet on rank 0 in one reduction and are written to an
-  HDF5 file (temporary name, then renamed): /transport_cost, /lower_bound, /upper_bound, /marginal_error
+  while the others wait at the end). The results meet on rank 0 in one reduction and are written by rank 0
+  to an HDF5 file (temporary name, synced, then renamed: OTFileCommit): /transport_cost, /lower_bound, /upper_bound, /marginal_error
   (K x K, symmetric, zero diagonal), /converged, /iterations, and, for costs that are powers of a
   distance (sqeuclidean: p = 2, euclidean: p = 1, pnorm:P: p = P), /wasserstein = transport_cost^(1/p).
+  Built on the public API (include/otsolve.h) and plain HDF5 calls only.
 */
-#include "otimpl.h"
+#include <otsolve.h>
+#include <hdf5.h>
 #include <ctype.h>
-#include <math.h>
+#include <string.h>
 #include <unistd.h>
+
+/* Turns a negative HDF5 status into a PETSc error on PETSC_COMM_SELF. */
+#define PairsH5Call(expr) \
+  do { \
+    if ((expr) < 0) SETERRQ(PETSC_COMM_SELF, PETSC_ERR_LIB, "HDF5 call failed: %s", #expr); \
+  } while (0)
 
 /* What the run needs to know of one measure file. */
 typedef struct {
@@ -83,19 +91,19 @@ static PetscErrorCode ReadMeasure(const OTMeasureFile *mf, PetscReal **points, P
   PetscFunctionBegin;
   PetscCall(PetscMalloc2((size_t)mf->points * (size_t)mf->dim, points, mf->points, weights));
   file = H5Fopen(mf->path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  OTH5Call(file);
+  PairsH5Call(file);
   dset = H5Dopen2(file, "/X", H5P_DEFAULT);
-  OTH5Call(dset);
-  OTH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *points));
-  OTH5Call(H5Dclose(dset));
+  PairsH5Call(dset);
+  PairsH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *points));
+  PairsH5Call(H5Dclose(dset));
   if (H5Lexists(file, "/a", H5P_DEFAULT) > 0) {
     dset = H5Dopen2(file, "/a", H5P_DEFAULT);
-    OTH5Call(dset);
-    OTH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *weights));
-    OTH5Call(H5Dclose(dset));
+    PairsH5Call(dset);
+    PairsH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *weights));
+    PairsH5Call(H5Dclose(dset));
   } else
     for (PetscInt i = 0; i < mf->points; i++) (*weights)[i] = 1.0 / mf->points;
-  OTH5Call(H5Fclose(file));
+  PairsH5Call(H5Fclose(file));
   PetscFunctionReturn(0);
 }
 
@@ -108,7 +116,7 @@ static PetscErrorCode CheckMeasures(MPI_Comm comm, PetscInt count, OTMeasureFile
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  OTH5Call(H5Eset_auto2(H5E_DEFAULT, NULL, NULL));
+  PairsH5Call(H5Eset_auto2(H5E_DEFAULT, NULL, NULL));
   for (PetscInt k = 0; rank == 0 && k < count && !message[0]; k++) {
     OTMeasureFile *mf = &files[k];
     hid_t          file, dset, space, type;
@@ -170,42 +178,132 @@ static PetscErrorCode WriteMatrix(hid_t file, const char name[], PetscInt count,
   PetscFunctionBegin;
   space = H5Screate_simple(2, dims, NULL);
   dset  = H5Dcreate2(file, name, H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  OTH5Call(dset);
-  OTH5Call(H5Dwrite(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values));
-  OTH5Call(H5Dclose(dset));
-  OTH5Call(H5Sclose(space));
+  PairsH5Call(dset);
+  PairsH5Call(H5Dwrite(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values));
+  PairsH5Call(H5Dclose(dset));
+  PairsH5Call(H5Sclose(space));
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode OTSolvePairs(MPI_Comm comm, const char list[], const char output[], const char cost[], PetscInt *unconverged_pairs)
+/* Writes a scalar root attribute of the given type (for a string, value points to the char pointer). */
+static PetscErrorCode WriteAttribute(hid_t file, const char name[], hid_t type, const void *value)
 {
-  PetscMPIInt    rank, size, group_rank, groups;
-  PetscInt       count, pairs;
-  OTMeasureFile *files;
-  MPI_Comm       group;
-  PetscReal     *results, power = 0;
-  OTCostKind     kind;
-  PetscBool      valid;
-  double         start = MPI_Wtime();
+  hid_t space, attr;
+
+  PetscFunctionBegin;
+  space = H5Screate(H5S_SCALAR);
+  attr  = H5Acreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  PairsH5Call(attr);
+  PairsH5Call(H5Awrite(attr, type, value));
+  PairsH5Call(H5Aclose(attr));
+  PairsH5Call(H5Sclose(space));
+  PetscFunctionReturn(0);
+}
+
+/* What the distance matrix file holds besides the matrices. */
+typedef struct {
+  const char          *cost;
+  PetscReal            power; /* p of the cost |x - y|^p: /wasserstein = transport_cost^(1/p) */
+  PetscInt             count, pairs, unconverged;
+  PetscMPIInt          groups;
+  const OTMeasureFile *files;
+  double               start;
+} PairsSummary;
+
+/* The distance matrix file's contents, written into file by rank 0 alone, which then closes it: one K x K
+   matrix per field of results, /wasserstein, /files, the root attributes. */
+static PetscErrorCode WriteContents(hid_t file, const PairsSummary *sum, const PetscReal results[])
+{
+  const char *names[PAIR_FIELDS] = {"/transport_cost", "/lower_bound", "/upper_bound", "/marginal_error", "/converged", "/iterations", "/seconds"};
+  PetscInt    count = sum->count;
+  PetscReal  *matrix;
+  const char **paths;
+  hid_t       string_type, space, dset;
+  hsize_t     len = (hsize_t)count;
+  long long   ints[4] = {(long long)count, (long long)sum->pairs, (long long)sum->unconverged, (long long)sum->groups};
+  double      seconds = MPI_Wtime() - sum->start;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc2((size_t)count * (size_t)count, &matrix, count, &paths));
+  for (int field = 0; field <= PAIR_FIELDS; field++) {
+    int      source_field = field == PAIR_FIELDS ? PAIR_COST : field;
+    PetscInt p            = 0;
+
+    if (field == PAIR_FIELDS && sum->power <= 0) break;
+    for (PetscInt i = 0; i < count; i++) {
+      matrix[i * count + i] = 0.0;
+      for (PetscInt j = i + 1; j < count; j++, p++) {
+        PetscReal v = results[(size_t)p * PAIR_FIELDS + source_field];
+
+        if (field == PAIR_FIELDS) v = PetscPowReal(PetscMax(v, 0.0), 1.0 / sum->power);
+        matrix[i * count + j] = matrix[j * count + i] = v;
+      }
+    }
+    PetscCall(WriteMatrix(file, field == PAIR_FIELDS ? "/wasserstein" : names[field], count, matrix));
+  }
+  /* strings as h5py writes them, variable-length UTF-8: readers get str, not bytes */
+  string_type = H5Tcopy(H5T_C_S1);
+  PairsH5Call(H5Tset_size(string_type, H5T_VARIABLE));
+  PairsH5Call(H5Tset_cset(string_type, H5T_CSET_UTF8));
+  for (PetscInt k = 0; k < count; k++) paths[k] = sum->files[k].path;
+  space = H5Screate_simple(1, &len, NULL);
+  dset  = H5Dcreate2(file, "/files", string_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  PairsH5Call(dset);
+  PairsH5Call(H5Dwrite(dset, string_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, paths));
+  PairsH5Call(H5Dclose(dset));
+  PairsH5Call(H5Sclose(space));
+  PetscCall(WriteAttribute(file, "cost", string_type, &sum->cost));
+  PetscCall(WriteAttribute(file, "measures", H5T_NATIVE_LLONG, &ints[0]));
+  PetscCall(WriteAttribute(file, "pairs", H5T_NATIVE_LLONG, &ints[1]));
+  PetscCall(WriteAttribute(file, "unconverged", H5T_NATIVE_LLONG, &ints[2]));
+  PetscCall(WriteAttribute(file, "groups", H5T_NATIVE_LLONG, &ints[3]));
+  PetscCall(WriteAttribute(file, "seconds", H5T_NATIVE_DOUBLE, &seconds));
+  PairsH5Call(H5Tclose(string_type));
+  PairsH5Call(H5Fclose(file));
+  PetscCall(PetscFree2(matrix, paths));
+  PetscFunctionReturn(0);
+}
+
+/* Writes the distance matrix file: rank 0 alone, serial HDF5, atomically (OTFileCommit). Collective. */
+static PetscErrorCode WriteOutput(MPI_Comm comm, const char output[], const PairsSummary *sum, const PetscReal results[])
+{
+  PetscMPIInt    rank;
+  char           tmpname[PETSC_MAX_PATH_LEN + 32];
+  hid_t          file = -1;
+  int            ok   = 1;
+  PetscErrorCode ierr = 0;
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  PetscCallMPI(MPI_Comm_size(comm, &size));
-  PetscCall(OTCostParse(cost, &kind, &power, &valid));
-  PetscCheck(valid && kind != OT_COST_DENSE, comm, OT_ERR_INPUT, "-pairs_cost %s: use sqeuclidean, euclidean or pnorm:P with P > 0", cost);
-  PetscCall(ReadList(comm, list, &count, &files));
-  PetscCall(CheckMeasures(comm, count, files));
-  pairs  = count * (count - 1) / 2;
-  groups = (PetscMPIInt)PetscMin((PetscInt)size, pairs);
-  PetscCallMPI(MPI_Comm_split(comm, rank % groups, rank, &group));
-  PetscCallMPI(MPI_Comm_rank(group, &group_rank));
-  PetscCall(PetscPrintf(comm, "otsolve: %" PetscInt_FMT " measures, %" PetscInt_FMT " pairs on %d group(s) of ranks, cost %s\n", count, pairs, groups, cost));
-  PetscCall(PetscCalloc1((size_t)pairs * PAIR_FIELDS, &results));
+  PetscCall(OTFileTemporaryName(comm, output, tmpname, sizeof(tmpname)));
+  if (rank == 0) {
+    file = H5Fcreate(tmpname, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    ok   = file >= 0;
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
+  if (!ok) PetscCall(OTFileCommit(comm, tmpname, output, PETSC_TRUE)); /* removes whatever the failed create left */
+  PetscCheck(ok, comm, OT_ERR_INPUT, "-output %s: cannot create the distance matrix file", output);
+  if (rank == 0) {
+    /* rank 0's error is returned after the temporary is gone (OTFileCommit), not at once */
+    ierr = WriteContents(file, sum, results);
+    if (ierr) (void)H5Fclose(file);
+  }
+  PetscCall(OTFileCommit(comm, tmpname, output, (PetscBool)(ierr != 0)));
+  PetscCall(ierr);
+  PetscFunctionReturn(0);
+}
 
-  for (PetscInt p = rank % groups; p < pairs; p += groups) {
+/* Solves the pairs p = first, first + stride, ... on the ranks of group; the group's rank 0 fills their rows of
+   results and prints a line for each. */
+static PetscErrorCode SolvePairs(MPI_Comm group, PetscInt count, const OTMeasureFile files[], const char cost[], PetscInt first, PetscInt stride, PetscReal results[])
+{
+  PetscMPIInt group_rank;
+  PetscInt    pairs = count * (count - 1) / 2;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(group, &group_rank));
+  for (PetscInt p = first; p < pairs; p += stride) {
     PetscInt   i = 0, j, q = p;
-    OTProblem  problem;
-    OTSolver   solver;
     OTResult   result;
     PetscReal *x, *a, *y, *b;
     char       source[2 * PETSC_MAX_PATH_LEN + 8];
@@ -217,18 +315,9 @@ PetscErrorCode OTSolvePairs(MPI_Comm comm, const char list[], const char output[
     PetscCall(ReadMeasure(&files[i], &x, &a));
     PetscCall(ReadMeasure(&files[j], &y, &b));
     PetscCall(PetscSNPrintf(source, sizeof(source), "%s x %s", files[i].path, files[j].path));
-    PetscCall(OTProblemCreate(group, &problem));
-    PetscCall(OTProblemSetFromOptions(problem));
-    PetscCall(OTProblemSetPoints(problem, files[i].points, files[j].points, files[i].dim, x, y, a, b, cost, source));
+    PetscCall(OTSolvePoints(group, files[i].points, files[j].points, files[i].dim, x, y, a, b, cost, source, 0.0, &result));
     PetscCall(PetscFree2(x, a));
     PetscCall(PetscFree2(y, b));
-    PetscCall(OTSolverCreate(group, &solver));
-    PetscCall(OTSolverSetFromOptions(solver));
-    PetscCall(OTSolverSetProblem(solver, problem));
-    PetscCall(OTProblemDestroy(&problem));
-    PetscCall(OTSolverSolve(solver));
-    PetscCall(OTSolverGetResult(solver, &result));
-    PetscCall(OTSolverDestroy(&solver));
     if (group_rank == 0) {
       PetscReal *row = results + (size_t)p * PAIR_FIELDS;
 
@@ -243,78 +332,41 @@ PetscErrorCode OTSolvePairs(MPI_Comm comm, const char list[], const char output[
                             (double)result.transport_cost, result.iterations_sinkhorn + result.iterations_newton, (int)result.converged, row[PAIR_SECONDS]));
     }
   }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolvePairs(MPI_Comm comm, const char list[], const char output[], const char cost[], PetscInt *unconverged_pairs)
+{
+  PetscMPIInt    rank, size;
+  OTMeasureFile *files;
+  MPI_Comm       group;
+  PetscReal     *results, power;
+  OTCostKind     kind;
+  PetscBool      valid;
+  PairsSummary   sum = {cost, 0.0, 0, 0, 0, 0, NULL, MPI_Wtime()};
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  PetscCall(OTCostParse(cost, &kind, &power, &valid));
+  PetscCheck(valid && kind != OT_COST_DENSE, comm, OT_ERR_INPUT, "-pairs_cost %s: use sqeuclidean, euclidean or pnorm:P with P > 0", cost);
+  sum.power = OTCostExponent(kind, power);
+  PetscCall(ReadList(comm, list, &sum.count, &files));
+  PetscCall(CheckMeasures(comm, sum.count, files));
+  sum.files  = files;
+  sum.pairs  = sum.count * (sum.count - 1) / 2;
+  sum.groups = (PetscMPIInt)PetscMin((PetscInt)size, sum.pairs);
+  PetscCallMPI(MPI_Comm_split(comm, rank % sum.groups, rank, &group));
+  PetscCall(PetscPrintf(comm, "otsolve: %" PetscInt_FMT " measures, %" PetscInt_FMT " pairs on %d group(s) of ranks, cost %s\n", sum.count, sum.pairs, sum.groups, cost));
+  PetscCall(PetscCalloc1((size_t)sum.pairs * PAIR_FIELDS, &results));
+  PetscCall(SolvePairs(group, sum.count, files, cost, rank % sum.groups, sum.groups, results));
   PetscCallMPI(MPI_Comm_free(&group));
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, results, (PetscMPIInt)(pairs * PAIR_FIELDS), MPIU_REAL, MPIU_SUM, comm));
-
-  {
-    const char *names[PAIR_FIELDS] = {"/transport_cost", "/lower_bound", "/upper_bound", "/marginal_error", "/converged", "/iterations", "/seconds"};
-    PetscReal  *matrix;
-    PetscInt    unconverged = 0;
-    char        tmpname[PETSC_MAX_PATH_LEN + 32];
-    hid_t       file = -1;
-    int         ok   = 1;
-
-    for (PetscInt p = 0; p < pairs; p++) unconverged += results[(size_t)p * PAIR_FIELDS + PAIR_CONVERGED] == 0;
-    PetscCall(PetscMalloc1((size_t)count * (size_t)count, &matrix));
-    if (rank == 0) {
-      PetscCall(PetscSNPrintf(tmpname, sizeof(tmpname), "%s.tmp.%d", output, (int)getpid()));
-      file = H5Fcreate(tmpname, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-      ok   = file >= 0;
-    }
-    PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
-    PetscCheck(ok, comm, OT_ERR_INPUT, "-output %s: cannot create the distance matrix file", output);
-    for (int field = 0; rank == 0 && field <= PAIR_FIELDS; field++) {
-      int      source_field = field == PAIR_FIELDS ? PAIR_COST : field;
-      PetscInt p            = 0;
-
-      if (field == PAIR_FIELDS && power <= 0) break;
-      for (PetscInt i = 0; i < count; i++) {
-        matrix[i * count + i] = 0.0;
-        for (PetscInt j = i + 1; j < count; j++, p++) {
-          PetscReal v = results[(size_t)p * PAIR_FIELDS + source_field];
-
-          if (field == PAIR_FIELDS) v = PetscPowReal(PetscMax(v, 0.0), 1.0 / power);
-          matrix[i * count + j] = matrix[j * count + i] = v;
-        }
-      }
-      PetscCall(WriteMatrix(file, field == PAIR_FIELDS ? "/wasserstein" : names[field], count, matrix));
-    }
-    if (rank == 0) {
-      hid_t  type = H5Tcopy(H5T_C_S1), space;
-      hsize_t len = (hsize_t)count;
-      const char **paths;
-
-      PetscCall(PetscMalloc1(count, &paths));
-      for (PetscInt k = 0; k < count; k++) paths[k] = files[k].path;
-      OTH5Call(H5Tset_size(type, H5T_VARIABLE));
-      OTH5Call(H5Tset_cset(type, H5T_CSET_UTF8));
-      space = H5Screate_simple(1, &len, NULL);
-      {
-        hid_t dset = H5Dcreate2(file, "/files", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-
-        OTH5Call(dset);
-        OTH5Call(H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, paths));
-        OTH5Call(H5Dclose(dset));
-      }
-      OTH5Call(H5Sclose(space));
-      OTH5Call(H5Tclose(type));
-      PetscCall(PetscFree(paths));
-      PetscCall(OTH5WriteAttrString(file, "cost", cost));
-      PetscCall(OTH5WriteAttrInt(file, "measures", count));
-      PetscCall(OTH5WriteAttrInt(file, "pairs", pairs));
-      PetscCall(OTH5WriteAttrInt(file, "unconverged", unconverged));
-      PetscCall(OTH5WriteAttrInt(file, "groups", groups));
-      PetscCall(OTH5WriteAttrDouble(file, "seconds", MPI_Wtime() - start));
-      OTH5Call(H5Fclose(file));
-      ok = rename(tmpname, output) == 0;
-    }
-    PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
-    PetscCheck(ok, comm, OT_ERR_INPUT, "-output %s: could not rename the finished file to it", output);
-    PetscCall(PetscFree(matrix));
-    *unconverged_pairs = unconverged;
-    PetscCall(PetscPrintf(comm, "pairs = %" PetscInt_FMT "\nmeasures = %" PetscInt_FMT "\nunconverged = %" PetscInt_FMT "\nseconds = %.3f\noutput = %s\n", pairs, count,
-                          unconverged, MPI_Wtime() - start, output));
-  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, results, (PetscMPIInt)(sum.pairs * PAIR_FIELDS), MPIU_REAL, MPIU_SUM, comm));
+  for (PetscInt p = 0; p < sum.pairs; p++) sum.unconverged += results[(size_t)p * PAIR_FIELDS + PAIR_CONVERGED] == 0;
+  PetscCall(WriteOutput(comm, output, &sum, results));
+  *unconverged_pairs = sum.unconverged;
+  PetscCall(PetscPrintf(comm, "pairs = %" PetscInt_FMT "\nmeasures = %" PetscInt_FMT "\nunconverged = %" PetscInt_FMT "\nseconds = %.3f\noutput = %s\n", sum.pairs, sum.count,
+                        sum.unconverged, MPI_Wtime() - sum.start, output));
   PetscCall(PetscFree(results));
   PetscCall(PetscFree(files));
   PetscFunctionReturn(0);

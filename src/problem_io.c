@@ -1,10 +1,7 @@
-/* Problem objects and the reader of problem files (DESIGN.md §2, §3): dense /C, or point clouds /X, /Y. */
+/* Problem objects and the reader of problem files (docs/design.md §2, §3): dense /C, or point clouds /X, /Y. */
 #include "otimpl.h"
 #include <math.h>
 #include <unistd.h>
-
-/* Largest number of doubles one collective read moves per rank (keeps MPI-IO requests well below 2 GiB). */
-#define OT_READ_CHUNK_DOUBLES (16 * 1024 * 1024)
 
 PetscErrorCode OTRowSplit(PetscInt n, PetscMPIInt size, PetscMPIInt rank, PetscInt *row_start, PetscInt *row_end)
 {
@@ -127,6 +124,33 @@ PetscErrorCode OTProblemGetCostMax(OTProblem pb, PetscReal *cost_max)
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode OTProblemGetPoints(OTProblem pb, PetscInt *d, const PetscReal *x[], const PetscReal *y_t[], const char *cost[])
+{
+  PetscBool points = (PetscBool)(pb->cost_kind != OT_COST_DENSE);
+
+  PetscFunctionBegin;
+  if (d) *d = points ? pb->dim : 0;
+  if (x) *x = points ? pb->x : NULL;
+  if (y_t) *y_t = points ? pb->y_t : NULL;
+  if (cost) *cost = points ? pb->cost_name : OTCostKinds[OT_COST_DENSE];
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTProblemGetWeights(OTProblem pb, const PetscReal *a[], const PetscReal *b[])
+{
+  PetscFunctionBegin;
+  if (a) *a = pb->a;
+  if (b) *b = pb->b;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTProblemGetSource(OTProblem pb, const char *source[])
+{
+  PetscFunctionBegin;
+  *source = pb->source;
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTProblemDestroy(OTProblem *problem)
 {
   PetscFunctionBegin;
@@ -156,74 +180,6 @@ static PetscErrorCode FirstBadIndex(MPI_Comm comm, int64_t local_first, int64_t 
   PetscFunctionReturn(0);
 }
 
-/* Checks that a dataset exists, is floating point and has the expected rank; returns its dimensions.
-   Every rank sees the same metadata, so every rank raises the same error. */
-static PetscErrorCode OpenFloatDataset(MPI_Comm comm, hid_t file, const char filename[], const char name[], int rank_expected, hid_t *dset,
-                                       hsize_t dims[2])
-{
-  hid_t       space, type;
-  int         rank;
-  H5T_class_t type_class;
-
-  PetscFunctionBegin;
-  PetscCheck(H5Lexists(file, name, H5P_DEFAULT) > 0, comm, OT_ERR_INPUT, "%s: dataset %s is missing", filename, name);
-  *dset = H5Dopen2(file, name, H5P_DEFAULT);
-  PetscCheck(*dset >= 0, comm, OT_ERR_INPUT, "%s: %s is not a dataset", filename, name);
-  type       = H5Dget_type(*dset);
-  type_class = H5Tget_class(type);
-  OTH5Call(H5Tclose(type));
-  PetscCheck(type_class == H5T_FLOAT, comm, OT_ERR_INPUT, "%s: dataset %s must hold floating-point numbers (float64 or float32), found another type",
-             filename, name);
-  space = H5Dget_space(*dset);
-  rank  = H5Sget_simple_extent_ndims(space);
-  PetscCheck(rank == rank_expected, comm, OT_ERR_INPUT, "%s: dataset %s has %d dimension(s); expected %d", filename, name, rank, rank_expected);
-  dims[1] = 1;
-  OTH5Call(H5Sget_simple_extent_dims(space, dims, NULL));
-  OTH5Call(H5Sclose(space));
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode OTReadRowBlock(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt n, PetscInt m, PetscInt row_start,
-                              PetscInt row_end, PetscReal *block)
-{
-  hid_t    dset, file_space, mem_space, xfer;
-  hsize_t  dims[2];
-  PetscInt chunk_rows = PetscMax(1, OT_READ_CHUNK_DOUBLES / m), chunks_local, chunks;
-
-  PetscFunctionBegin;
-  PetscCall(OpenFloatDataset(comm, file, filename, name, 2, &dset, dims));
-  PetscCheck(dims[0] == (hsize_t)n && dims[1] == (hsize_t)m, comm, OT_ERR_INPUT, "%s: dataset %s is %llu x %llu; expected %" PetscInt_FMT " x %" PetscInt_FMT,
-             filename, name, (unsigned long long)dims[0], (unsigned long long)dims[1], n, m);
-  chunks_local = (row_end - row_start + chunk_rows - 1) / chunk_rows;
-  PetscCallMPI(MPI_Allreduce(&chunks_local, &chunks, 1, MPIU_INT, MPI_MAX, comm));
-  file_space = H5Dget_space(dset);
-  xfer       = H5Pcreate(H5P_DATASET_XFER);
-  OTH5Call(H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE));
-  PetscCall(PetscLogEventBegin(OT_EVENT_READ_COST, 0, 0, 0, 0));
-  /* every rank takes part in the same number of collective reads; a rank with no rows left reads nothing */
-  for (PetscInt c = 0; c < chunks; c++) {
-    PetscInt first = row_start + c * chunk_rows, rows = PetscMax(0, PetscMin(chunk_rows, row_end - first));
-    hsize_t  start[2] = {(hsize_t)first, 0}, count[2] = {(hsize_t)rows, (hsize_t)m};
-
-    if (rows > 0) {
-      OTH5Call(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, NULL, count, NULL));
-      mem_space = H5Screate_simple(2, count, NULL);
-    } else {
-      OTH5Call(H5Sselect_none(file_space));
-      mem_space = H5Scopy(file_space);
-      OTH5Call(H5Sselect_none(mem_space));
-    }
-    OTH5Call(mem_space);
-    OTH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, mem_space, file_space, xfer, rows > 0 ? block + (size_t)(first - row_start) * (size_t)m : block));
-    OTH5Call(H5Sclose(mem_space));
-  }
-  PetscCall(PetscLogEventEnd(OT_EVENT_READ_COST, 0, 0, 0, 0));
-  OTH5Call(H5Pclose(xfer));
-  OTH5Call(H5Sclose(file_space));
-  OTH5Call(H5Dclose(dset));
-  PetscFunctionReturn(0);
-}
-
 /* Reads entries [start, end) of the 1-D float dataset `name` of length len, or sets them to `fill` when absent. */
 static PetscErrorCode ReadWeights(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt len, const char match[], PetscInt start,
                                   PetscInt end, PetscReal fill, PetscReal *out)
@@ -236,7 +192,7 @@ static PetscErrorCode ReadWeights(MPI_Comm comm, hid_t file, const char filename
     for (PetscInt i = 0; i < end - start; i++) out[i] = fill;
     PetscFunctionReturn(0);
   }
-  PetscCall(OpenFloatDataset(comm, file, filename, name, 1, &dset, dims));
+  PetscCall(OTH5OpenFloatDataset(comm, file, filename, name, 1, &dset, dims));
   PetscCheck(dims[0] == (hsize_t)len, comm, OT_ERR_INPUT, "%s: dataset %s has length %llu; expected %" PetscInt_FMT " to match %s", filename, name,
              (unsigned long long)dims[0], len, match);
   file_space = H5Dget_space(dset);
@@ -258,7 +214,7 @@ static PetscErrorCode LoadDense(OTProblem pb, hid_t file, const char filename[])
   hsize_t dims[2];
 
   PetscFunctionBegin;
-  PetscCall(OpenFloatDataset(pb->comm, file, filename, "/C", 2, &dset, dims));
+  PetscCall(OTH5OpenFloatDataset(pb->comm, file, filename, "/C", 2, &dset, dims));
   OTH5Call(H5Dclose(dset));
   PetscCheck(dims[0] > 0 && dims[1] > 0, pb->comm, OT_ERR_INPUT, "%s: dataset /C is %llu x %llu; both sizes must be positive", filename,
              (unsigned long long)dims[0], (unsigned long long)dims[1]);
@@ -352,7 +308,7 @@ static PetscErrorCode AllocatePoints(OTProblem pb, PetscInt n, PetscInt m, Petsc
 }
 
 /* Point clouds /X (n x d) and /Y (m x d): each rank reads its rows of X and all of Y, which it keeps
-   transposed (see cost.c). Collective. */
+   transposed (see kernel.c). Collective. */
 static PetscErrorCode LoadPoints(OTProblem pb, hid_t file, const char filename[])
 {
   hid_t      dset;
@@ -362,9 +318,9 @@ static PetscErrorCode LoadPoints(OTProblem pb, hid_t file, const char filename[]
   int64_t    bad;
 
   PetscFunctionBegin;
-  PetscCall(OpenFloatDataset(pb->comm, file, filename, "/X", 2, &dset, dims_x));
+  PetscCall(OTH5OpenFloatDataset(pb->comm, file, filename, "/X", 2, &dset, dims_x));
   OTH5Call(H5Dclose(dset));
-  PetscCall(OpenFloatDataset(pb->comm, file, filename, "/Y", 2, &dset, dims_y));
+  PetscCall(OTH5OpenFloatDataset(pb->comm, file, filename, "/Y", 2, &dset, dims_y));
   OTH5Call(H5Dclose(dset));
   PetscCheck(dims_x[0] > 0 && dims_x[1] > 0, pb->comm, OT_ERR_INPUT, "%s: dataset /X is %llu x %llu; both sizes must be positive", filename,
              (unsigned long long)dims_x[0], (unsigned long long)dims_x[1]);

@@ -57,7 +57,7 @@ PetscErrorCode OTSolverSetFromOptions(OTSolver s)
   PetscCheck(!set || s->eps > 0, s->comm, OT_ERR_INPUT, "-ot_eps must be positive, got %g", (double)s->eps);
   PetscCall(PetscOptionsReal("-ot_tol", "Stop when the marginal error |P1-a|_1 + |P^T1-b|_1 is at most this", NULL, s->tol, &s->tol, NULL));
   PetscCheck(s->tol > 0, s->comm, OT_ERR_INPUT, "-ot_tol must be positive, got %g", (double)s->tol);
-  PetscCall(PetscOptionsEnum("-ot_method", "sns (default): eps stages of Sinkhorn sweeps, then sparse Newton steps; sinkhorn: sweeps only", NULL, OTMethods,
+  PetscCall(PetscOptionsEnum("-ot_method", "sns (default): Sinkhorn sweeps, then sparse Newton steps; sinkhorn: sweeps only", NULL, OTMethods,
                              (PetscEnum)s->method, (PetscEnum *)&s->method, NULL));
   PetscCall(PetscOptionsInt("-ot_max_it", "Largest number of iterations in all (Sinkhorn sweeps + Newton steps)", NULL, s->max_it, &s->max_it, NULL));
   PetscCheck(s->max_it >= 0, s->comm, OT_ERR_INPUT, "-ot_max_it must be non-negative, got %" PetscInt_FMT, s->max_it);
@@ -214,5 +214,95 @@ PetscErrorCode OTSolverDestroy(OTSolver *solver)
   PetscCall(OTNewtonDestroy(&(*solver)->newton));
   PetscCall(PetscFree4((*solver)->store.f_ref, (*solver)->u, (*solver)->store.g_ref, (*solver)->v));
   PetscCall(PetscFree(*solver));
+  PetscFunctionReturn(0);
+}
+
+/* --- setters and getters of the public API (include/otsolve.h): what programs built on the library read and set --- */
+
+PetscErrorCode OTSolverGetComm(OTSolver s, MPI_Comm *comm)
+{
+  PetscFunctionBegin;
+  *comm = s->comm;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverGetProblem(OTSolver s, OTProblem *problem)
+{
+  PetscFunctionBegin;
+  *problem = s->problem;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverSetEps(OTSolver s, PetscReal eps)
+{
+  PetscFunctionBegin;
+  s->eps   = eps;
+  s->setup = PETSC_FALSE; /* the eps schedule is built from eps at set-up */
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverGetEps(OTSolver s, PetscReal *eps)
+{
+  PetscFunctionBegin;
+  *eps = s->eps;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverSetEpsSchedule(OTSolver s, const char spec[])
+{
+  size_t len;
+
+  PetscFunctionBegin;
+  PetscCall(PetscStrlen(spec, &len)); /* 0 for NULL */
+  PetscCheck(len < sizeof(s->eps_schedule_spec), PETSC_COMM_SELF, OT_ERR_INPUT, "-ot_eps_schedule %s: longer than %zu characters", spec,
+             sizeof(s->eps_schedule_spec) - 1);
+  PetscCall(PetscStrncpy(s->eps_schedule_spec, spec ? spec : "", sizeof(s->eps_schedule_spec)));
+  s->setup = PETSC_FALSE; /* the schedule is built at set-up */
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverSetCheckpoint(OTSolver s, const char file[], PetscReal interval)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscStrncpy(s->checkpoint_file, file ? file : "", sizeof(s->checkpoint_file)));
+  s->checkpoint_interval = interval;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverGetCheckpoint(OTSolver s, const char *file[], PetscReal *interval)
+{
+  PetscFunctionBegin;
+  if (file) *file = s->checkpoint_file;
+  if (interval) *interval = s->checkpoint_interval;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverGetRestart(OTSolver s, const char *file[])
+{
+  PetscFunctionBegin;
+  *file = s->restart_file;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverSetPlanThreshold(OTSolver s, PetscReal threshold)
+{
+  PetscFunctionBegin;
+  PetscCheck(threshold <= 1, PETSC_COMM_SELF, OT_ERR_INPUT, "-ot_plan_threshold must be in [0, 1], got %g", (double)threshold);
+  s->plan_threshold = threshold < 0 ? -1.0 : threshold;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverGetPlanThreshold(OTSolver s, PetscReal *threshold)
+{
+  PetscFunctionBegin;
+  *threshold = s->plan_threshold;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTSolverSetDivergence(OTSolver s, PetscReal divergence, PetscBool converged)
+{
+  PetscFunctionBegin;
+  s->result.sinkhorn_divergence  = divergence;
+  s->result.divergence_converged = converged;
   PetscFunctionReturn(0);
 }

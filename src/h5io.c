@@ -1,0 +1,309 @@
+/*
+  Generic HDF5 helpers: attributes, partial (per-rank) reads and writes, checked opening, and atomic files.
+
+  Atomic files (docs/design.md §3). Every file otsolve and otgen write is written under a temporary name,
+  FILE.tmp.<pid of rank 0>, then made durable and renamed over FILE: a reader, or a kill or crash at any
+  moment, sees the old file or the new one, whole. The rename is written once, here (OTFileCommit): rank 0
+  of a communicator syncs the closed temporary to disk, renames it, and syncs the directory, so that the
+  data reach the disk before the name does. A collective MPI-IO file passes its communicator; a file that
+  one rank writes alone passes PETSC_COMM_SELF on that rank (otgen), or the whole communicator with rank 0
+  as the writer (-pairs). Whatever fails, the temporary is removed.
+*/
+#include "otimpl.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Largest number of doubles one collective read moves per rank (keeps MPI-IO requests well below 2 GiB). */
+#define OT_READ_CHUNK_DOUBLES (16 * 1024 * 1024)
+
+PetscErrorCode OTH5WriteAttrDouble(hid_t loc, const char name[], PetscReal value)
+{
+  hid_t  space, attr;
+  double v = (double)value;
+
+  PetscFunctionBegin;
+  space = H5Screate(H5S_SCALAR);
+  attr  = H5Acreate2(loc, name, H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, H5P_DEFAULT);
+  OTH5Call(attr);
+  OTH5Call(H5Awrite(attr, H5T_NATIVE_DOUBLE, &v));
+  OTH5Call(H5Aclose(attr));
+  OTH5Call(H5Sclose(space));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTH5WriteAttrInt(hid_t loc, const char name[], PetscInt value)
+{
+  hid_t     space, attr;
+  long long v = (long long)value;
+
+  PetscFunctionBegin;
+  space = H5Screate(H5S_SCALAR);
+  attr  = H5Acreate2(loc, name, H5T_NATIVE_LLONG, space, H5P_DEFAULT, H5P_DEFAULT);
+  OTH5Call(attr);
+  OTH5Call(H5Awrite(attr, H5T_NATIVE_LLONG, &v));
+  OTH5Call(H5Aclose(attr));
+  OTH5Call(H5Sclose(space));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTH5WriteAttrString(hid_t loc, const char name[], const char value[])
+{
+  hid_t space, type, attr;
+
+  PetscFunctionBegin;
+  /* variable-length UTF-8, as h5py writes strings: readers get str, not bytes */
+  space = H5Screate(H5S_SCALAR);
+  type  = H5Tcopy(H5T_C_S1);
+  OTH5Call(H5Tset_size(type, H5T_VARIABLE));
+  OTH5Call(H5Tset_cset(type, H5T_CSET_UTF8));
+  attr = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  OTH5Call(attr);
+  OTH5Call(H5Awrite(attr, type, &value));
+  OTH5Call(H5Aclose(attr));
+  OTH5Call(H5Tclose(type));
+  OTH5Call(H5Sclose(space));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTH5SelectPart(hid_t file_space, PetscInt start, PetscInt count, hid_t *mem_space)
+{
+  hsize_t offset = (hsize_t)start, cnt = (hsize_t)count;
+
+  PetscFunctionBegin;
+  if (count > 0) {
+    OTH5Call(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &offset, NULL, &cnt, NULL));
+    *mem_space = H5Screate_simple(1, &cnt, NULL);
+  } else { /* a rank with nothing to move still takes part in the collective call */
+    OTH5Call(H5Sselect_none(file_space));
+    *mem_space = H5Scopy(file_space);
+    OTH5Call(H5Sselect_none(*mem_space));
+  }
+  OTH5Call(*mem_space);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTH5WriteArrayPart(hid_t file, const char name[], hid_t type, PetscInt len, PetscInt start, PetscInt count, const void *values, hid_t xfer)
+{
+  hsize_t dims = (hsize_t)len;
+  hid_t   file_space, mem_space, dset;
+
+  PetscFunctionBegin;
+  file_space = H5Screate_simple(1, &dims, NULL);
+  dset       = H5Dcreate2(file, name, type, file_space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  OTH5Call(dset);
+  PetscCall(OTH5SelectPart(file_space, start, count, &mem_space));
+  OTH5Call(H5Dwrite(dset, type, mem_space, file_space, xfer, values));
+  OTH5Call(H5Sclose(mem_space));
+  OTH5Call(H5Sclose(file_space));
+  OTH5Call(H5Dclose(dset));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTH5WriteVectorPart(hid_t file, const char name[], PetscInt len, PetscInt start, PetscInt count, const PetscReal *values, hid_t xfer)
+{
+  PetscFunctionBegin;
+  PetscCall(OTH5WriteArrayPart(file, name, H5T_NATIVE_DOUBLE, len, start, count, values, xfer));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTH5OpenRead(MPI_Comm comm, const char filename[], int status[2], hid_t *file)
+{
+  PetscMPIInt rank;
+
+  PetscFunctionBegin;
+  *file = -1;
+  OTH5Call(H5Eset_auto2(H5E_DEFAULT, NULL, NULL)); /* errors are reported by otsolve, once, in its own words */
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  status[0] = status[1] = 0;
+  if (rank == 0) {
+    status[0] = access(filename, R_OK) == 0;
+    status[1] = status[0] && H5Fis_hdf5(filename) > 0;
+  }
+  PetscCallMPI(MPI_Bcast(status, 2, MPI_INT, 0, comm));
+  if (status[0] && status[1]) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+
+    OTH5Call(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
+    *file = H5Fopen(filename, H5F_ACC_RDONLY, fapl);
+    OTH5Call(H5Pclose(fapl));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTH5OpenFloatDataset(MPI_Comm comm, hid_t file, const char filename[], const char name[], int rank_expected, hid_t *dset, hsize_t dims[2])
+{
+  hid_t       space, type;
+  int         rank;
+  H5T_class_t type_class;
+
+  PetscFunctionBegin;
+  PetscCheck(H5Lexists(file, name, H5P_DEFAULT) > 0, comm, OT_ERR_INPUT, "%s: dataset %s is missing", filename, name);
+  *dset = H5Dopen2(file, name, H5P_DEFAULT);
+  PetscCheck(*dset >= 0, comm, OT_ERR_INPUT, "%s: %s is not a dataset", filename, name);
+  type       = H5Dget_type(*dset);
+  type_class = H5Tget_class(type);
+  OTH5Call(H5Tclose(type));
+  PetscCheck(type_class == H5T_FLOAT, comm, OT_ERR_INPUT, "%s: dataset %s must hold floating-point numbers (float64 or float32), found another type", filename,
+             name);
+  space = H5Dget_space(*dset);
+  rank  = H5Sget_simple_extent_ndims(space);
+  PetscCheck(rank == rank_expected, comm, OT_ERR_INPUT, "%s: dataset %s has %d dimension(s); expected %d", filename, name, rank, rank_expected);
+  dims[1] = 1;
+  OTH5Call(H5Sget_simple_extent_dims(space, dims, NULL));
+  OTH5Call(H5Sclose(space));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTReadRowBlock(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt n, PetscInt m, PetscInt row_start, PetscInt row_end,
+                              PetscReal *block)
+{
+  hid_t    dset, file_space, mem_space, xfer;
+  hsize_t  dims[2];
+  PetscInt chunk_rows = PetscMax(1, OT_READ_CHUNK_DOUBLES / m), chunks_local, chunks;
+
+  PetscFunctionBegin;
+  PetscCall(OTH5OpenFloatDataset(comm, file, filename, name, 2, &dset, dims));
+  PetscCheck(dims[0] == (hsize_t)n && dims[1] == (hsize_t)m, comm, OT_ERR_INPUT, "%s: dataset %s is %llu x %llu; expected %" PetscInt_FMT " x %" PetscInt_FMT,
+             filename, name, (unsigned long long)dims[0], (unsigned long long)dims[1], n, m);
+  chunks_local = (row_end - row_start + chunk_rows - 1) / chunk_rows;
+  PetscCallMPI(MPI_Allreduce(&chunks_local, &chunks, 1, MPIU_INT, MPI_MAX, comm));
+  file_space = H5Dget_space(dset);
+  xfer       = H5Pcreate(H5P_DATASET_XFER);
+  OTH5Call(H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE));
+  PetscCall(PetscLogEventBegin(OT_EVENT_READ_COST, 0, 0, 0, 0));
+  /* every rank takes part in the same number of collective reads; a rank with no rows left reads nothing */
+  for (PetscInt c = 0; c < chunks; c++) {
+    PetscInt first = row_start + c * chunk_rows, rows = PetscMax(0, PetscMin(chunk_rows, row_end - first));
+    hsize_t  start[2] = {(hsize_t)first, 0}, count[2] = {(hsize_t)rows, (hsize_t)m};
+
+    if (rows > 0) {
+      OTH5Call(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, NULL, count, NULL));
+      mem_space = H5Screate_simple(2, count, NULL);
+    } else {
+      OTH5Call(H5Sselect_none(file_space));
+      mem_space = H5Scopy(file_space);
+      OTH5Call(H5Sselect_none(mem_space));
+    }
+    OTH5Call(mem_space);
+    OTH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, mem_space, file_space, xfer, rows > 0 ? block + (size_t)(first - row_start) * (size_t)m : block));
+    OTH5Call(H5Sclose(mem_space));
+  }
+  PetscCall(PetscLogEventEnd(OT_EVENT_READ_COST, 0, 0, 0, 0));
+  OTH5Call(H5Pclose(xfer));
+  OTH5Call(H5Sclose(file_space));
+  OTH5Call(H5Dclose(dset));
+  PetscFunctionReturn(0);
+}
+
+/* --- atomic files --- */
+
+PetscErrorCode OTFileTemporaryName(MPI_Comm comm, const char filename[], char tmpname[], size_t len)
+{
+  int pid = (int)getpid();
+
+  PetscFunctionBegin;
+  /* rank 0's pid on every rank: all ranks of a collective write open the same temporary */
+  PetscCallMPI(MPI_Bcast(&pid, 1, MPI_INT, 0, comm));
+  PetscCall(PetscSNPrintf(tmpname, len, "%s.tmp.%d", filename, pid));
+  PetscFunctionReturn(0);
+}
+
+/* Syncs the closed file tmpname to disk and renames it to filename, then syncs the directory; returns 0, or
+   the errno of the step that failed, named in *step. */
+static int SyncAndRename(const char tmpname[], const char filename[], const char **step)
+{
+  char  dir[PETSC_MAX_PATH_LEN];
+  char *slash;
+  int   fd, error = 0;
+
+  *step = "sync";
+  fd    = open(tmpname, O_RDONLY);
+  if (fd < 0) return errno;
+  /* EINVAL: a file system that cannot sync (nothing to wait for) */
+  if (fsync(fd) != 0 && errno != EINVAL) error = errno;
+  close(fd);
+  if (error) return error;
+  *step = "rename";
+  if (rename(tmpname, filename) != 0) return errno;
+  /* the new name itself reaches the disk with its directory. Best effort: the file is in place by now, and
+     some file systems cannot sync a directory */
+  snprintf(dir, sizeof(dir), "%s", filename);
+  slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, sizeof(dir), ".");
+  else slash[slash == dir ? 1 : 0] = '\0';
+  fd = open(dir, O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    (void)fsync(fd);
+    close(fd);
+  }
+  return 0;
+}
+
+PetscErrorCode OTFileCommit(MPI_Comm comm, const char tmpname[], const char filename[], PetscBool failed)
+{
+  PetscMPIInt rank;
+  int         any_failed = failed ? 1 : 0, error = 0;
+  const char *step = "rename";
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &any_failed, 1, MPI_INT, MPI_LOR, comm));
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0) {
+    if (!any_failed) error = SyncAndRename(tmpname, filename, &step);
+    if (any_failed || error) (void)unlink(tmpname); /* no half-written or unsynced file stays behind */
+  }
+  PetscCallMPI(MPI_Bcast(&error, 1, MPI_INT, 0, comm));
+  PetscCheck(!error, comm, OT_ERR_INPUT, "%s: could not %s the finished file %s%s (%s); it was removed", filename, step, tmpname,
+             strcmp(step, "rename") ? "" : " to it", strerror(error));
+  PetscFunctionReturn(0);
+}
+
+/* Closes the transfer list and the file; an HDF5 failure becomes a PETSc error. */
+static PetscErrorCode CloseFile(hid_t file, hid_t xfer)
+{
+  PetscFunctionBegin;
+  OTH5Call(H5Pclose(xfer));
+  OTH5Call(H5Fclose(file));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTH5WriteAtomic(MPI_Comm comm, const char filename[], OTH5WriteFn write, void *ctx)
+{
+  char           tmpname[PETSC_MAX_PATH_LEN + 32];
+  hid_t          fapl, file, xfer;
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  PetscCall(OTFileTemporaryName(comm, filename, tmpname, sizeof(tmpname)));
+  OTH5Call(H5Eset_auto2(H5E_DEFAULT, NULL, NULL));
+  xfer = H5Pcreate(H5P_DATASET_XFER);
+  OTH5Call(xfer);
+  OTH5Call(H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE));
+  fapl = H5Pcreate(H5P_FILE_ACCESS);
+  OTH5Call(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
+  file = H5Fcreate(tmpname, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  OTH5Call(H5Pclose(fapl));
+  if (file < 0) {
+    OTH5Call(H5Pclose(xfer));
+    PetscCall(OTFileCommit(comm, tmpname, filename, PETSC_TRUE)); /* removes whatever the failed create left */
+  }
+  PetscCheck(file >= 0, comm, OT_ERR_INPUT, "%s: cannot create the file (check that its directory exists and is writable)", tmpname);
+
+  /* the writer's error is kept, not returned at once, so that the temporary goes first */
+  ierr = write(ctx, file, xfer);
+  if (ierr == OT_ERR_INPUT) { /* found by every rank together: they close and remove the temporary together */
+    (void)H5Pclose(xfer);
+    (void)H5Fclose(file);
+  } else if (!ierr) ierr = CloseFile(file, xfer);
+  if (ierr && ierr != OT_ERR_INPUT) {
+    /* maybe on this rank only: the others may be inside another collective call, so none may follow (the
+       program ends the job); any rank can remove the temporary */
+    (void)unlink(tmpname);
+    PetscCall(ierr);
+  }
+  PetscCall(OTFileCommit(comm, tmpname, filename, (PetscBool)(ierr != 0)));
+  PetscCall(ierr);
+  PetscFunctionReturn(0);
+}
