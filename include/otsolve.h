@@ -20,18 +20,25 @@
 typedef struct _p_OTProblem *OTProblem;
 typedef struct _p_OTSolver  *OTSolver;
 
-/* Exit status of the otsolve program (also in -help and the README): 0 converged; 1 bad input or
-   options; 2 stopped at -ot_max_it before reaching -ot_tol; 3 internal or MPI failure (the job is
-   aborted); 4 interrupted by SIGTERM or SIGUSR1 after writing the -ot_checkpoint file; 5 NaN or Inf
-   in the iterates (numerical breakdown). Results are written for 2 and 5. */
+/* Exit status of the otsolve program (also in -help and the README): 0 converged; 1 bad input, options or
+   output paths; 2 stopped at -ot_max_it before reaching -ot_tol; 3 internal or MPI failure (the job is aborted);
+   4 interrupted by SIGTERM or SIGUSR1 after writing the -ot_checkpoint file; 5 NaN or Inf in the iterates
+   (numerical breakdown); 6 solved, but the result file could not be written (the summary is printed, and the state
+   is in the -ot_checkpoint file where one is given); 7 interrupted by SIGTERM or SIGUSR1, and the checkpoint could
+   not be written. Results are written for 2 and 5. */
 #define OT_EXIT_NOT_CONVERGED 2
 #define OT_EXIT_INTERNAL      3
 #define OT_EXIT_INTERRUPTED   4
 #define OT_EXIT_BREAKDOWN     5
+#define OT_EXIT_NOT_WRITTEN   6
+#define OT_EXIT_NO_CHECKPOINT 7
 
 /* The error class of a problem the user caused (bad input, options or output path) that every rank detected
    together: the otsolve program reports it once and exits with status 1 instead of aborting the job. */
 #define OT_ERR_INPUT PETSC_ERR_USER_INPUT
+/* The error class of a file that could not be written (no space, quota exceeded, I/O error, permission): raised
+   on every rank of the writing communicator together, after its temporary file was removed. */
+#define OT_ERR_WRITE PETSC_ERR_FILE_WRITE
 
 /* Why a solve ended. */
 typedef enum {
@@ -61,6 +68,9 @@ typedef struct {
   PetscBool divergence_converged;
   PetscReal solve_time;          /* seconds in OTSolverSolve */
   PetscReal sinkhorn_time;       /* seconds in the Sinkhorn sweeps */
+  PetscInt  checkpoint_failures; /* checkpoints that could not be written (the solve went on) */
+  PetscBool checkpoint_written;  /* the last checkpoint was written (after a signal: there is a state to resume from) */
+  char      checkpoint_error[256]; /* why the last of them failed */
   char      status[256];
 } OTResult;
 
@@ -156,11 +166,15 @@ PETSC_EXTERN PetscErrorCode OTSolverSetUp(OTSolver solver);
 PETSC_EXTERN PetscErrorCode OTSolverSolve(OTSolver solver);
 /* Copies the result of the last solve. Not collective. */
 PETSC_EXTERN PetscErrorCode OTSolverGetResult(OTSolver solver, OTResult *result);
-/* Writes the result file (docs/design.md §3) to a temporary name, then renames it. Collective. */
+/* Writes the result file (docs/design.md §3) to a temporary name, then renames it. A storage failure (no space,
+   quota, I/O error, permission) is an OT_ERR_WRITE error on every rank, with the reason; the temporary is removed
+   and the solver's state is kept (OTSolverWriteCheckpoint can still save it). Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverWriteResult(OTSolver solver, const char filename[]);
 /* Writes the solver's state (potentials, counters, stage, history) to an HDF5 checkpoint file,
-   atomically: a temporary file renamed over the previous checkpoint. Collective. */
-PETSC_EXTERN PetscErrorCode OTSolverWriteCheckpoint(OTSolver solver, const char filename[]);
+   atomically: a temporary file renamed over the previous checkpoint. A storage failure is not an error: written
+   is false (on every rank), the reason is in the result's checkpoint_error, the previous checkpoint stays.
+   Collective. */
+PETSC_EXTERN PetscErrorCode OTSolverWriteCheckpoint(OTSolver solver, const char filename[], PetscBool *written);
 /* Makes the next OTSolverSolve resume from a checkpoint file written by OTSolverWriteCheckpoint, on
    any number of ranks; the problem and eps must be those of the checkpoint. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverSetRestart(OTSolver solver, const char filename[]);
@@ -195,9 +209,26 @@ PETSC_EXTERN PetscErrorCode OTSolverDestroy(OTSolver *solver);
    one rank writes alone passes PETSC_COMM_SELF on that rank, or a communicator whose rank 0 writes it; a file
    written with MPI-IO, its communicator. Both are collective on comm. */
 PETSC_EXTERN PetscErrorCode OTFileTemporaryName(MPI_Comm comm, const char filename[], char tmpname[], size_t len);
+/* Writes the file named by its argument tmpname (a file that one rank writes alone, with its own calls). */
+typedef PetscErrorCode (*OTFileWriteFn)(void *ctx, const char tmpname[]);
+/* Writes filename atomically on rank 0 of comm: checks that the disk has room for bytes (plus 64 KiB), calls
+   write(ctx, tmpname) on rank 0 alone, commits the temporary (OTFileCommit). A storage failure (no space, quota, I/O
+   error, permission) is an outcome, the same on every rank: written is false, reason says why, the temporary is
+   gone. A writer's OT_ERR_INPUT is raised on every rank. Collective. */
+PETSC_EXTERN PetscErrorCode OTFileWriteSerial(MPI_Comm comm, const char filename[], double bytes, OTFileWriteFn write, void *ctx, PetscBool *written, char reason[],
+                                              size_t len);
+/* Whether paths a and b name the same file: the same device and inode where both exist (through links and any
+   spelling of the path), else the same resolved directory and name. Not collective. */
+PETSC_EXTERN PetscErrorCode OTFileSame(const char a[], const char b[], PetscBool *same);
+/* Fails (OT_ERR_INPUT, with both numbers) if the file system of path's directory has fewer than bytes free, as
+   rank 0 sees it (statvfs). option names the path in the message. Collective. */
+PETSC_EXTERN PetscErrorCode OTFileCheckSpace(MPI_Comm comm, const char path[], double bytes, const char option[]);
+/* The shape of dataset name in an HDF5 file, read by rank 0 without reading the data (dims[1] = 1 for a vector;
+   both 0 where the file or dataset cannot be read: the loader reports that). Collective. */
+PETSC_EXTERN PetscErrorCode OTH5PeekDims(MPI_Comm comm, const char filename[], const char name[], double dims[2]);
 /* Call with the file closed. failed (on any rank): the writing failed, and the temporary is only removed (the
    callers return their own errors). If the sync or the rename fails, the temporary is removed too, and every
-   rank gets an error of class OT_ERR_INPUT naming the file. */
+   rank gets an error of class OT_ERR_WRITE naming the file. */
 PETSC_EXTERN PetscErrorCode OTFileCommit(MPI_Comm comm, const char tmpname[], const char filename[], PetscBool failed);
 
 #endif

@@ -103,16 +103,26 @@ static PetscErrorCode WriteCheckpointFile(void *ctx, hid_t file, hid_t xfer)
   PetscFunctionReturn(0);
 }
 
-/* The checkpoint at the given counts, written atomically (h5io.c). */
-static PetscErrorCode WriteCheckpoint(OTSolver s, const char filename[], PetscInt iterations_sinkhorn, PetscInt iterations_newton)
+/* The checkpoint at the given counts, written atomically (h5io.c). A storage failure does not end the run: it is
+   counted in the result, reported on rank 0 (once, until a checkpoint is written again), the temporary is gone and the previous checkpoint stays;
+   *written says whether this one was written (the same on every rank). */
+static PetscErrorCode WriteCheckpoint(OTSolver s, const char filename[], PetscInt iterations_sinkhorn, PetscInt iterations_newton, PetscBool *written)
 {
   CheckpointContext ctx = {s, iterations_sinkhorn, iterations_newton};
+  OTResult         *r   = &s->result;
+  PetscBool         first_failure = (PetscBool)(r->checkpoint_failures == 0 || r->checkpoint_written);
 
   PetscFunctionBegin;
   PetscCall(PetscLogEventBegin(OT_EVENT_WRITE, 0, 0, 0, 0));
-  PetscCall(OTH5WriteAtomic(s->comm, filename, WriteCheckpointFile, &ctx));
-  s->last_checkpoint = MPI_Wtime();
-  s->checkpoints_written++;
+  PetscCall(OTH5WriteAtomicTry(s->comm, filename, OTStateBytes(s), WriteCheckpointFile, &ctx, written, r->checkpoint_error, sizeof(r->checkpoint_error)));
+  s->last_checkpoint = MPI_Wtime(); /* a failed one too: the next try comes an interval later */
+  r->checkpoint_written = *written;
+  if (*written) s->checkpoints_written++;
+  else {
+    r->checkpoint_failures++; /* said once, until one is written again; the summary counts them all */
+    if (first_failure)
+      PetscCall(PetscPrintf(s->comm, "otsolve: warning: checkpoint %s not written: %s; the previous checkpoint stays, the solve goes on\n", filename, r->checkpoint_error));
+  }
   PetscCall(PetscLogEventEnd(OT_EVENT_WRITE, 0, 0, 0, 0));
   PetscFunctionReturn(0);
 }
@@ -121,7 +131,7 @@ PetscErrorCode OTCheckpointSetFromOptions(OTSolver s)
 {
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "Checkpoints (otsolve)", NULL);
-  PetscCall(PetscOptionsString("-ot_checkpoint", "Write checkpoints to this HDF5 file, every -ot_checkpoint_interval s and on SIGTERM/SIGUSR1 (then exit 4)", NULL,
+  PetscCall(PetscOptionsString("-ot_checkpoint", "Write checkpoints to this HDF5 file, every -ot_checkpoint_interval s and on SIGTERM/SIGUSR1 (then exit 4; 7 if not written)", NULL,
                                s->checkpoint_file, s->checkpoint_file, sizeof(s->checkpoint_file), NULL));
   PetscCall(PetscOptionsReal("-ot_checkpoint_interval", "Seconds between periodic checkpoints (<= 0: only on SIGTERM/SIGUSR1)", NULL, s->checkpoint_interval,
                              &s->checkpoint_interval, NULL));
@@ -131,28 +141,35 @@ PetscErrorCode OTCheckpointSetFromOptions(OTSolver s)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode OTSolverWriteCheckpoint(OTSolver s, const char filename[])
+PetscErrorCode OTSolverWriteCheckpoint(OTSolver s, const char filename[], PetscBool *written)
 {
   PetscFunctionBegin;
   PetscCheck(s->setup, s->comm, PETSC_ERR_ARG_WRONGSTATE, "OTSolverSetUp() or OTSolverSolve() must come before OTSolverWriteCheckpoint()");
-  PetscCall(WriteCheckpoint(s, filename, s->result.iterations_sinkhorn, s->result.iterations_newton));
+  PetscCall(WriteCheckpoint(s, filename, s->result.iterations_sinkhorn, s->result.iterations_newton, written));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode OTSolverSafePoint(OTSolver s, const PetscReal flags[OT_SAFE_POINT_FLAGS], PetscInt iterations_sinkhorn, PetscInt iterations_newton,
                                  PetscBool *stop)
 {
+  PetscBool written;
+
   PetscFunctionBegin;
   *stop = PETSC_FALSE;
   if (!s->checkpoint_file[0] || (flags[0] <= 0 && flags[1] <= 0)) PetscFunctionReturn(0);
-  PetscCall(WriteCheckpoint(s, s->checkpoint_file, iterations_sinkhorn, iterations_newton));
+  PetscCall(WriteCheckpoint(s, s->checkpoint_file, iterations_sinkhorn, iterations_newton, &written));
   if (flags[0] > 0) {
     *stop            = PETSC_TRUE;
     s->result.reason = OT_REASON_INTERRUPTED;
-    PetscCall(PetscSNPrintf(s->result.status, sizeof(s->result.status),
-                            "interrupted by a signal after %" PetscInt_FMT " Sinkhorn sweeps and %" PetscInt_FMT " Newton steps; checkpoint written to %s (resume with -ot_restart %s)",
-                            iterations_sinkhorn, iterations_newton, s->checkpoint_file, s->checkpoint_file));
-  } else if (s->monitor_every) {
+    if (written)
+      PetscCall(PetscSNPrintf(s->result.status, sizeof(s->result.status),
+                              "interrupted by a signal after %" PetscInt_FMT " Sinkhorn sweeps and %" PetscInt_FMT " Newton steps; checkpoint written to %s (resume with -ot_restart %s)",
+                              iterations_sinkhorn, iterations_newton, s->checkpoint_file, s->checkpoint_file));
+    else
+      PetscCall(PetscSNPrintf(s->result.status, sizeof(s->result.status),
+                              "interrupted by a signal after %" PetscInt_FMT " Sinkhorn sweeps and %" PetscInt_FMT " Newton steps; the checkpoint could NOT be written to %s (%s)",
+                              iterations_sinkhorn, iterations_newton, s->checkpoint_file, s->result.checkpoint_error));
+  } else if (written && s->monitor_every) {
     PetscCall(PetscPrintf(s->comm, "  checkpoint written to %s after %" PetscInt_FMT " iterations\n", s->checkpoint_file, iterations_sinkhorn + iterations_newton));
   }
   PetscFunctionReturn(0);

@@ -1,13 +1,7 @@
 /*
-  Generic HDF5 helpers: attributes, partial (per-rank) reads and writes, checked opening, and atomic files.
-
-  Atomic files (docs/design.md §3). Every file otsolve and otgen write is written under a temporary name,
-  FILE.tmp.<pid of rank 0>, then made durable and renamed over FILE: a reader, or a kill or crash at any
-  moment, sees the old file or the new one, whole. The rename is written once, here (OTFileCommit): rank 0
-  of a communicator syncs the closed temporary to disk, renames it, and syncs the directory, so that the
-  data reach the disk before the name does. A collective MPI-IO file passes its communicator; a file that
-  one rank writes alone passes PETSC_COMM_SELF on that rank (otgen), or the whole communicator with rank 0
-  as the writer (-pairs). Whatever fails, the temporary is removed.
+  Generic HDF5 helpers: attributes, partial (per-rank) reads and writes, checked opening, dataset shapes. Each
+  collective data write is followed by an agreement on its outcome (files.c), so that a write that fails on some
+  rank fails on every rank together.
 */
 #include "otimpl.h"
 #include <errno.h>
@@ -89,12 +83,26 @@ PetscErrorCode OTH5WriteArrayPart(hid_t file, const char name[], hid_t type, Pet
   hsize_t dims = (hsize_t)len;
   hid_t   file_space, mem_space, dset;
 
+  herr_t  status;
+  int     error;
+
   PetscFunctionBegin;
   file_space = H5Screate_simple(1, &dims, NULL);
+  errno      = 0;
   dset       = H5Dcreate2(file, name, type, file_space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  OTH5Call(dset);
+  error      = errno;
+  if (dset < 0) (void)H5Sclose(file_space);
+  PetscCall(OTH5AgreeOnFileStep(file, (PetscBool)(dset < 0), error, name));
   PetscCall(OTH5SelectPart(file_space, start, count, &mem_space));
-  OTH5Call(H5Dwrite(dset, type, mem_space, file_space, xfer, values));
+  errno  = 0;
+  status = H5Dwrite(dset, type, mem_space, file_space, xfer, values);
+  error  = errno;
+  if (status < 0) {
+    (void)H5Sclose(mem_space);
+    (void)H5Sclose(file_space);
+    (void)H5Dclose(dset);
+  }
+  PetscCall(OTH5AgreeOnFileStep(file, (PetscBool)(status < 0), error, name));
   OTH5Call(H5Sclose(mem_space));
   OTH5Call(H5Sclose(file_space));
   OTH5Call(H5Dclose(dset));
@@ -197,113 +205,32 @@ PetscErrorCode OTReadRowBlock(MPI_Comm comm, hid_t file, const char filename[], 
   PetscFunctionReturn(0);
 }
 
-/* --- atomic files --- */
-
-PetscErrorCode OTFileTemporaryName(MPI_Comm comm, const char filename[], char tmpname[], size_t len)
-{
-  int pid = (int)getpid();
-
-  PetscFunctionBegin;
-  /* rank 0's pid on every rank: all ranks of a collective write open the same temporary */
-  PetscCallMPI(MPI_Bcast(&pid, 1, MPI_INT, 0, comm));
-  PetscCall(PetscSNPrintf(tmpname, len, "%s.tmp.%d", filename, pid));
-  PetscFunctionReturn(0);
-}
-
-/* Syncs the closed file tmpname to disk and renames it to filename, then syncs the directory; returns 0, or
-   the errno of the step that failed, named in *step. */
-static int SyncAndRename(const char tmpname[], const char filename[], const char **step)
-{
-  char  dir[PETSC_MAX_PATH_LEN];
-  char *slash;
-  int   fd, error = 0;
-
-  *step = "sync";
-  fd    = open(tmpname, O_RDONLY);
-  if (fd < 0) return errno;
-  /* EINVAL: a file system that cannot sync (nothing to wait for) */
-  if (fsync(fd) != 0 && errno != EINVAL) error = errno;
-  close(fd);
-  if (error) return error;
-  *step = "rename";
-  if (rename(tmpname, filename) != 0) return errno;
-  /* the new name itself reaches the disk with its directory. Best effort: the file is in place by now, and
-     some file systems cannot sync a directory */
-  snprintf(dir, sizeof(dir), "%s", filename);
-  slash = strrchr(dir, '/');
-  if (!slash) snprintf(dir, sizeof(dir), ".");
-  else slash[slash == dir ? 1 : 0] = '\0';
-  fd = open(dir, O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) {
-    (void)fsync(fd);
-    close(fd);
-  }
-  return 0;
-}
-
-PetscErrorCode OTFileCommit(MPI_Comm comm, const char tmpname[], const char filename[], PetscBool failed)
+PetscErrorCode OTH5PeekDims(MPI_Comm comm, const char filename[], const char name[], double dims[2])
 {
   PetscMPIInt rank;
-  int         any_failed = failed ? 1 : 0, error = 0;
-  const char *step = "rename";
 
   PetscFunctionBegin;
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &any_failed, 1, MPI_INT, MPI_LOR, comm));
+  dims[0] = dims[1] = 0.0;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  if (rank == 0) {
-    if (!any_failed) error = SyncAndRename(tmpname, filename, &step);
-    if (any_failed || error) (void)unlink(tmpname); /* no half-written or unsynced file stays behind */
+  if (rank == 0 && access(filename, R_OK) == 0) {
+    hid_t file, dset, space;
+
+    (void)H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    file = H5Fis_hdf5(filename) > 0 ? H5Fopen(filename, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+    if (file >= 0 && H5Lexists(file, name, H5P_DEFAULT) > 0 && (dset = H5Dopen2(file, name, H5P_DEFAULT)) >= 0) {
+      hsize_t d[2] = {0, 1};
+
+      space = H5Dget_space(dset);
+      if (space >= 0 && H5Sget_simple_extent_ndims(space) >= 1 && H5Sget_simple_extent_ndims(space) <= 2) {
+        (void)H5Sget_simple_extent_dims(space, d, NULL);
+        dims[0] = (double)d[0];
+        dims[1] = (double)d[1];
+      }
+      if (space >= 0) (void)H5Sclose(space);
+      (void)H5Dclose(dset);
+    }
+    if (file >= 0) (void)H5Fclose(file);
   }
-  PetscCallMPI(MPI_Bcast(&error, 1, MPI_INT, 0, comm));
-  PetscCheck(!error, comm, OT_ERR_INPUT, "%s: could not %s the finished file %s%s (%s); it was removed", filename, step, tmpname,
-             strcmp(step, "rename") ? "" : " to it", strerror(error));
-  PetscFunctionReturn(0);
-}
-
-/* Closes the transfer list and the file; an HDF5 failure becomes a PETSc error. */
-static PetscErrorCode CloseFile(hid_t file, hid_t xfer)
-{
-  PetscFunctionBegin;
-  OTH5Call(H5Pclose(xfer));
-  OTH5Call(H5Fclose(file));
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode OTH5WriteAtomic(MPI_Comm comm, const char filename[], OTH5WriteFn write, void *ctx)
-{
-  char           tmpname[PETSC_MAX_PATH_LEN + 32];
-  hid_t          fapl, file, xfer;
-  PetscErrorCode ierr;
-
-  PetscFunctionBegin;
-  PetscCall(OTFileTemporaryName(comm, filename, tmpname, sizeof(tmpname)));
-  OTH5Call(H5Eset_auto2(H5E_DEFAULT, NULL, NULL));
-  xfer = H5Pcreate(H5P_DATASET_XFER);
-  OTH5Call(xfer);
-  OTH5Call(H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE));
-  fapl = H5Pcreate(H5P_FILE_ACCESS);
-  OTH5Call(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
-  file = H5Fcreate(tmpname, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-  OTH5Call(H5Pclose(fapl));
-  if (file < 0) {
-    OTH5Call(H5Pclose(xfer));
-    PetscCall(OTFileCommit(comm, tmpname, filename, PETSC_TRUE)); /* removes whatever the failed create left */
-  }
-  PetscCheck(file >= 0, comm, OT_ERR_INPUT, "%s: cannot create the file (check that its directory exists and is writable)", tmpname);
-
-  /* the writer's error is kept, not returned at once, so that the temporary goes first */
-  ierr = write(ctx, file, xfer);
-  if (ierr == OT_ERR_INPUT) { /* found by every rank together: they close and remove the temporary together */
-    (void)H5Pclose(xfer);
-    (void)H5Fclose(file);
-  } else if (!ierr) ierr = CloseFile(file, xfer);
-  if (ierr && ierr != OT_ERR_INPUT) {
-    /* maybe on this rank only: the others may be inside another collective call, so none may follow (the
-       program ends the job); any rank can remove the temporary */
-    (void)unlink(tmpname);
-    PetscCall(ierr);
-  }
-  PetscCall(OTFileCommit(comm, tmpname, filename, (PetscBool)(ierr != 0)));
-  PetscCall(ierr);
+  PetscCallMPI(MPI_Bcast(dims, 2, MPI_DOUBLE, 0, comm));
   PetscFunctionReturn(0);
 }

@@ -102,6 +102,15 @@ PetscErrorCode OTSolverView(OTSolver s, PetscViewer viewer)
   PetscFunctionReturn(0);
 }
 
+/* The checkpoints that could not be written (the solve went on without them), if any. */
+static PetscErrorCode PrintCheckpointFailures(OTSolver s)
+{
+  PetscFunctionBegin;
+  if (s->result.checkpoint_failures)
+    PetscCall(PetscPrintf(s->comm, "checkpoint_failures = %" PetscInt_FMT "\ncheckpoint_error = %s\n", s->result.checkpoint_failures, s->result.checkpoint_error));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTSolverPrintSummary(OTSolver s)
 {
   OTResult *r = &s->result;
@@ -110,7 +119,8 @@ PetscErrorCode OTSolverPrintSummary(OTSolver s)
   PetscCall(PetscPrintf(s->comm, "status = %s\n", r->status));
   PetscCall(PetscPrintf(s->comm, "n = %" PetscInt_FMT "\nm = %" PetscInt_FMT "\nranks = %d\n", s->problem->n, s->problem->m, s->size));
   if (r->reason == OT_REASON_INTERRUPTED) { /* nothing was evaluated: only what a restart needs to know */
-    PetscCall(PetscPrintf(s->comm, "checkpoint = %s\n", s->checkpoint_file));
+    PetscCall(PetscPrintf(s->comm, "checkpoint = %s\ncheckpoint_written = %d\n", s->checkpoint_file, (int)r->checkpoint_written));
+    PetscCall(PrintCheckpointFailures(s));
     PetscCall(PetscPrintf(s->comm, "iterations_sinkhorn = %" PetscInt_FMT "\niterations_newton = %" PetscInt_FMT "\n", r->iterations_sinkhorn, r->iterations_newton));
     PetscCall(PetscPrintf(s->comm, "interrupted = 1\nconverged = 0\n"));
     PetscFunctionReturn(0);
@@ -134,6 +144,7 @@ PetscErrorCode OTSolverPrintSummary(OTSolver s)
   PetscCall(PetscPrintf(s->comm, "iterations_newton = %" PetscInt_FMT "\n", r->iterations_newton));
   PetscCall(PetscPrintf(s->comm, "solve_time = %.6f\n", (double)r->solve_time));
   PetscCall(PetscPrintf(s->comm, "sinkhorn_seconds_per_iteration = %.6e\n", (double)(r->sinkhorn_time / PetscMax(1, r->iterations_sinkhorn))));
+  PetscCall(PrintCheckpointFailures(s));
   PetscCall(PetscPrintf(s->comm, "converged = %d\n", (int)r->converged));
   PetscFunctionReturn(0);
 }

@@ -256,21 +256,35 @@ static PetscErrorCode GenBuildAndWrite(const GenOptions *opt, const char *path, 
   PetscFunctionReturn(0);
 }
 
-/* Writes the problem atomically, as otsolve writes its files: to OUTPUT.tmp.<pid>, then synced and renamed to
-   OUTPUT (OTFileCommit), so that no reader ever sees half a file; on failure the temporary is removed. Runs on
-   one rank. */
-static PetscErrorCode GenRun(const GenOptions *opt)
+/* What GenWriteTemporary builds and writes, and what it found. */
+typedef struct {
+  const GenOptions *opt;
+  PetscInt          n, m;
+} GenJob;
+
+/* Builds the problem and writes it to tmpname (an OTFileWriteFn). */
+static PetscErrorCode GenWriteTemporary(void *ctx, const char tmpname[])
 {
-  char           tmp_path[PETSC_MAX_PATH_LEN + 32];
-  PetscInt       n = 0, m = 0;
-  PetscErrorCode ierr;
+  GenJob *job = (GenJob *)ctx;
 
   PetscFunctionBegin;
-  PetscCall(OTFileTemporaryName(PETSC_COMM_SELF, opt->output, tmp_path, sizeof(tmp_path)));
-  ierr = GenBuildAndWrite(opt, tmp_path, &n, &m); /* its error is returned once the temporary is gone */
-  PetscCall(OTFileCommit(PETSC_COMM_SELF, tmp_path, opt->output, (PetscBool)(ierr != 0)));
-  PetscCall(ierr);
-  PetscCall(PetscPrintf(PETSC_COMM_SELF, "otgen: wrote %s (n = %" PetscInt_FMT ", m = %" PetscInt_FMT ", type %s)\n", opt->output, n, m, gen_type_names[opt->type]));
+  PetscCall(GenBuildAndWrite(job->opt, tmpname, &job->n, &job->m));
+  PetscFunctionReturn(0);
+}
+
+/* Writes the problem atomically, as otsolve writes its files (OTFileWriteSerial): to OUTPUT.tmp.<pid>, then synced
+   and renamed to OUTPUT, so that no reader ever sees half a file. Where it cannot be written (no space, quota, I/O
+   error), the temporary is removed and *written is false. Runs on one rank. */
+static PetscErrorCode GenRun(const GenOptions *opt, PetscBool *written)
+{
+  GenJob job = {opt, 0, 0};
+  char   reason[512];
+
+  PetscFunctionBegin;
+  PetscCall(OTFileWriteSerial(PETSC_COMM_SELF, opt->output, 0.0, GenWriteTemporary, &job, written, reason, sizeof(reason)));
+  if (*written)
+    PetscCall(PetscPrintf(PETSC_COMM_SELF, "otgen: wrote %s (n = %" PetscInt_FMT ", m = %" PetscInt_FMT ", type %s)\n", opt->output, job.n, job.m, gen_type_names[opt->type]));
+  else PetscCall(PetscFPrintf(PETSC_COMM_SELF, stderr, "otgen: error: %s not written: %s (its temporary file was removed)\n", opt->output, reason));
   PetscFunctionReturn(0);
 }
 
@@ -287,9 +301,14 @@ int main(int argc, char **argv)
   if (opt.output[0]) { /* no output only with -help, which has printed the options already */
     /* Rank 0 works alone; its error code is shared so that every rank exits non-zero together
        instead of the others waiting in PetscFinalize for a rank that returned early. */
-    if (rank == 0) gen_error = GenRun(&opt);
+    PetscBool written = PETSC_TRUE;
+
+    if (rank == 0) {
+      gen_error = GenRun(&opt, &written);
+      if (!gen_error && !written) gen_error = -OT_EXIT_NOT_WRITTEN;
+    }
     PetscCallMPI(MPI_Bcast(&gen_error, 1, MPI_INT, 0, PETSC_COMM_WORLD));
   }
   PetscCall(PetscFinalize());
-  return gen_error ? 1 : 0;
+  return gen_error == -OT_EXIT_NOT_WRITTEN ? OT_EXIT_NOT_WRITTEN : (gen_error ? 1 : 0);
 }

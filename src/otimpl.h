@@ -12,10 +12,6 @@
     if ((expr) < 0) SETERRQ(PETSC_COMM_SELF, PETSC_ERR_LIB, "HDF5 call failed: %s", #expr); \
   } while (0)
 
-/* The error class of a problem the user caused and every rank detected together: the program
-   reports it once and exits cleanly instead of aborting the job. */
-#define OT_ERR_INPUT PETSC_ERR_USER_INPUT
-
 
 struct _p_OTProblem {
   MPI_Comm    comm;
@@ -273,12 +269,21 @@ PETSC_EXTERN PetscErrorCode OTH5OpenFloatDataset(MPI_Comm comm, hid_t file, cons
    (row-major, doubles), in collective chunks. Collective on comm. */
 PETSC_EXTERN PetscErrorCode OTReadRowBlock(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt n, PetscInt m,
                                            PetscInt row_start, PetscInt row_end, PetscReal *block);
+/* After a collective write step on file (files.c): its failure on any rank (step_failed, with errno error) becomes
+   an OT_ERR_WRITE error on every rank of the file's communicator, with the reason. Collective. */
+PETSC_EXTERN PetscErrorCode OTH5AgreeOnFileStep(hid_t file, PetscBool step_failed, int error, const char what[]);
 /* Writes the contents of a file created by OTH5WriteAtomic, with the collective transfer list xfer. */
 typedef PetscErrorCode (*OTH5WriteFn)(void *ctx, hid_t file, hid_t xfer);
-/* Writes filename atomically with MPI-IO on comm: creates FILE.tmp.<pid of rank 0>, calls write(ctx, file,
-   xfer), closes it and commits it with OTFileCommit (synced, renamed over filename); if anything fails the
-   temporary is removed and the error returned. Collective. */
-PETSC_EXTERN PetscErrorCode OTH5WriteAtomic(MPI_Comm comm, const char filename[], OTH5WriteFn write, void *ctx);
+/* Writes filename atomically with MPI-IO on comm: checks that the disk has room for bytes of data (plus HDF5's
+   metadata) where the file system can tell, creates FILE.tmp.<pid of rank 0>, calls write(ctx, file, xfer), closes it and commits it with OTFileCommit (synced, renamed over filename). A storage failure (no space,
+   quota, I/O error, permission) on any rank is agreed on every rank after each collective step (no rank is left
+   in a collective call): the temporary is removed, *written is false on every rank and reason says what failed
+   and why. A writer's OT_ERR_INPUT is raised on every rank after the temporary is gone; another error on some
+   rank only is raised there (the program then ends the job). Collective. */
+PETSC_EXTERN PetscErrorCode OTH5WriteAtomicTry(MPI_Comm comm, const char filename[], double bytes, OTH5WriteFn write, void *ctx, PetscBool *written, char reason[],
+                                               size_t len);
+/* The same, a storage failure raised as OT_ERR_WRITE on every rank. Collective. */
+PETSC_EXTERN PetscErrorCode OTH5WriteAtomic(MPI_Comm comm, const char filename[], double bytes, OTH5WriteFn write, void *ctx);
 
 /* --- the result file (result_io.c) and its /plan (plan.c) --- */
 /* The compound type of /history rows as stored in files. */
@@ -291,6 +296,10 @@ PETSC_EXTERN PetscErrorCode OTH5HistoryType(hid_t *type);
 /* Writes the solver's state, /f (each rank its rows), /g and /history (rank 0), into a result or checkpoint file. Collective. */
 PETSC_EXTERN PetscErrorCode OTH5WriteState(OTSolver s, hid_t file, hid_t xfer);
 /* Writes /plan (CSR: indptr, indices, data) with the entries of P >= -ot_plan_threshold x max P (plan.c). Collective. */
+/* The bytes of the solver's state in a file: /f, /g and /history (without HDF5's metadata). Not collective. */
+PETSC_EXTERN double OTStateBytes(OTSolver s);
+/* The bytes /plan will take (its entries counted as OTWritePlan keeps them). Collective. */
+PETSC_EXTERN PetscErrorCode OTPlanBytes(OTSolver s, double *bytes);
 PETSC_EXTERN PetscErrorCode OTWritePlan(OTSolver s, hid_t file, hid_t xfer);
 
 /* --- evaluation (evaluate.c) and bounds (bounds.c) --- */

@@ -12,7 +12,9 @@ static const char help[] = "otsolve: entropy-regularised optimal transport on ma
                            "Exit status: 0 converged; 1 bad input or options; 2 not converged within -ot_max_it (results are\n"
                            "still written); 3 internal or MPI failure (the job is aborted); 4 interrupted by SIGTERM or SIGUSR1\n"
                            "after writing the -ot_checkpoint file (resume with -ot_restart FILE); 5 NaN or Inf in the iterates\n"
-                           "(results are still written, status says where).\n\n";
+                           "(results are still written, status says where); 6 solved, but the result file could not be written (no\n"
+                           "space, quota, I/O error: the summary is printed, the state saved in -ot_checkpoint where given); 7 interrupted\n"
+                           "by SIGTERM or SIGUSR1, and the checkpoint could not be written. Outputs that are inputs are refused (1).\n\n";
 
 /* The first error message of a failed call chain, kept so that the program prints it once, in its own words. */
 typedef struct {
@@ -67,88 +69,196 @@ static PetscErrorCode CheckWritable(MPI_Comm comm, const char output[], const ch
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode Run(int *exit_status)
+/* The program's own options. */
+typedef struct {
+  char      problem[PETSC_MAX_PATH_LEN], output[PETSC_MAX_PATH_LEN], pairs[PETSC_MAX_PATH_LEN], pairs_cost[64];
+  PetscBool has_problem, has_output, has_pairs, divergence;
+  PetscInt  example_n, example_m, example_seed;
+} ProgramOptions;
+
+static PetscErrorCode ReadProgramOptions(ProgramOptions *o)
 {
-  char      problem_file[PETSC_MAX_PATH_LEN] = "", output_file[PETSC_MAX_PATH_LEN] = "";
-  char      pairs_file[PETSC_MAX_PATH_LEN] = "", pairs_cost[64] = "sqeuclidean";
-  PetscBool has_problem, has_output, help_only = PETSC_FALSE, divergence = PETSC_FALSE, has_pairs;
-  PetscInt  example_n = 2000, example_m = 2500, example_seed = 1;
-  OTProblem   problem;
-  OTSolver    solver;
-  OTResult    result;
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(o, sizeof(*o)));
+  PetscCall(PetscStrcpy(o->pairs_cost, "sqeuclidean"));
+  o->example_n    = 2000;
+  o->example_m    = 2500;
+  o->example_seed = 1;
+  PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "otsolve program", NULL);
+  PetscCall(PetscOptionsString("-problem", "HDF5 problem file (/C, or /X and /Y; optional /a, /b); none: the built-in example", NULL, o->problem, o->problem,
+                               sizeof(o->problem), &o->has_problem));
+  PetscCall(PetscOptionsString("-output", "HDF5 result file to write (/f, /g, attributes, /history)", NULL, o->output, o->output, sizeof(o->output), &o->has_output));
+  PetscCall(PetscOptionsInt("-ot_example_n", "Points in the built-in example's first measure", NULL, o->example_n, &o->example_n, NULL));
+  PetscCall(PetscOptionsInt("-ot_example_m", "Points in the built-in example's second measure", NULL, o->example_m, &o->example_m, NULL));
+  PetscCall(PetscOptionsInt("-ot_example_seed", "Seed of the built-in example", NULL, o->example_seed, &o->example_seed, NULL));
+  PetscCall(PetscOptionsBool("-ot_divergence", "Point clouds: also solve (X, X) and (Y, Y) at the same eps: the Sinkhorn divergence", NULL, o->divergence,
+                             &o->divergence, NULL));
+  PetscCall(PetscOptionsString("-pairs", "Text file listing K measure files (/X, optional /a), one per line: the K x K transport costs to -output", NULL, o->pairs,
+                               o->pairs, sizeof(o->pairs), &o->has_pairs));
+  PetscCall(PetscOptionsString("-pairs_cost", "Ground cost for -pairs: sqeuclidean, euclidean or pnorm:P", NULL, o->pairs_cost, o->pairs_cost, sizeof(o->pairs_cost), NULL));
+  PetscOptionsEnd();
+  PetscFunctionReturn(0);
+}
+
+/* Refuses, before anything is read, a file the run writes (-output, -ot_checkpoint) that is a file it reads
+   (-problem, -ot_restart, the -pairs list) or the other file it writes: writing would destroy the input. Resuming
+   with -ot_checkpoint ck.h5 -ot_restart ck.h5 is what the checkpoints are for, and stays allowed. Rank 0 decides. */
+static PetscErrorCode CheckCollisions(const ProgramOptions *o, const char checkpoint[], const char restart[])
+{
+  const char *names[5] = {"-output", "-ot_checkpoint", "-problem", "-ot_restart", "-pairs"};
+  const char *paths[5] = {o->output, checkpoint, o->problem, restart, o->pairs};
+  int         clash[2] = {-1, -1};
+  PetscMPIInt rank;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  for (int w = 0; rank == 0 && w < 2 && clash[0] < 0; w++)
+    for (int r = w + 1; r < 5 && clash[0] < 0; r++) {
+      PetscBool same;
+
+      if (w == 1 && r == 3) continue; /* -ot_checkpoint = -ot_restart: resuming */
+      PetscCall(OTFileSame(paths[w], paths[r], &same));
+      if (same) clash[0] = w, clash[1] = r;
+    }
+  PetscCallMPI(MPI_Bcast(clash, 2, MPI_INT, 0, PETSC_COMM_WORLD));
+  PetscCheck(clash[0] < 0, PETSC_COMM_WORLD, OT_ERR_INPUT, "%s %s and %s %s are the same file: writing the one would destroy the other; give %s another path", names[clash[0]],
+             paths[clash[0]], names[clash[1]], paths[clash[1]], names[clash[0]]);
+  PetscFunctionReturn(0);
+}
+
+/* Checks, before loading, that the directories of the result and the checkpoint have room for at least their
+   potentials /f and /g (8 (n + m) bytes, plus 64 KiB for HDF5's metadata and a short history); n and m come from the
+   problem file's dataset shapes. The /plan and a long history can need more: those cannot be known before the solve. */
+static PetscErrorCode CheckSpace(const ProgramOptions *o, const char checkpoint[])
+{
+  double n = (double)o->example_n, m = (double)o->example_m, bytes;
+
+  PetscFunctionBegin;
+  if (o->has_problem) {
+    double dims[2];
+
+    PetscCall(OTH5PeekDims(PETSC_COMM_WORLD, o->problem, "/C", dims));
+    n = dims[0], m = dims[1];
+    if (n == 0) {
+      PetscCall(OTH5PeekDims(PETSC_COMM_WORLD, o->problem, "/X", dims));
+      n = dims[0];
+      PetscCall(OTH5PeekDims(PETSC_COMM_WORLD, o->problem, "/Y", dims));
+      m = dims[0];
+    }
+  }
+  bytes = 8.0 * (n + m) + 65536.0;
+  if (o->has_output) PetscCall(OTFileCheckSpace(PETSC_COMM_WORLD, o->output, bytes, "-output"));
+  if (checkpoint[0]) PetscCall(OTFileCheckSpace(PETSC_COMM_WORLD, checkpoint, bytes, "-ot_checkpoint"));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode RunPairs(const ProgramOptions *o, OTSolver solver, int *exit_status)
+{
   const char *checkpoint_file, *restart_file;
   PetscReal   plan_threshold;
+  PetscInt    unconverged;
+
+  PetscFunctionBegin;
+  PetscCheck(o->has_output, PETSC_COMM_WORLD, OT_ERR_INPUT, "-pairs %s needs -output FILE for the distance matrix", o->pairs);
+  PetscCheck(!o->has_problem, PETSC_COMM_WORLD, OT_ERR_INPUT, "-pairs and -problem exclude each other");
+  PetscCall(OTSolverGetCheckpoint(solver, &checkpoint_file, NULL));
+  PetscCall(OTSolverGetRestart(solver, &restart_file));
+  PetscCall(OTSolverGetPlanThreshold(solver, &plan_threshold));
+  PetscCheck(!checkpoint_file[0] && !restart_file[0] && !o->divergence && plan_threshold < 0, PETSC_COMM_WORLD, OT_ERR_INPUT,
+             "-pairs solves many problems: -ot_checkpoint, -ot_restart, -ot_divergence and -ot_plan_threshold apply to one problem (-problem) only");
+  PetscCall(OTSolvePairs(PETSC_COMM_WORLD, o->pairs, o->output, o->pairs_cost, &unconverged));
+  *exit_status = unconverged ? OT_EXIT_NOT_CONVERGED : 0;
+  PetscFunctionReturn(0);
+}
+
+/* Writes the result; a storage failure (no space, quota, I/O error) is an outcome here, with its reason: the run
+   then still prints its summary and saves its state in the checkpoint file (RunOne). */
+static PetscErrorCode WriteResult(OTSolver solver, const char output[], PetscBool *written, char reason[], size_t len)
+{
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  *written = PETSC_TRUE;
+  ierr     = OTSolverWriteResult(solver, output);
+  if (ierr != OT_ERR_WRITE) PetscCall(ierr);
+  if (!ierr) PetscFunctionReturn(0);
+  *written = PETSC_FALSE; /* every rank alike: OT_ERR_WRITE is raised collectively */
+  PetscCall(PetscSNPrintf(reason, len, "%s", error_record.message));
+  error_record.code       = 0; /* handled here, not an error of the run */
+  error_record.message[0] = '\0';
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode RunOne(const ProgramOptions *o, OTSolver solver, OTProblem problem, const char checkpoint[], int *exit_status)
+{
+  OTResult  result;
+  PetscBool written = PETSC_TRUE, saved = PETSC_FALSE;
+  char      reason[1024] = "";
+
+  PetscFunctionBegin;
+  if (o->has_problem) PetscCall(OTProblemLoad(problem, o->problem));
+  else {
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "otsolve: no -problem given; solving the built-in example (see -help)\n"));
+    PetscCall(OTProblemSetExample(problem, o->example_n, o->example_m, o->example_seed));
+  }
+  PetscCall(OTSolverSetProblem(solver, problem));
+  PetscCall(OTSolverSolve(solver));
+  PetscCall(OTSolverGetResult(solver, &result));
+  if (o->divergence && result.reason != OT_REASON_INTERRUPTED) PetscCall(OTSolverComputeDivergence(solver));
+  if (o->has_output && result.reason != OT_REASON_INTERRUPTED) PetscCall(WriteResult(solver, o->output, &written, reason, sizeof(reason)));
+  if (!written && checkpoint[0]) PetscCall(OTSolverWriteCheckpoint(solver, checkpoint, &saved));
+  PetscCall(OTSolverGetResult(solver, &result));
+  PetscCall(OTSolverPrintSummary(solver));
+  if (o->has_output && result.reason != OT_REASON_INTERRUPTED) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "result_written = %d\n", (int)written));
+  switch (result.reason) {
+  case OT_REASON_CONVERGED: *exit_status = 0; break;
+  case OT_REASON_INTERRUPTED: *exit_status = result.checkpoint_written ? OT_EXIT_INTERRUPTED : OT_EXIT_NO_CHECKPOINT; break;
+  case OT_REASON_BREAKDOWN: *exit_status = OT_EXIT_BREAKDOWN; break;
+  default: *exit_status = OT_EXIT_NOT_CONVERGED;
+  }
+  if (!written) {
+    *exit_status = OT_EXIT_NOT_WRITTEN;
+    PetscCall(PetscFPrintf(PETSC_COMM_WORLD, stderr, "otsolve: error: %s\n", reason));
+    if (saved)
+      PetscCall(PetscFPrintf(PETSC_COMM_WORLD, stderr,
+                             "otsolve: the state of this run is saved in %s: run again with the same problem and options and -ot_restart %s -output OTHER.h5 to write the result (no iteration)\n",
+                             checkpoint, checkpoint));
+    else if (checkpoint[0]) PetscCall(PetscFPrintf(PETSC_COMM_WORLD, stderr, "otsolve: the checkpoint %s could not be written either: %s\n", checkpoint, result.checkpoint_error));
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode Run(int *exit_status)
+{
+  ProgramOptions o;
+  PetscBool      help_only = PETSC_FALSE;
+  OTProblem      problem;
+  OTSolver       solver;
+  const char    *checkpoint, *restart;
 
   PetscFunctionBegin;
   error_record.reading_options = PETSC_TRUE;
-  PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "otsolve program", NULL);
-  PetscCall(PetscOptionsString("-problem", "HDF5 problem file (/C, optional /a, /b); none: the built-in example", NULL, problem_file, problem_file,
-                               sizeof(problem_file), &has_problem));
-  PetscCall(PetscOptionsString("-output", "HDF5 result file to write (/f, /g, attributes, /history)", NULL, output_file, output_file, sizeof(output_file),
-                               &has_output));
-  PetscCall(PetscOptionsInt("-ot_example_n", "Points in the built-in example's first measure", NULL, example_n, &example_n, NULL));
-  PetscCall(PetscOptionsInt("-ot_example_m", "Points in the built-in example's second measure", NULL, example_m, &example_m, NULL));
-  PetscCall(PetscOptionsInt("-ot_example_seed", "Seed of the built-in example", NULL, example_seed, &example_seed, NULL));
-  PetscCall(PetscOptionsBool("-ot_divergence", "Point clouds: also solve (X, X) and (Y, Y) at the same eps and report the debiased Sinkhorn divergence", NULL,
-                             divergence, &divergence, NULL));
-  PetscCall(PetscOptionsString("-pairs", "Text file listing K measure files (/X points, optional /a weights), one per line: write the K x K matrix of transport costs to -output",
-                               NULL, pairs_file, pairs_file, sizeof(pairs_file), &has_pairs));
-  PetscCall(PetscOptionsString("-pairs_cost", "Ground cost for -pairs: sqeuclidean, euclidean or pnorm:P", NULL, pairs_cost, pairs_cost, sizeof(pairs_cost), NULL));
-  PetscOptionsEnd();
+  PetscCall(ReadProgramOptions(&o));
   PetscCall(PetscOptionsHasHelp(NULL, &help_only));
-
   PetscCall(OTProblemCreate(PETSC_COMM_WORLD, &problem));
   PetscCall(OTProblemSetFromOptions(problem));
   PetscCall(OTSolverCreate(PETSC_COMM_WORLD, &solver));
   PetscCall(OTSolverSetFromOptions(solver));
   error_record.reading_options = PETSC_FALSE;
-  if (help_only) {
-    PetscCall(OTProblemDestroy(&problem));
-    PetscCall(OTSolverDestroy(&solver));
-    *exit_status = 0;
-    PetscFunctionReturn(0);
+  *exit_status                 = 0;
+  if (!help_only) {
+    PetscCall(OTSolverGetCheckpoint(solver, &checkpoint, NULL));
+    PetscCall(OTSolverGetRestart(solver, &restart));
+    PetscCall(CheckCollisions(&o, checkpoint, restart));
+    if (o.has_output) PetscCall(CheckWritable(PETSC_COMM_WORLD, o.output, "-output"));
+    if (o.has_pairs) PetscCall(RunPairs(&o, solver, exit_status));
+    else {
+      if (checkpoint[0]) PetscCall(CheckWritable(PETSC_COMM_WORLD, checkpoint, "-ot_checkpoint"));
+      PetscCall(CheckSpace(&o, checkpoint));
+      PetscCall(RunOne(&o, solver, problem, checkpoint, exit_status));
+    }
   }
-  if (has_output) PetscCall(CheckWritable(PETSC_COMM_WORLD, output_file, "-output"));
-  if (has_pairs) {
-    PetscCheck(has_output, PETSC_COMM_WORLD, OT_ERR_INPUT, "-pairs %s needs -output FILE for the distance matrix", pairs_file);
-    PetscCheck(!has_problem, PETSC_COMM_WORLD, OT_ERR_INPUT, "-pairs and -problem exclude each other");
-    PetscCall(OTSolverGetCheckpoint(solver, &checkpoint_file, NULL));
-    PetscCall(OTSolverGetRestart(solver, &restart_file));
-    PetscCall(OTSolverGetPlanThreshold(solver, &plan_threshold));
-    PetscCheck(!checkpoint_file[0] && !restart_file[0] && !divergence && plan_threshold < 0, PETSC_COMM_WORLD, OT_ERR_INPUT,
-               "-pairs solves many problems: -ot_checkpoint, -ot_restart, -ot_divergence and -ot_plan_threshold apply to one problem (-problem) only");
-    PetscCall(OTProblemDestroy(&problem));
-    PetscCall(OTSolverDestroy(&solver));
-    PetscInt unconverged;
-
-    PetscCall(OTSolvePairs(PETSC_COMM_WORLD, pairs_file, output_file, pairs_cost, &unconverged));
-    *exit_status = unconverged ? OT_EXIT_NOT_CONVERGED : 0;
-    PetscFunctionReturn(0);
-  }
-  PetscCall(OTSolverGetCheckpoint(solver, &checkpoint_file, NULL));
-  if (checkpoint_file[0]) PetscCall(CheckWritable(PETSC_COMM_WORLD, checkpoint_file, "-ot_checkpoint"));
-
-  if (has_problem) PetscCall(OTProblemLoad(problem, problem_file));
-  else {
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "otsolve: no -problem given; solving the built-in example (see -help)\n"));
-    PetscCall(OTProblemSetExample(problem, example_n, example_m, example_seed));
-  }
-  PetscCall(OTSolverSetProblem(solver, problem));
   PetscCall(OTProblemDestroy(&problem));
-  PetscCall(OTSolverSolve(solver));
-  PetscCall(OTSolverGetResult(solver, &result));
-  if (divergence && result.reason != OT_REASON_INTERRUPTED) {
-    PetscCall(OTSolverComputeDivergence(solver));
-    PetscCall(OTSolverGetResult(solver, &result));
-  }
-  if (has_output && result.reason != OT_REASON_INTERRUPTED) PetscCall(OTSolverWriteResult(solver, output_file));
-  PetscCall(OTSolverPrintSummary(solver));
-  switch (result.reason) {
-  case OT_REASON_CONVERGED: *exit_status = 0; break;
-  case OT_REASON_INTERRUPTED: *exit_status = OT_EXIT_INTERRUPTED; break;
-  case OT_REASON_BREAKDOWN: *exit_status = OT_EXIT_BREAKDOWN; break;
-  default: *exit_status = OT_EXIT_NOT_CONVERGED;
-  }
   PetscCall(OTSolverDestroy(&solver));
   PetscFunctionReturn(0);
 }
@@ -166,11 +276,11 @@ int main(int argc, char **argv)
   ierr = Run(&exit_status);
   PetscCall(PetscPopErrorHandler());
   if (ierr) {
-    if (record->code == OT_ERR_INPUT || record->in_options) {
-      /* every rank found the same problem together: say it once and leave cleanly */
+    if (record->code == OT_ERR_INPUT || record->code == OT_ERR_WRITE || record->in_options) {
+      /* every rank found the same problem together: say it once and leave cleanly (a file not written: 6) */
       if (rank == 0) fprintf(stderr, "otsolve: error: %s%s\n", record->in_options && record->code != OT_ERR_INPUT ? "bad option: " : "", record->message);
       PetscFinalize();
-      return 1;
+      return record->code == OT_ERR_WRITE && !record->in_options ? OT_EXIT_NOT_WRITTEN : 1;
     }
     /* an error on some ranks only: others may wait in a collective, so end the whole job */
     fprintf(stderr, "otsolve: error on rank %d: %s [%s]\n", rank, record->message, record->where);

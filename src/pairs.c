@@ -264,31 +264,43 @@ static PetscErrorCode WriteContents(hid_t file, const PairsSummary *sum, const P
   PetscFunctionReturn(0);
 }
 
-/* Writes the distance matrix file: rank 0 alone, serial HDF5, atomically (OTFileCommit). Collective. */
-static PetscErrorCode WriteOutput(MPI_Comm comm, const char output[], const PairsSummary *sum, const PetscReal results[])
+/* Refuses an output that is one of the measure files (writing it would destroy the measure). Rank 0 decides. */
+static PetscErrorCode CheckOutputIsNoMeasure(MPI_Comm comm, const char list[], const char output[], PetscInt count, const OTMeasureFile files[])
 {
-  PetscMPIInt    rank;
-  char           tmpname[PETSC_MAX_PATH_LEN + 32];
-  hid_t          file = -1;
-  int            ok   = 1;
-  PetscErrorCode ierr = 0;
+  PetscMPIInt rank;
+  PetscInt    clash = -1;
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  PetscCall(OTFileTemporaryName(comm, output, tmpname, sizeof(tmpname)));
-  if (rank == 0) {
-    file = H5Fcreate(tmpname, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    ok   = file >= 0;
+  for (PetscInt k = 0; rank == 0 && k < count && clash < 0; k++) {
+    PetscBool same;
+
+    PetscCall(OTFileSame(output, files[k].path, &same));
+    if (same) clash = k;
   }
-  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
-  if (!ok) PetscCall(OTFileCommit(comm, tmpname, output, PETSC_TRUE)); /* removes whatever the failed create left */
-  PetscCheck(ok, comm, OT_ERR_INPUT, "-output %s: cannot create the distance matrix file", output);
-  if (rank == 0) {
-    /* rank 0's error is returned after the temporary is gone (OTFileCommit), not at once */
-    ierr = WriteContents(file, sum, results);
-    if (ierr) (void)H5Fclose(file);
-  }
-  PetscCall(OTFileCommit(comm, tmpname, output, (PetscBool)(ierr != 0)));
+  PetscCallMPI(MPI_Bcast(&clash, 1, MPIU_INT, 0, comm));
+  PetscCheck(clash < 0, comm, OT_ERR_INPUT, "-output %s and the measure file %s (measure %" PetscInt_FMT " of -pairs %s) are the same file: writing the one would destroy the other; give -output another path",
+             output, clash >= 0 ? files[clash].path : "", clash + 1, list);
+  PetscFunctionReturn(0);
+}
+
+/* What WriteDistances writes. */
+typedef struct {
+  const PairsSummary *sum;
+  const PetscReal    *results;
+} PairsOutput;
+
+/* The distance matrix file, written by rank 0 alone with serial HDF5 (an OTFileWriteFn). */
+static PetscErrorCode WriteDistances(void *ctx, const char tmpname[])
+{
+  PairsOutput   *out  = (PairsOutput *)ctx;
+  hid_t          file = H5Fcreate(tmpname, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  PetscCheck(file >= 0, PETSC_COMM_SELF, OT_ERR_WRITE, "cannot create %s", tmpname);
+  ierr = WriteContents(file, out->sum, out->results);
+  if (ierr) (void)H5Fclose(file);
   PetscCall(ierr);
   PetscFunctionReturn(0);
 }
@@ -344,6 +356,8 @@ PetscErrorCode OTSolvePairs(MPI_Comm comm, const char list[], const char output[
   OTCostKind     kind;
   PetscBool      valid;
   PairsSummary   sum = {cost, 0.0, 0, 0, 0, 0, NULL, MPI_Wtime()};
+  PetscBool      written;
+  char           reason[512];
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
@@ -353,6 +367,7 @@ PetscErrorCode OTSolvePairs(MPI_Comm comm, const char list[], const char output[
   sum.power = OTCostExponent(kind, power);
   PetscCall(ReadList(comm, list, &sum.count, &files));
   PetscCall(CheckMeasures(comm, sum.count, files));
+  PetscCall(CheckOutputIsNoMeasure(comm, list, output, sum.count, files));
   sum.files  = files;
   sum.pairs  = sum.count * (sum.count - 1) / 2;
   sum.groups = (PetscMPIInt)PetscMin((PetscInt)size, sum.pairs);
@@ -363,11 +378,18 @@ PetscErrorCode OTSolvePairs(MPI_Comm comm, const char list[], const char output[
   PetscCallMPI(MPI_Comm_free(&group));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, results, (PetscMPIInt)(sum.pairs * PAIR_FIELDS), MPIU_REAL, MPIU_SUM, comm));
   for (PetscInt p = 0; p < sum.pairs; p++) sum.unconverged += results[(size_t)p * PAIR_FIELDS + PAIR_CONVERGED] == 0;
-  PetscCall(WriteOutput(comm, output, &sum, results));
+  {
+    PairsOutput out = {&sum, results};
+
+    /* K x K doubles for each of the 8 matrices, and the paths */
+    PetscCall(OTFileWriteSerial(comm, output, 64.0 * (double)sum.count * (double)sum.count + 4096.0 * (double)sum.count, WriteDistances, &out, &written, reason,
+                                sizeof(reason)));
+  }
   *unconverged_pairs = sum.unconverged;
-  PetscCall(PetscPrintf(comm, "pairs = %" PetscInt_FMT "\nmeasures = %" PetscInt_FMT "\nunconverged = %" PetscInt_FMT "\nseconds = %.3f\noutput = %s\n", sum.pairs, sum.count,
-                        sum.unconverged, MPI_Wtime() - sum.start, output));
+  PetscCall(PetscPrintf(comm, "pairs = %" PetscInt_FMT "\nmeasures = %" PetscInt_FMT "\nunconverged = %" PetscInt_FMT "\nseconds = %.3f\noutput = %s\noutput_written = %d\n",
+                        sum.pairs, sum.count, sum.unconverged, MPI_Wtime() - sum.start, output, (int)written));
   PetscCall(PetscFree(results));
   PetscCall(PetscFree(files));
+  PetscCheck(written, comm, OT_ERR_WRITE, "-output %s not written: %s (its temporary file was removed); the distances above are in the pair lines", output, reason);
   PetscFunctionReturn(0);
 }

@@ -61,6 +61,11 @@ static PetscErrorCode WriteHistory(OTSolver s, hid_t file, hid_t xfer)
   PetscFunctionReturn(0);
 }
 
+double OTStateBytes(OTSolver s)
+{
+  return 8.0 * ((double)s->problem->n + (double)s->problem->m) + (double)sizeof(OTHistoryFileRow) * (double)s->history_len;
+}
+
 PetscErrorCode OTH5WriteState(OTSolver s, hid_t file, hid_t xfer)
 {
   OTProblem pb = s->problem;
@@ -114,11 +119,17 @@ static PetscErrorCode WriteResultFile(void *ctx, hid_t file, hid_t xfer)
 
 PetscErrorCode OTSolverWriteResult(OTSolver s, const char filename[])
 {
+  double    plan_bytes = 0.0;
+  PetscBool written;
+  char      reason[512];
+
   PetscFunctionBegin;
   PetscCall(PetscLogStagePush(OT_STAGE_WRITE));
   PetscCall(PetscLogEventBegin(OT_EVENT_WRITE, 0, 0, 0, 0));
-  PetscCall(OTH5WriteAtomic(s->comm, filename, WriteResultFile, s));
+  if (s->plan_threshold >= 0) PetscCall(OTPlanBytes(s, &plan_bytes));
+  PetscCall(OTH5WriteAtomicTry(s->comm, filename, OTStateBytes(s) + plan_bytes, WriteResultFile, s, &written, reason, sizeof(reason)));
   PetscCall(PetscLogEventEnd(OT_EVENT_WRITE, 0, 0, 0, 0));
   PetscCall(PetscLogStagePop());
+  PetscCheck(written, s->comm, OT_ERR_WRITE, "result %s not written: %s (its temporary file was removed)", filename, reason);
   PetscFunctionReturn(0);
 }

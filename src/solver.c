@@ -142,10 +142,26 @@ static PetscErrorCode SetOutcome(OTSolver s, PetscBool converged)
   PetscFunctionReturn(0);
 }
 
+/* A restart from a state that already meets -ot_tol at the target eps (the checkpoint a run leaves when it could
+   not write its result): one evaluation, no iteration. Collective. */
+static PetscErrorCode RestartConverged(OTSolver s, PetscBool *converged)
+{
+  PetscFunctionBegin;
+  *converged = PETSC_FALSE;
+  if (s->eps_stage != s->eps_stages - 1) PetscFunctionReturn(0);
+  s->eps = s->eps_schedule[s->eps_stage];
+  PetscCall(PetscLogStagePush(OT_STAGE_FINISH));
+  PetscCall(OTEvaluate(s->problem, s->eps, s->f, s->g, &s->result));
+  PetscCall(PetscLogStagePop());
+  *converged = (PetscBool)(s->result.marginal_error <= s->tol);
+  if (*converged) PetscCall(PetscPrintf(s->comm, "otsolve: the checkpoint's state meets -ot_tol already: no iteration\n"));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTSolverSolve(OTSolver s)
 {
   OTResult *r         = &s->result;
-  PetscBool converged = PETSC_FALSE;
+  PetscBool converged = PETSC_FALSE, restart_done = PETSC_FALSE;
 
   PetscFunctionBegin;
   PetscCall(OTSolverSetUp(s));
@@ -158,6 +174,8 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   r->wasserstein = r->wasserstein_lower = r->wasserstein_upper = r->sinkhorn_divergence = NAN;
   r->divergence_converged                                                            = PETSC_FALSE;
   r->iterations_sinkhorn = r->iterations_newton = 0;
+  r->checkpoint_failures                        = 0;
+  r->checkpoint_error[0]                        = '\0';
   r->sinkhorn_time                              = 0.0;
   s->sns_phase = s->sns_boosts = 0;
   s->eps_stage = 0;
@@ -169,9 +187,11 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   }
   s->last_checkpoint = MPI_Wtime();
   if (s->checkpoint_file[0]) PetscCall(OTSignalsCatch());
-  PetscCall(OTSolverRunEpsStages(s, &converged));
-  s->eps = s->eps_schedule[s->eps_stage];
-  for (int attempt = 0;; attempt++) {
+  if (s->restart_file[0]) PetscCall(RestartConverged(s, &restart_done));
+  if (!restart_done) PetscCall(OTSolverRunEpsStages(s, &converged));
+  converged = (PetscBool)(converged || restart_done);
+  s->eps    = s->eps_schedule[s->eps_stage];
+  for (int attempt = 0; !restart_done; attempt++) {
     PetscCall(OTSolverRunStage(s, &converged));
     if (r->reason == OT_REASON_INTERRUPTED) break; /* leave at once: the batch system's grace time is short */
     PetscCall(PetscLogStagePush(OT_STAGE_FINISH));
@@ -190,7 +210,11 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   PetscCall(PetscLogStagePop());
   PetscCall(SetOutcome(s, converged));
   /* a run stopped by -ot_max_it can go on later from where it ended: -ot_restart with a larger -ot_max_it */
-  if (r->reason == OT_REASON_MAX_IT && s->checkpoint_file[0]) PetscCall(OTSolverWriteCheckpoint(s, s->checkpoint_file));
+  if (r->reason == OT_REASON_MAX_IT && s->checkpoint_file[0]) {
+    PetscBool written;
+
+    PetscCall(OTSolverWriteCheckpoint(s, s->checkpoint_file, &written));
+  }
   r->solve_time = MPI_Wtime() - s->solve_start;
   PetscFunctionReturn(0);
 }

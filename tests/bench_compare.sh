@@ -26,7 +26,7 @@ run() {
   shift 2
   mpiexec -n "$ranks" "$build/otsolve" "$@" > "$out" 2> /dev/null || true
 }
-key() { awk -F' = ' -v k="$1" '$1 == k {print $2}' "$2"; }
+key() { awk -F' = ' -v k="$1" '$1 == k {v = $2} END {print v == "" ? 0 : v}' "$2"; }
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 printf '%-34s %12s %12s %12s %12s %7s\n' case "it. A" "it. B" "s A" "s B" "B/A"

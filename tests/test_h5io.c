@@ -92,7 +92,7 @@ Test(h5io, failed_write_removes_the_temporary_and_keeps_the_old_file)
   RemoveAll(dir);
 }
 
-Test(h5io, failed_rename_is_an_input_error_and_removes_the_temporary)
+Test(h5io, failed_rename_is_a_write_error_and_removes_the_temporary)
 {
   char dir[64], path[PETSC_MAX_PATH_LEN], inside[PETSC_MAX_PATH_LEN + 16], tmpname[PETSC_MAX_PATH_LEN + 32];
 
@@ -104,7 +104,7 @@ Test(h5io, failed_rename_is_an_input_error_and_removes_the_temporary)
   cr_assert(OTFileTemporaryName(PETSC_COMM_SELF, path, tmpname, sizeof(tmpname)) == 0);
   WriteText(tmpname, "new");
   cr_assert(PetscPushErrorHandler(PetscReturnErrorHandler, NULL) == 0);
-  cr_assert_eq(OTFileCommit(PETSC_COMM_SELF, tmpname, path, PETSC_FALSE), OT_ERR_INPUT);
+  cr_assert_eq(OTFileCommit(PETSC_COMM_SELF, tmpname, path, PETSC_FALSE), OT_ERR_WRITE);
   cr_assert(PetscPopErrorHandler() == 0);
   cr_assert(access(tmpname, F_OK) != 0, "the temporary of a failed rename is still there");
   cr_assert(ReadsAs(inside, "keep"));
@@ -136,7 +136,7 @@ Test(h5io, atomic_hdf5_file_is_written_whole)
   hid_t     file, attr;
 
   TempPath("out.h5", dir, path);
-  cr_assert(OTH5WriteAtomic(PETSC_COMM_SELF, path, WriteAnswer, &answer) == 0);
+  cr_assert(OTH5WriteAtomic(PETSC_COMM_SELF, path, 64.0, WriteAnswer, &answer) == 0);
   cr_assert(OTFileTemporaryName(PETSC_COMM_SELF, path, tmpname, sizeof(tmpname)) == 0);
   cr_assert(access(tmpname, F_OK) != 0, "the temporary is still there");
   file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -156,10 +156,32 @@ Test(h5io, atomic_hdf5_file_refused_by_the_writer_leaves_the_old_file_and_no_tem
   TempPath("out.h5", dir, path);
   WriteText(path, "old");
   cr_assert(PetscPushErrorHandler(PetscReturnErrorHandler, NULL) == 0);
-  cr_assert_eq(OTH5WriteAtomic(PETSC_COMM_SELF, path, RefuseInput, NULL), OT_ERR_INPUT);
+  cr_assert_eq(OTH5WriteAtomic(PETSC_COMM_SELF, path, 64.0, RefuseInput, NULL), OT_ERR_INPUT);
   cr_assert(PetscPopErrorHandler() == 0);
   cr_assert(OTFileTemporaryName(PETSC_COMM_SELF, path, tmpname, sizeof(tmpname)) == 0);
   cr_assert(access(tmpname, F_OK) != 0, "the temporary of a refused write is still there");
   cr_assert(ReadsAs(path, "old"));
+  RemoveAll(dir);
+}
+
+/* More bytes than any disk has (ext4 and tmpfs refuse the reservation at once): the write fails cleanly, as an
+   outcome with the operating system's reason, the old file stays and no temporary is left. */
+Test(h5io, atomic_hdf5_file_without_room_fails_cleanly_and_keeps_the_old_file)
+{
+  char      dir[64], path[PETSC_MAX_PATH_LEN], tmpname[PETSC_MAX_PATH_LEN + 32], reason[512];
+  PetscInt  answer = 42;
+  PetscBool written = PETSC_TRUE;
+
+  TempPath("out.h5", dir, path);
+  WriteText(path, "old");
+  cr_assert(OTH5WriteAtomicTry(PETSC_COMM_SELF, path, 1e18, WriteAnswer, &answer, &written, reason, sizeof(reason)) == 0);
+  cr_assert(!written, "a file of 1e18 bytes was written");
+  cr_assert(strstr(reason, "no room") != NULL, "reason: %s", reason);
+  cr_assert(OTFileTemporaryName(PETSC_COMM_SELF, path, tmpname, sizeof(tmpname)) == 0);
+  cr_assert(access(tmpname, F_OK) != 0, "the temporary of a failed write is still there");
+  cr_assert(ReadsAs(path, "old"));
+  cr_assert(PetscPushErrorHandler(PetscReturnErrorHandler, NULL) == 0);
+  cr_assert_eq(OTH5WriteAtomic(PETSC_COMM_SELF, path, 1e18, WriteAnswer, &answer), OT_ERR_WRITE);
+  cr_assert(PetscPopErrorHandler() == 0);
   RemoveAll(dir);
 }
