@@ -16,6 +16,7 @@
 
 #include <petscsys.h>
 #include <petscviewer.h>
+#include <hdf5.h>
 
 typedef struct _p_OTProblem *OTProblem;
 typedef struct _p_OTSolver  *OTSolver;
@@ -209,6 +210,14 @@ PETSC_EXTERN PetscErrorCode OTSolverDestroy(OTSolver *solver);
    one rank writes alone passes PETSC_COMM_SELF on that rank, or a communicator whose rank 0 writes it; a file
    written with MPI-IO, its communicator. Both are collective on comm. */
 PETSC_EXTERN PetscErrorCode OTFileTemporaryName(MPI_Comm comm, const char filename[], char tmpname[], size_t len);
+/* Scalar attributes of an HDF5 object: one, or count of them named by the words of names (separated by spaces),
+   as h5py reads them (strings: variable-length UTF-8). Not collective (in a file opened with MPI-IO: every rank
+   writes the same attributes). */
+PETSC_EXTERN PetscErrorCode OTH5WriteAttrDouble(hid_t loc, const char name[], PetscReal value);
+PETSC_EXTERN PetscErrorCode OTH5WriteAttrInt(hid_t loc, const char name[], PetscInt value);
+PETSC_EXTERN PetscErrorCode OTH5WriteAttrString(hid_t loc, const char name[], const char value[]);
+PETSC_EXTERN PetscErrorCode OTH5WriteAttrsReal(hid_t loc, const char names[], PetscInt count, const PetscReal values[]);
+PETSC_EXTERN PetscErrorCode OTH5WriteAttrsInt(hid_t loc, const char names[], PetscInt count, const PetscInt values[]);
 /* Writes the file named by its argument tmpname (a file that one rank writes alone, with its own calls). */
 typedef PetscErrorCode (*OTFileWriteFn)(void *ctx, const char tmpname[]);
 /* Writes filename atomically on rank 0 of comm: checks that the disk has room for bytes (plus 64 KiB), calls

@@ -80,26 +80,16 @@ static PetscErrorCode WriteCheckpointFile(void *ctx, hid_t file, hid_t xfer)
   OTProblem          pb = s->problem;
   OTResult          *r  = &s->result;
   PetscReal          sinkhorn_time = r->sinkhorn_time + (s->sinkhorn_run_start > 0 ? MPI_Wtime() - s->sinkhorn_run_start : 0.0);
+  const PetscInt     ints[]  = {pb->n, pb->m, s->size, c->iterations_sinkhorn, c->iterations_newton, s->eps_stage, s->eps_stages, s->sns_phase, s->sns_boosts};
+  const PetscReal    reals[] = {pb->cost_max, pb->mass, s->eps, sinkhorn_time, MPI_Wtime() - s->solve_start};
 
   PetscFunctionBegin;
   PetscCall(OTH5WriteState(s, file, xfer));
   PetscCall(OTH5WriteAttrString(file, "format", OT_CHECKPOINT_FORMAT));
   PetscCall(OTH5WriteAttrString(file, "problem", pb->source));
   PetscCall(OTH5WriteAttrString(file, "method", OTMethods[s->method]));
-  PetscCall(OTH5WriteAttrInt(file, "n", pb->n));
-  PetscCall(OTH5WriteAttrInt(file, "m", pb->m));
-  PetscCall(OTH5WriteAttrInt(file, "ranks", s->size));
-  PetscCall(OTH5WriteAttrDouble(file, "cost_max", pb->cost_max));
-  PetscCall(OTH5WriteAttrDouble(file, "mass", pb->mass));
-  PetscCall(OTH5WriteAttrDouble(file, "eps", s->eps));
-  PetscCall(OTH5WriteAttrInt(file, "iterations_sinkhorn", c->iterations_sinkhorn));
-  PetscCall(OTH5WriteAttrInt(file, "iterations_newton", c->iterations_newton));
-  PetscCall(OTH5WriteAttrInt(file, "eps_stage", s->eps_stage));
-  PetscCall(OTH5WriteAttrInt(file, "eps_stages", s->eps_stages));
-  PetscCall(OTH5WriteAttrInt(file, "sns_phase", s->sns_phase));
-  PetscCall(OTH5WriteAttrInt(file, "sns_boosts", s->sns_boosts));
-  PetscCall(OTH5WriteAttrDouble(file, "sinkhorn_time", sinkhorn_time));
-  PetscCall(OTH5WriteAttrDouble(file, "elapsed", MPI_Wtime() - s->solve_start));
+  PetscCall(OTH5WriteAttrsInt(file, "n m ranks iterations_sinkhorn iterations_newton eps_stage eps_stages sns_phase sns_boosts", 9, ints));
+  PetscCall(OTH5WriteAttrsReal(file, "cost_max mass eps sinkhorn_time elapsed", 5, reals));
   PetscFunctionReturn(0);
 }
 

@@ -12,33 +12,74 @@
 /* Largest number of doubles one collective read moves per rank (keeps MPI-IO requests well below 2 GiB). */
 #define OT_READ_CHUNK_DOUBLES (16 * 1024 * 1024)
 
-PetscErrorCode OTH5WriteAttrDouble(hid_t loc, const char name[], PetscReal value)
+/* A scalar attribute of the given native type. */
+static PetscErrorCode WriteScalarAttr(hid_t loc, const char name[], hid_t type, const void *value)
 {
-  hid_t  space, attr;
-  double v = (double)value;
+  hid_t space, attr;
 
   PetscFunctionBegin;
   space = H5Screate(H5S_SCALAR);
-  attr  = H5Acreate2(loc, name, H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, H5P_DEFAULT);
+  attr  = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
   OTH5Call(attr);
-  OTH5Call(H5Awrite(attr, H5T_NATIVE_DOUBLE, &v));
+  OTH5Call(H5Awrite(attr, type, value));
   OTH5Call(H5Aclose(attr));
   OTH5Call(H5Sclose(space));
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode OTH5WriteAttrDouble(hid_t loc, const char name[], PetscReal value)
+{
+  double v = (double)value;
+
+  PetscFunctionBegin;
+  PetscCall(WriteScalarAttr(loc, name, H5T_NATIVE_DOUBLE, &v));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTH5WriteAttrInt(hid_t loc, const char name[], PetscInt value)
 {
-  hid_t     space, attr;
   long long v = (long long)value;
 
   PetscFunctionBegin;
-  space = H5Screate(H5S_SCALAR);
-  attr  = H5Acreate2(loc, name, H5T_NATIVE_LLONG, space, H5P_DEFAULT, H5P_DEFAULT);
-  OTH5Call(attr);
-  OTH5Call(H5Awrite(attr, H5T_NATIVE_LLONG, &v));
-  OTH5Call(H5Aclose(attr));
-  OTH5Call(H5Sclose(space));
+  PetscCall(WriteScalarAttr(loc, name, H5T_NATIVE_LLONG, &v));
+  PetscFunctionReturn(0);
+}
+
+/* Scalar attributes named by the words of names (separated by spaces), values[k] of the given native type and size. */
+static PetscErrorCode WriteScalarAttrs(hid_t loc, const char names[], hid_t type, size_t size, PetscInt count, const void *values)
+{
+  const char *word = names;
+
+  PetscFunctionBegin;
+  for (PetscInt k = 0; k < count; k++) {
+    char   name[64];
+    size_t len = strcspn(word, " ");
+
+    PetscAssert(len > 0 && len < sizeof(name), PETSC_COMM_SELF, PETSC_ERR_PLIB, "attribute %" PetscInt_FMT " of \"%s\": no name, or too long", k, names);
+    snprintf(name, sizeof(name), "%.*s", (int)len, word);
+    PetscCall(WriteScalarAttr(loc, name, type, (const char *)values + k * size));
+    word += len + (word[len] == ' ');
+  }
+  PetscAssert(!*word, PETSC_COMM_SELF, PETSC_ERR_PLIB, "more names than values in \"%s\"", names);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTH5WriteAttrsReal(hid_t loc, const char names[], PetscInt count, const PetscReal values[])
+{
+  PetscFunctionBegin;
+  PetscCall(WriteScalarAttrs(loc, names, H5T_NATIVE_DOUBLE, sizeof(PetscReal), count, values));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTH5WriteAttrsInt(hid_t loc, const char names[], PetscInt count, const PetscInt values[])
+{
+  long long *wide;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc1(count, &wide));
+  for (PetscInt k = 0; k < count; k++) wide[k] = (long long)values[k];
+  PetscCall(WriteScalarAttrs(loc, names, H5T_NATIVE_LLONG, sizeof(long long), count, wide));
+  PetscCall(PetscFree(wide));
   PetscFunctionReturn(0);
 }
 

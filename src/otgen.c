@@ -207,10 +207,10 @@ static PetscErrorCode GenWriteCost(const GenOptions *opt, const GenProblem *pb, 
     } else H5Call(H5Dwrite(dset, H5T_NATIVE_DOUBLE, mem_space, file_space, H5P_DEFAULT, block));
     H5Call(H5Sclose(mem_space));
   }
-  H5Call(H5Dclose(dset));
-  H5Call(H5Sclose(file_space));
   PetscCall(PetscFree(block));
   PetscCall(PetscFree(block_single));
+  H5Call(H5Dclose(dset));
+  H5Call(H5Sclose(file_space));
   PetscFunctionReturn(0);
 }
 

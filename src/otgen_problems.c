@@ -108,17 +108,25 @@ static inline PetscReal L1Distance(const PetscReal *x, const PetscReal *y, Petsc
   return sum;
 }
 
-static PetscErrorCode GenGaussianSetUp(const GenOptions *opt, GenProblem *pb)
+/* The sizes of the options and room for the points X (n x dim) and Y (m x dim). */
+static PetscErrorCode GenAllocatePoints(const GenOptions *opt, GenProblem *pb)
 {
-  Xoshiro   rng;
-  PetscReal max_distance = 0.0;
-
   PetscFunctionBegin;
   pb->n   = opt->n;
   pb->m   = opt->m;
   pb->dim = opt->dim;
   PetscCall(PetscMalloc1((size_t)pb->n * (size_t)pb->dim, &pb->X));
   PetscCall(PetscMalloc1((size_t)pb->m * (size_t)pb->dim, &pb->Y));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode GenGaussianSetUp(const GenOptions *opt, GenProblem *pb)
+{
+  Xoshiro   rng;
+  PetscReal max_distance = 0.0;
+
+  PetscFunctionBegin;
+  PetscCall(GenAllocatePoints(opt, pb));
   PetscCall(XoshiroSeed(&rng, opt->seed, 0));
   for (size_t k = 0; k < (size_t)pb->n * (size_t)pb->dim; k++) pb->X[k] = XoshiroNormal(&rng);
   for (size_t k = 0; k < (size_t)pb->m * (size_t)pb->dim; k++) pb->Y[k] = 1.0 + 0.5 * XoshiroNormal(&rng);
@@ -166,11 +174,7 @@ static PetscErrorCode GenMixtureSetUp(const GenOptions *opt, GenProblem *pb)
   PetscReal *centres, *lo, *hi, best = 0.0;
 
   PetscFunctionBegin;
-  pb->n   = opt->n;
-  pb->m   = opt->m;
-  pb->dim = opt->dim;
-  PetscCall(PetscMalloc1((size_t)pb->n * (size_t)pb->dim, &pb->X));
-  PetscCall(PetscMalloc1((size_t)pb->m * (size_t)pb->dim, &pb->Y));
+  PetscCall(GenAllocatePoints(opt, pb));
   PetscCall(PetscMalloc3((size_t)2 * opt->components * pb->dim, &centres, pb->dim, &lo, pb->dim, &hi));
   PetscCall(XoshiroSeed(&rng, opt->seed, 3)); /* centres: a stream of their own */
   for (size_t k = 0; k < (size_t)2 * opt->components * pb->dim; k++) centres[k] = XoshiroUniform(&rng);
@@ -356,19 +360,11 @@ PetscErrorCode GenProblemSetUp(const GenOptions *opt, GenProblem *pb)
   PetscFunctionBegin;
   PetscCall(PetscMemzero(pb, sizeof(*pb)));
   pb->dim = 1;
-  switch (opt->type) {
-  case GEN_GAUSSIAN:
-    PetscCall(GenGaussianSetUp(opt, pb));
-    break;
-  case GEN_RANDOM:
-    PetscCall(GenRandomSetUp(opt, pb));
-    break;
-  case GEN_FMNIST:
-    PetscCall(GenFmnistSetUp(opt, pb));
-    break;
-  case GEN_MIXTURE:
-    PetscCall(GenMixtureSetUp(opt, pb));
-    break;
+  {
+    /* by GenType: GEN_GAUSSIAN, GEN_RANDOM, GEN_FMNIST, GEN_MIXTURE */
+    PetscErrorCode (*const setup[])(const GenOptions *, GenProblem *) = {GenGaussianSetUp, GenRandomSetUp, GenFmnistSetUp, GenMixtureSetUp};
+
+    PetscCall(setup[opt->type](opt, pb));
   }
   PetscFunctionReturn(0);
 }

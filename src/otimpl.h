@@ -245,9 +245,6 @@ PETSC_EXTERN PetscErrorCode OTSignalsRelease(void);
 PETSC_EXTERN PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[]);
 
 /* --- HDF5 helpers (h5io.c): attributes, partial reads and writes, checked opening, atomic files --- */
-PETSC_EXTERN PetscErrorCode OTH5WriteAttrDouble(hid_t loc, const char name[], PetscReal value);
-PETSC_EXTERN PetscErrorCode OTH5WriteAttrInt(hid_t loc, const char name[], PetscInt value);
-PETSC_EXTERN PetscErrorCode OTH5WriteAttrString(hid_t loc, const char name[], const char value[]);
 /* Selects entries [start, start + count) of a 1-D file space (none if count = 0) and creates the matching memory space. */
 PETSC_EXTERN PetscErrorCode OTH5SelectPart(hid_t file_space, PetscInt start, PetscInt count, hid_t *mem_space);
 /* Writes entries [start, start + count) of a 1-D dataset of the given type and length len. Collective. */

@@ -185,21 +185,6 @@ static PetscErrorCode WriteMatrix(hid_t file, const char name[], PetscInt count,
   PetscFunctionReturn(0);
 }
 
-/* Writes a scalar root attribute of the given type (for a string, value points to the char pointer). */
-static PetscErrorCode WriteAttribute(hid_t file, const char name[], hid_t type, const void *value)
-{
-  hid_t space, attr;
-
-  PetscFunctionBegin;
-  space = H5Screate(H5S_SCALAR);
-  attr  = H5Acreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  PairsH5Call(attr);
-  PairsH5Call(H5Awrite(attr, type, value));
-  PairsH5Call(H5Aclose(attr));
-  PairsH5Call(H5Sclose(space));
-  PetscFunctionReturn(0);
-}
-
 /* What the distance matrix file holds besides the matrices. */
 typedef struct {
   const char          *cost;
@@ -220,7 +205,7 @@ static PetscErrorCode WriteContents(hid_t file, const PairsSummary *sum, const P
   const char **paths;
   hid_t       string_type, space, dset;
   hsize_t     len = (hsize_t)count;
-  long long   ints[4] = {(long long)count, (long long)sum->pairs, (long long)sum->unconverged, (long long)sum->groups};
+  PetscInt    ints[4] = {count, sum->pairs, sum->unconverged, (PetscInt)sum->groups};
   double      seconds = MPI_Wtime() - sum->start;
 
   PetscFunctionBegin;
@@ -252,12 +237,9 @@ static PetscErrorCode WriteContents(hid_t file, const PairsSummary *sum, const P
   PairsH5Call(H5Dwrite(dset, string_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, paths));
   PairsH5Call(H5Dclose(dset));
   PairsH5Call(H5Sclose(space));
-  PetscCall(WriteAttribute(file, "cost", string_type, &sum->cost));
-  PetscCall(WriteAttribute(file, "measures", H5T_NATIVE_LLONG, &ints[0]));
-  PetscCall(WriteAttribute(file, "pairs", H5T_NATIVE_LLONG, &ints[1]));
-  PetscCall(WriteAttribute(file, "unconverged", H5T_NATIVE_LLONG, &ints[2]));
-  PetscCall(WriteAttribute(file, "groups", H5T_NATIVE_LLONG, &ints[3]));
-  PetscCall(WriteAttribute(file, "seconds", H5T_NATIVE_DOUBLE, &seconds));
+  PetscCall(OTH5WriteAttrString(file, "cost", sum->cost));
+  PetscCall(OTH5WriteAttrsInt(file, "measures pairs unconverged groups", 4, ints));
+  PetscCall(OTH5WriteAttrDouble(file, "seconds", seconds));
   PairsH5Call(H5Tclose(string_type));
   PairsH5Call(H5Fclose(file));
   PetscCall(PetscFree2(matrix, paths));

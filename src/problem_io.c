@@ -21,8 +21,8 @@ PetscErrorCode OTProblemCreate(MPI_Comm comm, OTProblem *problem)
   OTProblem pb;
 
   PetscFunctionBegin;
-  PetscCall(OTInitializePackage());
   PetscCall(PetscNew(&pb));
+  PetscCall(OTInitializePackage()); /* the log stage of loading */
   pb->comm  = comm;
   pb->refct = 1;
   pb->mass_tol = 1e-6;
@@ -87,23 +87,31 @@ PetscErrorCode OTProblemSetFromOptions(OTProblem pb)
   PetscFunctionReturn(0);
 }
 
+/* New sizes n x m: the row split, and the weights a (owned rows) and b (all columns), allocated anew. Not collective. */
+static PetscErrorCode Resize(OTProblem pb, PetscInt n, PetscInt m)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree(pb->a));
+  PetscCall(PetscFree(pb->b));
+  pb->n = n;
+  pb->m = m;
+  PetscCall(OTRowSplit(n, pb->size, pb->rank, &pb->row_start, &pb->row_end));
+  pb->n_local = pb->row_end - pb->row_start;
+  PetscCall(PetscMalloc1(pb->n_local, &pb->a));
+  PetscCall(PetscMalloc1(m, &pb->b));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTProblemAllocate(OTProblem pb, PetscInt n, PetscInt m)
 {
   PetscFunctionBegin;
   PetscCheck(n > 0 && m > 0, pb->comm, OT_ERR_INPUT, "%s: the problem is empty (n = %" PetscInt_FMT ", m = %" PetscInt_FMT "); both sizes must be positive",
              pb->source, n, m);
   PetscCall(PetscFree(pb->cost));
-  PetscCall(PetscFree(pb->a));
-  PetscCall(PetscFree(pb->b));
+  PetscCall(Resize(pb, n, m));
   pb->cost_kind = OT_COST_DENSE;
-  pb->n = n;
-  pb->m = m;
-  PetscCall(OTRowSplit(n, pb->size, pb->rank, &pb->row_start, &pb->row_end));
-  pb->n_local = pb->row_end - pb->row_start;
   PetscCall(CheckMemory(pb));
   PetscCall(PetscMalloc1((size_t)pb->n_local * (size_t)m, &pb->cost));
-  PetscCall(PetscMalloc1(pb->n_local, &pb->a));
-  PetscCall(PetscMalloc1(m, &pb->b));
   PetscFunctionReturn(0);
 }
 
@@ -124,6 +132,13 @@ PetscErrorCode OTProblemGetCostMax(OTProblem pb, PetscReal *cost_max)
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode OTProblemGetSource(OTProblem pb, const char *source[])
+{
+  PetscFunctionBegin;
+  *source = pb->source;
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTProblemGetPoints(OTProblem pb, PetscInt *d, const PetscReal *x[], const PetscReal *y_t[], const char *cost[])
 {
   PetscBool points = (PetscBool)(pb->cost_kind != OT_COST_DENSE);
@@ -141,13 +156,6 @@ PetscErrorCode OTProblemGetWeights(OTProblem pb, const PetscReal *a[], const Pet
   PetscFunctionBegin;
   if (a) *a = pb->a;
   if (b) *b = pb->b;
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode OTProblemGetSource(OTProblem pb, const char *source[])
-{
-  PetscFunctionBegin;
-  *source = pb->source;
   PetscFunctionReturn(0);
 }
 
@@ -292,18 +300,11 @@ static PetscErrorCode AllocatePoints(OTProblem pb, PetscInt n, PetscInt m, Petsc
   PetscCall(PetscFree(pb->x));
   PetscCall(PetscFree(pb->y_t));
   PetscCall(PetscFree(pb->cost_row));
-  PetscCall(PetscFree(pb->a));
-  PetscCall(PetscFree(pb->b));
-  pb->n   = n;
-  pb->m   = m;
+  PetscCall(Resize(pb, n, m));
   pb->dim = d;
-  PetscCall(OTRowSplit(n, pb->size, pb->rank, &pb->row_start, &pb->row_end));
-  pb->n_local = pb->row_end - pb->row_start;
   PetscCall(PetscMalloc1((size_t)pb->n_local * (size_t)d, &pb->x));
   PetscCall(PetscMalloc1((size_t)m * (size_t)d, &pb->y_t));
   PetscCall(PetscMalloc1(m, &pb->cost_row));
-  PetscCall(PetscMalloc1(pb->n_local, &pb->a));
-  PetscCall(PetscMalloc1(m, &pb->b));
   PetscFunctionReturn(0);
 }
 

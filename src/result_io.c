@@ -51,13 +51,13 @@ static PetscErrorCode WriteHistory(OTSolver s, hid_t file, hid_t xfer)
     OTH5Call(H5Sselect_none(mem_space));
   }
   OTH5Call(H5Dwrite(dset, type, mem_space, file_space, xfer, rows));
-  PetscCall(OTH5WriteAttrString(dset, "stages",
-                                "stage 0 = sinkhorn sweep, 1 = newton step; time in seconds since the solve began; eps of the iteration (it changes along an eps schedule)"));
+  PetscCall(PetscFree(rows));
   OTH5Call(H5Sclose(mem_space));
   OTH5Call(H5Sclose(file_space));
-  OTH5Call(H5Dclose(dset));
   OTH5Call(H5Tclose(type));
-  PetscCall(PetscFree(rows));
+  PetscCall(OTH5WriteAttrString(dset, "stages",
+                                "stage 0 = sinkhorn sweep, 1 = newton step; time in seconds since the solve began; eps of the iteration (it changes along an eps schedule)"));
+  OTH5Call(H5Dclose(dset));
   PetscFunctionReturn(0);
 }
 
@@ -83,34 +83,20 @@ static PetscErrorCode WriteResultFile(void *ctx, hid_t file, hid_t xfer)
   OTSolver  s  = (OTSolver)ctx;
   OTProblem pb = s->problem;
   OTResult *r  = &s->result;
+  const PetscReal reals[] = {r->transport_cost, r->dual_objective, r->entropic_cost, r->marginal_error, r->lower_bound, r->upper_bound, r->eps, s->tol, r->solve_time};
+  const PetscReal distances[] = {r->wasserstein, r->wasserstein_lower, r->wasserstein_upper};
+  const PetscInt  ints[] = {s->eps_stages, r->iterations_sinkhorn, r->iterations_newton, r->converged ? 1 : 0, pb->n, pb->m, s->size};
 
   PetscFunctionBegin;
   PetscCall(OTH5WriteState(s, file, xfer));
-  PetscCall(OTH5WriteAttrDouble(file, "transport_cost", r->transport_cost));
-  PetscCall(OTH5WriteAttrDouble(file, "dual_objective", r->dual_objective));
-  PetscCall(OTH5WriteAttrDouble(file, "entropic_cost", r->entropic_cost));
-  PetscCall(OTH5WriteAttrDouble(file, "marginal_error", r->marginal_error));
-  PetscCall(OTH5WriteAttrDouble(file, "lower_bound", r->lower_bound));
-  PetscCall(OTH5WriteAttrDouble(file, "upper_bound", r->upper_bound));
-  if (!PetscIsNanReal(r->wasserstein)) {
-    PetscCall(OTH5WriteAttrDouble(file, "wasserstein", r->wasserstein));
-    PetscCall(OTH5WriteAttrDouble(file, "wasserstein_lower", r->wasserstein_lower));
-    PetscCall(OTH5WriteAttrDouble(file, "wasserstein_upper", r->wasserstein_upper));
-  }
+  PetscCall(OTH5WriteAttrsReal(file, "transport_cost dual_objective entropic_cost marginal_error lower_bound upper_bound eps tol solve_time", 9, reals));
+  /* the Wasserstein values for costs |x - y|^p only, the divergence where it was computed */
+  if (!PetscIsNanReal(r->wasserstein)) PetscCall(OTH5WriteAttrsReal(file, "wasserstein wasserstein_lower wasserstein_upper", 3, distances));
   if (!PetscIsNanReal(r->sinkhorn_divergence)) {
     PetscCall(OTH5WriteAttrDouble(file, "sinkhorn_divergence", r->sinkhorn_divergence));
     PetscCall(OTH5WriteAttrInt(file, "divergence_converged", r->divergence_converged ? 1 : 0));
   }
-  PetscCall(OTH5WriteAttrDouble(file, "eps", r->eps));
-  PetscCall(OTH5WriteAttrInt(file, "eps_stages", s->eps_stages));
-  PetscCall(OTH5WriteAttrDouble(file, "tol", s->tol));
-  PetscCall(OTH5WriteAttrDouble(file, "solve_time", r->solve_time));
-  PetscCall(OTH5WriteAttrInt(file, "iterations_sinkhorn", r->iterations_sinkhorn));
-  PetscCall(OTH5WriteAttrInt(file, "iterations_newton", r->iterations_newton));
-  PetscCall(OTH5WriteAttrInt(file, "converged", r->converged ? 1 : 0));
-  PetscCall(OTH5WriteAttrInt(file, "n", pb->n));
-  PetscCall(OTH5WriteAttrInt(file, "m", pb->m));
-  PetscCall(OTH5WriteAttrInt(file, "ranks", s->size));
+  PetscCall(OTH5WriteAttrsInt(file, "eps_stages iterations_sinkhorn iterations_newton converged n m ranks", 7, ints));
   PetscCall(OTH5WriteAttrString(file, "status", r->status));
   PetscCall(OTH5WriteAttrString(file, "problem", pb->source));
   if (s->plan_threshold >= 0) PetscCall(OTWritePlan(s, file, xfer));
