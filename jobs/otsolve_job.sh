@@ -1,7 +1,9 @@
 # shellcheck shell=bash
 # Shared by the job scripts in jobs/ (sourced, not run): finds otsolve, launches it on NRANKS ranks with
 # srun or mpirun, forwards Slurm's warning signal to it, and requeues the job when otsolve stopped on that
-# signal after writing its checkpoint (exit status 4). See docs/hpc.md.
+# signal after writing its checkpoint (exit status 4); never when the checkpoint could not be written (7) or
+# the solve ended but its result could not be written (6): then it says what is kept and how to go on.
+# See docs/hpc.md.
 #
 # Environment read here (every one has a default that runs):
 #   OTSOLVE_ROOT  the otsolve source tree holding jobs/, configs/ and build/ (default: found from the job)
@@ -109,6 +111,43 @@ ot_requeue() {
   # Slurm now ends this run of the script (and starts it again later): wait for that rather than go on
   sleep 120
   return 0
+}
+
+# ot_result_not_written OUTPUT CHECKPOINT ARGS...: after exit status 6 (the solve ended, converged or not, but
+# OUTPUT could not be written: no space, quota, I/O error, permission). otsolve then wrote the solved state to
+# CHECKPOINT, which the caller keeps whatever KEEP_CHECKPOINT says; this says where it is and how to get the
+# result from it without iterating again (ARGS: the otsolve options of the run). Not requeued: the same job
+# would fail to write OUTPUT again until something changes.
+ot_result_not_written() {
+  local output=$1 checkpoint=$2 again=()
+  shift 2
+  while [ $# -gt 0 ]; do
+    case $1 in
+      -output | -ot_restart) shift 2 ;;
+      *) again+=("$1"); shift ;;
+    esac
+  done
+  echo "otsolve job: the solve ended but its result $output could not be written (otsolve's message above says why); not requeued"
+  if [ -f "$checkpoint" ] && [ "$(stat -c %Y "$checkpoint")" -ge "$ot_run_started" ]; then
+    echo "otsolve job: the solved state is kept in $checkpoint (whatever KEEP_CHECKPOINT says)"
+    echo "otsolve job: to write the result without iterating again, free space for $output or choose another OUTPUT, and submit the job again with CHECKPOINT=$checkpoint (it resumes from it), or run:"
+    echo "otsolve job:   $OTSOLVE ${again[*]} -ot_restart $checkpoint -output OTHER.h5"
+  elif [ -f "$checkpoint" ]; then
+    echo "otsolve job: the checkpoint $checkpoint was not updated at the end (see otsolve's messages); it is kept: resuming from it (-ot_restart $checkpoint) repeats the iterations made since it was written"
+  else
+    echo "otsolve job: there is no checkpoint $checkpoint either: once $output can be written, the solve has to run again"
+  fi
+}
+
+# ot_checkpoint_not_written CHECKPOINT: after exit status 7 (SIGTERM or SIGUSR1, but the checkpoint could not
+# be written). Not requeued: the requeued job would have nothing new to resume from.
+ot_checkpoint_not_written() {
+  echo "otsolve job: otsolve stopped on the signal but its checkpoint $1 could not be written (otsolve's message above says why); not requeued"
+  if [ -f "$1" ]; then
+    echo "otsolve job: the previous checkpoint $1 (of $(date -r "$1" '+%F %T')) is kept: free space and submit the job again to resume from it"
+  else
+    echo "otsolve job: there is no earlier checkpoint: submitted again, the job starts from the beginning"
+  fi
 }
 
 # ot_pairs_list: the pair list of pairs.sbatch and gather.sbatch, one 'I J PROBLEM' a line, from the file
