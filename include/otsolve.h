@@ -43,41 +43,46 @@ typedef struct _p_OTSolver  *OTSolver;
 
 /* Why a solve ended. */
 typedef enum {
-  OT_REASON_NONE,        /* not solved yet */
-  OT_REASON_CONVERGED,   /* marginal error <= -ot_tol */
-  OT_REASON_MAX_IT,      /* -ot_max_it iterations without converging */
-  OT_REASON_BREAKDOWN,   /* NaN or Inf in the iterates */
-  OT_REASON_INTERRUPTED  /* a signal asked to stop; the state is in the checkpoint file */
+  OT_REASON_NONE,       /* not solved yet */
+  OT_REASON_CONVERGED,  /* marginal error <= -ot_tol */
+  OT_REASON_MAX_IT,     /* -ot_max_it iterations without converging */
+  OT_REASON_BREAKDOWN,  /* NaN or Inf in the iterates */
+  OT_REASON_INTERRUPTED /* a signal asked to stop; the state is in the checkpoint file */
 } OTStopReason;
 
 /* What a finished solve reports (docs/design.md §1, §3). Every rank holds the same values. */
 typedef struct {
-  PetscReal transport_cost;      /* <C,P> */
-  PetscReal dual_objective;      /* D(f,g) = <a,f> + <b,g> - eps sum P */
-  PetscReal entropic_cost;       /* <C,P> + eps sum P (log P - 1), the regularised primal value */
-  PetscReal marginal_error;      /* |P1 - a|_1 + |P^T 1 - b|_1 */
-  PetscReal lower_bound;         /* certified lower bound on the unregularised OT cost */
-  PetscReal upper_bound;         /* certified upper bound on the unregularised OT cost */
-  PetscReal eps;
-  PetscInt  iterations_sinkhorn;
-  PetscInt  iterations_newton;
-  PetscBool converged;
+  PetscReal    transport_cost; /* <C,P> */
+  PetscReal    dual_objective; /* D(f,g) = <a,f> + <b,g> - eps sum P */
+  PetscReal    entropic_cost;  /* <C,P> + eps sum P (log P - 1), the regularised primal value */
+  PetscReal    marginal_error; /* |P1 - a|_1 + |P^T 1 - b|_1 */
+  PetscReal    lower_bound;    /* certified lower bound on the unregularised OT cost */
+  PetscReal    upper_bound;    /* certified upper bound on the unregularised OT cost */
+  PetscReal    eps;
+  PetscInt     iterations_sinkhorn;
+  PetscInt     iterations_newton;
+  PetscBool    converged;
   OTStopReason reason;
-  PetscReal wasserstein;         /* for costs |x-y|^p (sqeuclidean: p = 2, euclidean: 1, pnorm:P): transport_cost^(1/p); else NaN */
-  PetscReal wasserstein_lower, wasserstein_upper; /* the certified bounds, to the power 1/p */
-  PetscReal sinkhorn_divergence; /* OT_eps(a,b) - OT_eps(a,a)/2 - OT_eps(b,b)/2 after OTSolverComputeDivergence, else NaN */
-  PetscBool divergence_converged;
-  PetscReal solve_time;          /* seconds in OTSolverSolve */
-  PetscReal sinkhorn_time;       /* seconds in the Sinkhorn sweeps */
-  PetscInt  checkpoint_failures; /* checkpoints that could not be written (the solve went on) */
-  PetscBool checkpoint_written;  /* the last checkpoint was written (after a signal: there is a state to resume from) */
-  char      checkpoint_error[256]; /* why the last of them failed */
-  char      status[256];
+  PetscReal    wasserstein;                          /* for costs |x-y|^p (sqeuclidean: p = 2, euclidean: 1, pnorm:P): transport_cost^(1/p); else NaN */
+  PetscReal    wasserstein_lower, wasserstein_upper; /* the certified bounds, to the power 1/p */
+  PetscReal    sinkhorn_divergence;                  /* OT_eps(a,b) - OT_eps(a,a)/2 - OT_eps(b,b)/2 after OTSolverComputeDivergence, else NaN */
+  PetscBool    divergence_converged;
+  PetscReal    solve_time;            /* seconds in OTSolverSolve */
+  PetscReal    sinkhorn_time;         /* seconds in the Sinkhorn sweeps */
+  PetscInt     checkpoint_failures;   /* checkpoints that could not be written (the solve went on) */
+  PetscBool    checkpoint_written;    /* the last checkpoint was written (after a signal: there is a state to resume from) */
+  char         checkpoint_error[256]; /* why the last of them failed */
+  char         status[256];
 } OTResult;
 
 /* The ground cost of a problem: a stored matrix /C, or computed from points as |x - y|^2 (sqeuclidean),
    |x - y| (euclidean) or |x - y|^P (pnorm:P). OTCostKinds[kind] is its name. */
-typedef enum { OT_COST_DENSE, OT_COST_SQEUCLIDEAN, OT_COST_EUCLIDEAN, OT_COST_PNORM } OTCostKind;
+typedef enum {
+  OT_COST_DENSE,
+  OT_COST_SQEUCLIDEAN,
+  OT_COST_EUCLIDEAN,
+  OT_COST_PNORM
+} OTCostKind;
 PETSC_EXTERN const char *const OTCostKinds[];
 /* Parses a cost name as in files and options: sqeuclidean, euclidean or pnorm:P (P > 0; pnorm:2 and pnorm:1
    are the named costs); valid is false otherwise, and power is the exponent p of |x - y|^p. Not collective. */
@@ -100,8 +105,8 @@ PETSC_EXTERN PetscErrorCode OTProblemLoad(OTProblem problem, const char filename
 /* Builds a point-cloud problem from arrays that every rank passes whole: points X (n x d, row-major) and
    Y (m x d), weights a (n) and b (m) or NULL for uniform, cost "sqeuclidean", "euclidean" or "pnorm:P";
    each rank keeps its rows of X. source names the problem in messages. Collective. */
-PETSC_EXTERN PetscErrorCode OTProblemSetPoints(OTProblem problem, PetscInt n, PetscInt m, PetscInt d, const PetscReal X[], const PetscReal Y[], const PetscReal a[],
-                                               const PetscReal b[], const char cost[], const char source[]);
+PETSC_EXTERN PetscErrorCode OTProblemSetPoints(OTProblem problem, PetscInt n, PetscInt m, PetscInt d, const PetscReal X[], const PetscReal Y[],
+                                               const PetscReal a[], const PetscReal b[], const char cost[], const char source[]);
 /* Builds the built-in example: two Gaussian mixtures in 2-D, n and m points, squared Euclidean
    cost; each rank computes only its own rows. Collective. */
 PETSC_EXTERN PetscErrorCode OTProblemSetExample(OTProblem problem, PetscInt n, PetscInt m, PetscInt seed);
@@ -224,8 +229,8 @@ typedef PetscErrorCode (*OTFileWriteFn)(void *ctx, const char tmpname[]);
    write(ctx, tmpname) on rank 0 alone, commits the temporary (OTFileCommit). A storage failure (no space, quota, I/O
    error, permission) is an outcome, the same on every rank: written is false, reason says why, the temporary is
    gone. A writer's OT_ERR_INPUT is raised on every rank. Collective. */
-PETSC_EXTERN PetscErrorCode OTFileWriteSerial(MPI_Comm comm, const char filename[], double bytes, OTFileWriteFn write, void *ctx, PetscBool *written, char reason[],
-                                              size_t len);
+PETSC_EXTERN PetscErrorCode OTFileWriteSerial(MPI_Comm comm, const char filename[], double bytes, OTFileWriteFn write, void *ctx, PetscBool *written,
+                                              char reason[], size_t len);
 /* Whether paths a and b name the same file: the same device and inode where both exist (through links and any
    spelling of the path), else the same resolved directory and name. Not collective. */
 PETSC_EXTERN PetscErrorCode OTFileSame(const char a[], const char b[], PetscBool *same);

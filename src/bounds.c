@@ -54,7 +54,7 @@ PetscErrorCode OTComputeBounds(OTProblem pb, PetscReal eps, const PetscReal f[],
   PetscInt   n_local = pb->n_local, m = pb->m;
   PetscReal *row_plan, *row_scale, *row_err, *col_scale, *col_y, *col_min, *col_err;
   PetscReal  sums[4] = {0, 0, 0, 0}; /* <C,Y>, |err_a|_1, err_a^T C err_b, <a,f'> */
-  PetscReal  b_g = 0.0;
+  PetscReal  b_g     = 0.0;
 
   PetscFunctionBegin;
   PetscCall(PetscLogEventBegin(OT_EVENT_BOUNDS, 0, 0, 0, 0));

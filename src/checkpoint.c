@@ -62,8 +62,7 @@ PetscErrorCode OTSignalsRelease(void)
 void OTSolverSafePointRequests(OTSolver s, PetscReal flags[OT_SAFE_POINT_FLAGS])
 {
   flags[0] = ot_signal_received ? 1.0 : 0.0;
-  flags[1] = (s->rank == 0 && s->checkpoint_file[0] && s->checkpoint_interval > 0 && MPI_Wtime() - s->last_checkpoint >= s->checkpoint_interval) ? 1.0
-                                                                                                                                                 : 0.0;
+  flags[1] = (s->rank == 0 && s->checkpoint_file[0] && s->checkpoint_interval > 0 && MPI_Wtime() - s->last_checkpoint >= s->checkpoint_interval) ? 1.0 : 0.0;
 }
 
 /* What a checkpoint records beside the state: the iterations done so far. */
@@ -75,10 +74,10 @@ typedef struct {
 /* The contents of a checkpoint (an OTH5WriteFn); (f, g) must be the state after the context's iterations. */
 static PetscErrorCode WriteCheckpointFile(void *ctx, hid_t file, hid_t xfer)
 {
-  CheckpointContext *c  = (CheckpointContext *)ctx;
-  OTSolver           s  = c->s;
-  OTProblem          pb = s->problem;
-  OTResult          *r  = &s->result;
+  CheckpointContext *c             = (CheckpointContext *)ctx;
+  OTSolver           s             = c->s;
+  OTProblem          pb            = s->problem;
+  OTResult          *r             = &s->result;
   PetscReal          sinkhorn_time = r->sinkhorn_time + (s->sinkhorn_run_start > 0 ? MPI_Wtime() - s->sinkhorn_run_start : 0.0);
   const PetscInt     ints[]  = {pb->n, pb->m, s->size, c->iterations_sinkhorn, c->iterations_newton, s->eps_stage, s->eps_stages, s->sns_phase, s->sns_boosts};
   const PetscReal    reals[] = {pb->cost_max, pb->mass, s->eps, sinkhorn_time, MPI_Wtime() - s->solve_start};
@@ -98,20 +97,21 @@ static PetscErrorCode WriteCheckpointFile(void *ctx, hid_t file, hid_t xfer)
    *written says whether this one was written (the same on every rank). */
 static PetscErrorCode WriteCheckpoint(OTSolver s, const char filename[], PetscInt iterations_sinkhorn, PetscInt iterations_newton, PetscBool *written)
 {
-  CheckpointContext ctx = {s, iterations_sinkhorn, iterations_newton};
-  OTResult         *r   = &s->result;
+  CheckpointContext ctx           = {s, iterations_sinkhorn, iterations_newton};
+  OTResult         *r             = &s->result;
   PetscBool         first_failure = (PetscBool)(r->checkpoint_failures == 0 || r->checkpoint_written);
 
   PetscFunctionBegin;
   PetscCall(PetscLogEventBegin(OT_EVENT_WRITE, 0, 0, 0, 0));
   PetscCall(OTH5WriteAtomicTry(s->comm, filename, OTStateBytes(s), WriteCheckpointFile, &ctx, written, r->checkpoint_error, sizeof(r->checkpoint_error)));
-  s->last_checkpoint = MPI_Wtime(); /* a failed one too: the next try comes an interval later */
+  s->last_checkpoint    = MPI_Wtime(); /* a failed one too: the next try comes an interval later */
   r->checkpoint_written = *written;
   if (*written) s->checkpoints_written++;
   else {
     r->checkpoint_failures++; /* said once, until one is written again; the summary counts them all */
     if (first_failure)
-      PetscCall(PetscPrintf(s->comm, "otsolve: warning: checkpoint %s not written: %s; the previous checkpoint stays, the solve goes on\n", filename, r->checkpoint_error));
+      PetscCall(PetscPrintf(s->comm, "otsolve: warning: checkpoint %s not written: %s; the previous checkpoint, if any, stays\n", filename,
+                            r->checkpoint_error));
   }
   PetscCall(PetscLogEventEnd(OT_EVENT_WRITE, 0, 0, 0, 0));
   PetscFunctionReturn(0);
@@ -121,12 +121,13 @@ PetscErrorCode OTCheckpointSetFromOptions(OTSolver s)
 {
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "Checkpoints (otsolve)", NULL);
-  PetscCall(PetscOptionsString("-ot_checkpoint", "Write checkpoints to this HDF5 file, every -ot_checkpoint_interval s and on SIGTERM/SIGUSR1 (then exit 4; 7 if not written)", NULL,
+  PetscCall(PetscOptionsString("-ot_checkpoint",
+                               "Checkpoint file, written every -ot_checkpoint_interval s and on SIGTERM/SIGUSR1 (then exit 4; 7 if not written)", NULL,
                                s->checkpoint_file, s->checkpoint_file, sizeof(s->checkpoint_file), NULL));
   PetscCall(PetscOptionsReal("-ot_checkpoint_interval", "Seconds between periodic checkpoints (<= 0: only on SIGTERM/SIGUSR1)", NULL, s->checkpoint_interval,
                              &s->checkpoint_interval, NULL));
-  PetscCall(PetscOptionsString("-ot_restart", "Resume from this checkpoint file (written by -ot_checkpoint, on any number of ranks)", NULL, s->restart_file, s->restart_file,
-                               sizeof(s->restart_file), NULL));
+  PetscCall(PetscOptionsString("-ot_restart", "Resume from this checkpoint file (written by -ot_checkpoint, on any number of ranks)", NULL, s->restart_file,
+                               s->restart_file, sizeof(s->restart_file), NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
 }
@@ -153,14 +154,17 @@ PetscErrorCode OTSolverSafePoint(OTSolver s, const PetscReal flags[OT_SAFE_POINT
     s->result.reason = OT_REASON_INTERRUPTED;
     if (written)
       PetscCall(PetscSNPrintf(s->result.status, sizeof(s->result.status),
-                              "interrupted by a signal after %" PetscInt_FMT " Sinkhorn sweeps and %" PetscInt_FMT " Newton steps; checkpoint written to %s (resume with -ot_restart %s)",
+                              "interrupted by a signal after %" PetscInt_FMT " Sinkhorn sweeps and %" PetscInt_FMT
+                              " Newton steps; checkpoint written to %s (resume with -ot_restart %s)",
                               iterations_sinkhorn, iterations_newton, s->checkpoint_file, s->checkpoint_file));
     else
       PetscCall(PetscSNPrintf(s->result.status, sizeof(s->result.status),
-                              "interrupted by a signal after %" PetscInt_FMT " Sinkhorn sweeps and %" PetscInt_FMT " Newton steps; the checkpoint could NOT be written to %s (%s)",
+                              "interrupted by a signal after %" PetscInt_FMT " Sinkhorn sweeps and %" PetscInt_FMT
+                              " Newton steps; the checkpoint could NOT be written to %s (%s)",
                               iterations_sinkhorn, iterations_newton, s->checkpoint_file, s->result.checkpoint_error));
   } else if (written && s->monitor_every) {
-    PetscCall(PetscPrintf(s->comm, "  checkpoint written to %s after %" PetscInt_FMT " iterations\n", s->checkpoint_file, iterations_sinkhorn + iterations_newton));
+    PetscCall(PetscPrintf(s->comm, "  checkpoint written to %s after %" PetscInt_FMT " iterations\n", s->checkpoint_file,
+                          iterations_sinkhorn + iterations_newton));
   }
   PetscFunctionReturn(0);
 }
@@ -241,7 +245,7 @@ static PetscErrorCode ReadHistory(OTSolver s, hid_t file)
   PetscFunctionBegin;
   s->history_len = 0;
   if (H5Lexists(file, "/history", H5P_DEFAULT) <= 0) PetscFunctionReturn(0);
-  dset  = H5Dopen2(file, "/history", H5P_DEFAULT);
+  dset = H5Dopen2(file, "/history", H5P_DEFAULT);
   OTH5Call(dset);
   space = H5Dget_space(dset);
   OTH5Call(H5Sget_simple_extent_dims(space, &len, NULL));
@@ -270,8 +274,8 @@ static PetscBool Same(double x, double y, double rtol)
 
 PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[])
 {
-  OTProblem pb = s->problem;
-  OTResult *r  = &s->result;
+  OTProblem pb        = s->problem;
+  OTResult *r         = &s->result;
   int       status[2] = {0, 0};
   hid_t     file, attr, type;
   char     *format = NULL;
@@ -289,7 +293,7 @@ PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[])
   if (is_checkpoint) {
     attr = H5Aopen(file, "format", H5P_DEFAULT);
     OTH5Call(attr);
-    type = H5Aget_type(attr);
+    type          = H5Aget_type(attr);
     is_checkpoint = (PetscBool)(H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) > 0);
     if (is_checkpoint) OTH5Call(H5Aread(attr, type, &format));
     is_checkpoint = (PetscBool)(is_checkpoint && format && !strcmp(format, OT_CHECKPOINT_FORMAT));
@@ -310,11 +314,12 @@ PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[])
              " x %" PetscInt_FMT ", max C %.17g, mass %.17g)",
              filename, n, m, cost_max, mass, pb->source, pb->n, pb->m, (double)pb->cost_max, (double)pb->mass);
   PetscCheck(eps_stages == s->eps_stages && eps_stage >= 0 && eps_stage < s->eps_stages, s->comm, OT_ERR_INPUT,
-             "-ot_restart %s: the checkpoint was written with an eps schedule of %" PetscInt_FMT " stage(s), this run has %" PetscInt_FMT "; give the same -ot_eps and -ot_eps_schedule",
+             "-ot_restart %s: the checkpoint was written with an eps schedule of %" PetscInt_FMT " stage(s), this run has %" PetscInt_FMT
+             "; give the same -ot_eps and -ot_eps_schedule",
              filename, eps_stages, s->eps_stages);
   PetscCheck(Same(eps, s->eps_schedule[eps_stage], 1e-15), s->comm, OT_ERR_INPUT,
-             "-ot_restart %s: the checkpoint was written at eps = %.17g, this run has eps = %.17g there; give the same -ot_eps (and -ot_eps_schedule)", filename, eps,
-             (double)s->eps_schedule[eps_stage]);
+             "-ot_restart %s: the checkpoint was written at eps = %.17g, this run has eps = %.17g there; give the same -ot_eps (and -ot_eps_schedule)",
+             filename, eps, (double)s->eps_schedule[eps_stage]);
   s->eps_stage = eps_stage;
   s->eps       = eps;
   PetscCall(ReadVectorPart(s->comm, file, filename, "/f", pb->n, pb->row_start, pb->n_local, s->f));

@@ -1,7 +1,13 @@
 /* What a state (f, g) is worth: transport cost, dual objective, regularised cost, marginal error (docs/design.md §1). */
 #include "otimpl.h"
 
-enum { SUM_TRANSPORT, SUM_ROW_ERROR, SUM_F_ROWMASS, SUM_A_F, SUM_COUNT };
+enum {
+  SUM_TRANSPORT,
+  SUM_ROW_ERROR,
+  SUM_F_ROWMASS,
+  SUM_A_F,
+  SUM_COUNT
+};
 
 /* One pass over the owned rows: column sums of P into col_sum, the row-wise sums into sums[]. */
 OT_HOT_LOOP static void EvaluateRows(OTProblem pb, PetscReal eps, const PetscReal *f, const PetscReal *g, PetscReal *row_plan, PetscReal *col_sum,

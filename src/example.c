@@ -20,8 +20,8 @@ static double Uniform(uint64_t *state)
 static void DrawMixture(uint64_t *state, PetscInt count, PetscInt components, const double centres[][2], double sigma, double *points)
 {
   for (PetscInt k = 0; k < count; k++) {
-    PetscInt c     = (PetscInt)(Uniform(state) * components) % components;
-    double   r     = sqrt(-2.0 * log(Uniform(state))), theta = 2.0 * PETSC_PI * Uniform(state);
+    PetscInt c = (PetscInt)(Uniform(state) * components) % components;
+    double   r = sqrt(-2.0 * log(Uniform(state))), theta = 2.0 * PETSC_PI * Uniform(state);
 
     points[2 * k]     = centres[c][0] + sigma * r * cos(theta);
     points[2 * k + 1] = centres[c][1] + sigma * r * sin(theta);
@@ -30,15 +30,22 @@ static void DrawMixture(uint64_t *state, PetscInt count, PetscInt components, co
 
 PetscErrorCode OTProblemSetExample(OTProblem pb, PetscInt n, PetscInt m, PetscInt seed)
 {
-  const double source_centres[3][2] = {{0.0, 0.0}, {1.0, 0.5}, {0.3, 1.2}};
-  const double target_centres[2][2] = {{0.8, 0.1}, {0.2, 0.8}};
-  uint64_t     state                = 0x5eed0000ULL + (uint64_t)seed;
-  double      *x, *y;
+  const double source_centres[3][2] = {
+    {0.0, 0.0},
+    {1.0, 0.5},
+    {0.3, 1.2}
+  };
+  const double target_centres[2][2] = {
+    {0.8, 0.1},
+    {0.2, 0.8}
+  };
+  uint64_t state = 0x5eed0000ULL + (uint64_t)seed;
+  double  *x, *y;
 
   PetscFunctionBegin;
   PetscCall(PetscLogStagePush(OT_STAGE_LOAD));
-  PetscCall(PetscSNPrintf(pb->source, sizeof(pb->source), "built-in example (Gaussian mixtures, n = %" PetscInt_FMT ", m = %" PetscInt_FMT ", seed %" PetscInt_FMT ")",
-                          n, m, seed));
+  PetscCall(PetscSNPrintf(pb->source, sizeof(pb->source),
+                          "built-in example (Gaussian mixtures, n = %" PetscInt_FMT ", m = %" PetscInt_FMT ", seed %" PetscInt_FMT ")", n, m, seed));
   PetscCall(OTProblemAllocate(pb, n, m));
   PetscCall(PetscMalloc2(2 * n, &x, 2 * m, &y));
   DrawMixture(&state, n, 3, source_centres, 0.15, x);

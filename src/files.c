@@ -233,7 +233,8 @@ static int ProbeSpace(const char tmpname[], double bytes)
 
 /* An error handler for the writers run by OTH5WriteAtomicTry: keeps the first message, prints nothing (an expected
    failure is reported once, by the caller, in its own words). */
-static PetscErrorCode KeepMessage(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode code, PetscErrorType type, const char *message, void *ctx)
+static PetscErrorCode KeepMessage(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode code, PetscErrorType type, const char *message,
+                                  void *ctx)
 {
   (void)comm;
   (void)line;
@@ -244,7 +245,8 @@ static PetscErrorCode KeepMessage(MPI_Comm comm, int line, const char *func, con
   return code;
 }
 
-PetscErrorCode OTH5WriteAtomicTry(MPI_Comm comm, const char filename[], double bytes, OTH5WriteFn write, void *ctx, PetscBool *written, char reason[], size_t len)
+PetscErrorCode OTH5WriteAtomicTry(MPI_Comm comm, const char filename[], double bytes, OTH5WriteFn write, void *ctx, PetscBool *written, char reason[],
+                                  size_t len)
 {
   char           tmpname[PETSC_MAX_PATH_LEN + 32];
   hid_t          fapl, file, xfer;
@@ -309,9 +311,9 @@ PetscErrorCode OTH5WriteAtomicTry(MPI_Comm comm, const char filename[], double b
     PetscFunctionReturn(0);
   }
   OTH5Call(H5Pclose(xfer));
-  errno = 0;
+  errno  = 0;
   failed = (PetscBool)(H5Fclose(file) < 0); /* the metadata reach the file here */
-  error = errno;
+  error  = errno;
   PetscCall(AgreeOnStep(comm, failed, error, "closing the file", &failed));
   PetscCall(Commit(comm, tmpname, filename, failed, &error, &step));
   if (failed) PetscCall(PetscSNPrintf(reason, len, "%s", ot_write_failure));
@@ -331,14 +333,15 @@ PetscErrorCode OTH5WriteAtomic(MPI_Comm comm, const char filename[], double byte
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode OTFileWriteSerial(MPI_Comm comm, const char filename[], double bytes, OTFileWriteFn write, void *ctx, PetscBool *written, char reason[], size_t len)
+PetscErrorCode OTFileWriteSerial(MPI_Comm comm, const char filename[], double bytes, OTFileWriteFn write, void *ctx, PetscBool *written, char reason[],
+                                 size_t len)
 {
-  char           tmpname[PETSC_MAX_PATH_LEN + 32];
-  PetscMPIInt    rank;
-  int            status[3] = {0, 0, 0}; /* no room (errno), the writer's error code, errno after it */
-  int            error;
-  const char    *step;
-  double         total = bytes + 65536.0 + 0.01 * bytes;
+  char        tmpname[PETSC_MAX_PATH_LEN + 32];
+  PetscMPIInt rank;
+  int         status[3] = {0, 0, 0}; /* no room (errno), the writer's error code, errno after it */
+  int         error;
+  const char *step;
+  double      total = bytes + 65536.0 + 0.01 * bytes;
 
   PetscFunctionBegin;
   *written  = PETSC_FALSE;

@@ -124,8 +124,8 @@ PetscErrorCode OTH5WriteArrayPart(hid_t file, const char name[], hid_t type, Pet
   hsize_t dims = (hsize_t)len;
   hid_t   file_space, mem_space, dset;
 
-  herr_t  status;
-  int     error;
+  herr_t status;
+  int    error;
 
   PetscFunctionBegin;
   file_space = H5Screate_simple(1, &dims, NULL);

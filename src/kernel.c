@@ -149,7 +149,7 @@ PetscReal *OTKernelStoredRow(const OTKernelStore *store, PetscInt i_local)
 OT_HOT_LOOP OTRow OTKernelScaledRow(const OTKernelStore *store, PetscInt i_local, PetscReal u_i, const PetscReal *v, PetscReal *out)
 {
   const PetscReal *restrict k_row = OTKernelStoredRow(store, i_local);
-  OTRow                     row   = {store->m, NULL, out, 0.0};
+  OTRow row                       = {store->m, NULL, out, 0.0};
 
   for (PetscInt j = 0; j < store->m; j++) out[j] = (u_i * k_row[j]) * v[j];
   row.sum = OTSum(store->m, out);
@@ -257,9 +257,10 @@ PetscErrorCode OTProblemComputePointsCostMax(OTProblem pb)
   if (!(best_squared <= 1e300)) best = INFINITY;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &best, 1, MPIU_REAL, MPIU_MAX, pb->comm));
   pb->cost_max = best;
-  PetscCall(PetscInfo(NULL, "max cost %g: scanned %" PetscInt_FMT " of %" PetscInt_FMT " rows on rank %d\n", (double)pb->cost_max, scanned, pb->n_local, pb->rank));
+  PetscCall(PetscInfo(NULL, "max cost %g: scanned %" PetscInt_FMT " of %" PetscInt_FMT " rows on rank %d\n", (double)pb->cost_max, scanned, pb->n_local,
+                      pb->rank));
   PetscCall(PetscFree5(lo, hi, bound, order, row));
-  PetscCheck(pb->cost_max <= 1e300, pb->comm, OT_ERR_INPUT, "%s: the largest cost between points of /X and /Y is above 1e300 (or overflows); rescale the points",
-             pb->source);
+  PetscCheck(pb->cost_max <= 1e300, pb->comm, OT_ERR_INPUT,
+             "%s: the largest cost between points of /X and /Y is above 1e300 (or overflows); rescale the points", pb->source);
   PetscFunctionReturn(0);
 }

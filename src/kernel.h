@@ -97,7 +97,7 @@ static inline PetscReal OTRowDotRow(const OTRow *x, const OTRow *y)
    partial maxima so that it vectorises (one running maximum is a chain of dependent comparisons). */
 static inline PetscReal OTRowMax(const OTRow *row, PetscInt *column)
 {
-  const PetscReal *x = row->val;
+  const PetscReal *x       = row->val;
   PetscReal        part[8] = {x[0], x[0], x[0], x[0], x[0], x[0], x[0], x[0]}, best = x[0];
   PetscInt         j = 0, k;
 

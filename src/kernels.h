@@ -41,19 +41,32 @@ static inline double OTExp(double x)
   const double shifter = 0x1.8p52;
   double       xc      = x < -708.0 ? -708.0 : (x > 709.0 ? 709.0 : x);
   double       kd      = xc * log2e + shifter;
-  union {
+  union
+  {
     double   d;
     uint64_t u;
   } bits;
   double r, p;
   /* 1/13!, 1/12!, ..., 1/2!, 1, 1 */
-  static const double ot_exp_taylor[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0,
-                                         1.0 / 720.0,        1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,        0.5,             1.0,           1.0};
+  static const double ot_exp_taylor[] = {1.0 / 6227020800.0,
+                                         1.0 / 479001600.0,
+                                         1.0 / 39916800.0,
+                                         1.0 / 3628800.0,
+                                         1.0 / 362880.0,
+                                         1.0 / 40320.0,
+                                         1.0 / 5040.0,
+                                         1.0 / 720.0,
+                                         1.0 / 120.0,
+                                         1.0 / 24.0,
+                                         1.0 / 6.0,
+                                         0.5,
+                                         1.0,
+                                         1.0};
 
   bits.d = kd;
   kd -= shifter;
-  r = (xc - kd * ln2_hi) - kd * ln2_lo;
-  p = OTHorner(r, ot_exp_taylor, sizeof(ot_exp_taylor) / sizeof(ot_exp_taylor[0]));
+  r      = (xc - kd * ln2_hi) - kd * ln2_lo;
+  p      = OTHorner(r, ot_exp_taylor, sizeof(ot_exp_taylor) / sizeof(ot_exp_taylor[0]));
   bits.u = (bits.u + 1023) << 52;
   p *= bits.d;
   return x < -708.0 ? 0.0 : p;
@@ -70,12 +83,14 @@ static inline double OTExp(double x)
 static inline double OTLog(double x)
 {
   const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10, sqrt2 = 1.4142135623730951;
-  union {
+  union
+  {
     double   d;
     uint64_t u;
   } bits, exponent;
-  double r, e, t, t2, p, big;
-  static const double ot_atanh_taylor[] = {1.0 / 21, 1.0 / 19, 1.0 / 17, 1.0 / 15, 1.0 / 13, 1.0 / 11, 1.0 / 9, 1.0 / 7, 1.0 / 5, 1.0 / 3}; /* odd series of atanh / t, in t^2 */
+  double              r, e, t, t2, p, big;
+  static const double ot_atanh_taylor[] = {1.0 / 21, 1.0 / 19, 1.0 / 17, 1.0 / 15, 1.0 / 13,
+                                           1.0 / 11, 1.0 / 9,  1.0 / 7,  1.0 / 5,  1.0 / 3}; /* odd series of atanh / t, in t^2 */
 
   bits.d     = x;
   exponent.u = 0x4330000000000000ULL | (bits.u >> 52); /* 2^52 + biased exponent, exactly */
@@ -95,7 +110,7 @@ static inline double OTLog(double x)
 static inline double OTSum(int64_t m, const double *restrict x)
 {
   double  part[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sum = 0.0;
-  int64_t j       = 0;
+  int64_t j = 0;
 
   for (; j + 8 <= m; j += 8)
     for (int k = 0; k < 8; k++) part[k] += x[j + k];
@@ -104,8 +119,7 @@ static inline double OTSum(int64_t m, const double *restrict x)
 }
 
 /* out[j] = exp((f_i + g[j] - cost[j]) / eps) for one row; returns the row's sum. */
-static inline double OTRowPlan(int64_t m, double f_i, const double *restrict g, const double *restrict cost, double inv_eps,
-                               double *restrict out)
+static inline double OTRowPlan(int64_t m, double f_i, const double *restrict g, const double *restrict cost, double inv_eps, double *restrict out)
 {
   for (int64_t j = 0; j < m; j++) out[j] = OTExp(((f_i + g[j]) - cost[j]) * inv_eps);
   return OTSum(m, out);
@@ -124,8 +138,8 @@ static inline double OTRowPlan(int64_t m, double f_i, const double *restrict g, 
 */
 /* Four doubles as one value (GCC and Clang vector extensions): the four-row kernels are written with it because
    gcc's vectoriser turns their loops into shuffles (measured: half the speed of one row at a time in cache). */
-typedef double OTVec4 __attribute__((vector_size(4 * sizeof(double))));
-typedef float  OTVec4Float __attribute__((vector_size(4 * sizeof(float))));
+typedef double       OTVec4 __attribute__((vector_size(4 * sizeof(double))));
+typedef float        OTVec4Float __attribute__((vector_size(4 * sizeof(float))));
 static inline OTVec4 OTLoad4(const double *p)
 {
   OTVec4 x;
@@ -149,7 +163,7 @@ static inline OTVec4 OTLoad4Single(const float *p)
   static inline double OTDot##SUFFIX(int64_t m, const TYPE *restrict x, const double *restrict y) \
   { \
     double  part[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sum = 0.0; \
-    int64_t j       = 0; \
+    int64_t j = 0; \
     for (; j + 8 <= m; j += 8) \
       for (int k = 0; k < 8; k++) part[k] += (double)x[j + k] * y[j + k]; \
     for (; j < m; j++) sum += (double)x[j] * y[j]; \
@@ -158,7 +172,7 @@ static inline OTVec4 OTLoad4Single(const float *p)
   static inline void OTDot4##SUFFIX(int64_t m, const TYPE *restrict r0, const TYPE *restrict r1, const TYPE *restrict r2, const TYPE *restrict r3, \
                                     const double *restrict v, double sums[4]) \
   { \
-    OTVec4 p0 = {0, 0, 0, 0}, p1 = {0, 0, 0, 0}, p2 = {0, 0, 0, 0}, p3 = {0, 0, 0, 0}; \
+    OTVec4  p0 = {0, 0, 0, 0}, p1 = {0, 0, 0, 0}, p2 = {0, 0, 0, 0}, p3 = {0, 0, 0, 0}; \
     double  t[4] = {0, 0, 0, 0}; \
     int64_t j    = 0; \
     for (; j + 4 <= m; j += 4) { \

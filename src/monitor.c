@@ -66,7 +66,8 @@ PetscErrorCode OTSolverMonitorMemory(OTSolver s)
   PetscCall(PetscPrintf(s->comm,
                         "  memory estimate per rank (largest): %.1f MB: problem %.1f MB (%s), stored kernel %.1f MB, Newton %.1f MB (up to %.1f MB where P is not sparse), the rest vectors of length n_local or m\n",
                         largest[0] / 1e6, largest[1] / 1e6,
-                        pb->cost_kind == OT_COST_DENSE ? "its rows of C" : (largest[2] > 0 ? "its points of X, all of Y" : "its points of X, all of Y; nothing of size n x m"),
+                        pb->cost_kind == OT_COST_DENSE ? "its rows of C"
+                                                       : (largest[2] > 0 ? "its points of X, all of Y" : "its points of X, all of Y; nothing of size n x m"),
                         largest[2] / 1e6, largest[3] / 1e6, largest[4] / 1e6));
   PetscFunctionReturn(0);
 }
@@ -82,9 +83,9 @@ PetscErrorCode OTSolverView(OTSolver s, PetscViewer viewer)
     PetscCall(PetscViewerASCIIPrintf(viewer, "problem: %s, n = %" PetscInt_FMT ", m = %" PetscInt_FMT ", max C = %g, mass = %g\n", pb->source, pb->n, pb->m,
                                      (double)pb->cost_max, (double)pb->mass));
   }
-  PetscCall(PetscViewerASCIIPrintf(viewer, "eps = %g, tol = %g, max_it = %" PetscInt_FMT ", Sinkhorn variant %s%s, kernel precision %s\n", (double)s->eps, (double)s->tol,
-                                   s->max_it, OTSinkhornVariants[s->variant], s->variant == OT_SINKHORN_AUTO ? " (decided at the first sweep)" : "",
-                                   OTKernelPrecisions[s->kernel_precision]));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "eps = %g, tol = %g, max_it = %" PetscInt_FMT ", Sinkhorn variant %s%s, kernel precision %s\n", (double)s->eps,
+                                   (double)s->tol, s->max_it, OTSinkhornVariants[s->variant],
+                                   s->variant == OT_SINKHORN_AUTO ? " (decided at the first sweep)" : "", OTKernelPrecisions[s->kernel_precision]));
   if (s->eps_stages > 1) {
     PetscCall(PetscViewerASCIIPrintf(viewer, "eps schedule (%" PetscInt_FMT " stages, each above the target to marginal error <= %g x mass):", s->eps_stages,
                                      (double)s->eps_stage_tol));
@@ -94,7 +95,9 @@ PetscErrorCode OTSolverView(OTSolver s, PetscViewer viewer)
     PetscCall(PetscViewerASCIIUseTabs(viewer, PETSC_TRUE));
   }
   if (s->method == OT_METHOD_SNS) {
-    PetscCall(PetscViewerASCIIPrintf(viewer, "SNS: warm-up <= %" PetscInt_FMT " sweeps (leave at marginal error < %g x mass), fallback %" PetscInt_FMT " sweeps, time check %s\n",
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "SNS: warm-up <= %" PetscInt_FMT " sweeps (leave at marginal error < %g x mass), fallback %" PetscInt_FMT
+                                     " sweeps, time check %s\n",
                                      s->warmup_max, (double)s->newton_switch, s->fallback_sweeps, s->newton_time_check ? "on" : "off"));
     PetscCall(OTNewtonView(s, viewer));
   }
@@ -107,7 +110,8 @@ static PetscErrorCode PrintCheckpointFailures(OTSolver s)
 {
   PetscFunctionBegin;
   if (s->result.checkpoint_failures)
-    PetscCall(PetscPrintf(s->comm, "checkpoint_failures = %" PetscInt_FMT "\ncheckpoint_error = %s\n", s->result.checkpoint_failures, s->result.checkpoint_error));
+    PetscCall(PetscPrintf(s->comm, "checkpoint_failures = %" PetscInt_FMT "\ncheckpoint_error = %s\n", s->result.checkpoint_failures,
+                          s->result.checkpoint_error));
   PetscFunctionReturn(0);
 }
 
@@ -121,7 +125,8 @@ PetscErrorCode OTSolverPrintSummary(OTSolver s)
   if (r->reason == OT_REASON_INTERRUPTED) { /* nothing was evaluated: only what a restart needs to know */
     PetscCall(PetscPrintf(s->comm, "checkpoint = %s\ncheckpoint_written = %d\n", s->checkpoint_file, (int)r->checkpoint_written));
     PetscCall(PrintCheckpointFailures(s));
-    PetscCall(PetscPrintf(s->comm, "iterations_sinkhorn = %" PetscInt_FMT "\niterations_newton = %" PetscInt_FMT "\n", r->iterations_sinkhorn, r->iterations_newton));
+    PetscCall(PetscPrintf(s->comm, "iterations_sinkhorn = %" PetscInt_FMT "\niterations_newton = %" PetscInt_FMT "\n", r->iterations_sinkhorn,
+                          r->iterations_newton));
     PetscCall(PetscPrintf(s->comm, "interrupted = 1\nconverged = 0\n"));
     PetscFunctionReturn(0);
   }

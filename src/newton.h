@@ -15,10 +15,10 @@
 
 struct _OTNewton {
   /* options (OTNewtonSetFromOptions) */
-  PetscReal        density;  /* kept entries of P per unit of n + m (-ot_newton_density) */
-  PetscReal        drop;     /* more are kept while the kept ones carry less than 1 - drop of P's mass */
-  PetscReal        shift;    /* Levenberg-Marquardt shift, relative to the diagonal, times the relative marginal error */
-  OTNewtonAssembly assembly; /* CSR blocks handed to PETSc (split) or MatSetValues and PETSc's assembly */
+  PetscReal        density;    /* kept entries of P per unit of n + m (-ot_newton_density) */
+  PetscReal        drop;       /* more are kept while the kept ones carry less than 1 - drop of P's mass */
+  PetscReal        shift;      /* Levenberg-Marquardt shift, relative to the diagonal, times the relative marginal error */
+  OTNewtonAssembly assembly;   /* CSR blocks handed to PETSc (split) or MatSetValues and PETSc's assembly */
   PetscBool        rtol_given; /* -ot_newton_ksp_rtol was given: no forcing term */
 
   /* layout, vectors and solver (OTNewtonSetUp) */
@@ -33,19 +33,19 @@ struct _OTNewton {
   KSP          ksp;
 
   /* the survey at the current point */
-  int64_t   *hist;                    /* OT_HIST_BINS */
-  PetscReal *col_max;                 /* m pairs (value, row) for MPI_MAXLOC, stored as a double-int struct */
+  int64_t   *hist;    /* OT_HIST_BINS */
+  PetscReal *col_max; /* m pairs (value, row) for MPI_MAXLOC, stored as a double-int struct */
   PetscReal *df, *dg, *g_trial, *row_sum, *col_sum, *col_max_value;
-  PetscReal *u, *v;                   /* n_local, m: scalings of the stored kernel at the current or trial point */
-  PetscInt  *row_argmax;              /* n_local: column of each owned row's largest entry */
-  PetscReal *col_max_row;             /* m: row of each column's largest entry (a double: the survey's blend then vectorises) */
+  PetscReal *u, *v;       /* n_local, m: scalings of the stored kernel at the current or trial point */
+  PetscInt  *row_argmax;  /* n_local: column of each owned row's largest entry */
+  PetscReal *col_max_row; /* m: row of each column's largest entry (a double: the survey's blend then vectorises) */
 
   /* work arrays kept from one Newton step to the next (grown, never shrunk): fresh allocations of megabytes
      cost a page fault every 4 kB at every step */
-  PetscInt  *kept_col;                /* the kept entries of the owned rows, CSR with kept_ptr */
+  PetscInt  *kept_col; /* the kept entries of the owned rows, CSR with kept_ptr */
   PetscReal *kept_val;
   PetscInt   kept_cap;
-  void      *work[8];                 /* the assembly's buffers (newton_assembly.c) */
+  void      *work[8]; /* the assembly's buffers (newton_assembly.c) */
   size_t     work_cap[8];
 };
 
@@ -63,7 +63,8 @@ typedef struct {
 
 /* u_i = exp((f_i + alpha df_i - f_ref_i)/eps) (df NULL: no step) and v_j = exp((g_j - g_ref_j)/eps), and whether the
    stored kernel can serve Newton's passes at that point (P = diag(u) K diag(v)). Rank-local. */
-PETSC_INTERN PetscBool OTNewtonKernelScalings(OTSolver s, const PetscReal *f, const PetscReal *df, PetscReal alpha, const PetscReal *g, PetscReal *u, PetscReal *v);
+PETSC_INTERN PetscBool OTNewtonKernelScalings(OTSolver s, const PetscReal *f, const PetscReal *df, PetscReal alpha, const PetscReal *g, PetscReal *u,
+                                              PetscReal *v);
 /* Steps 1-3 of a Newton step: survey of P at (f, g) (gradient, marginal error, D into info), the global threshold,
    the kept entries. Collective. */
 PETSC_INTERN PetscErrorCode OTNewtonSparsify(OTSolver s, OTNewtonInfo *info, OTKept *kept);

@@ -8,7 +8,16 @@
 */
 #include "newton.h"
 
-enum { WORK_SEND_INDEX, WORK_SEND_VALUE, WORK_RECV_INDEX, WORK_RECV_VALUE, WORK_DJ, WORK_DA, WORK_OJ, WORK_OA };
+enum {
+  WORK_SEND_INDEX,
+  WORK_SEND_VALUE,
+  WORK_RECV_INDEX,
+  WORK_RECV_VALUE,
+  WORK_DJ,
+  WORK_DA,
+  WORK_OJ,
+  WORK_OA
+};
 
 /* nt->work[w] with room for at least count elements of the given size (its contents are not kept) */
 static PetscErrorCode Reserve(OTNewton *nt, int w, size_t count, size_t size)
@@ -113,8 +122,8 @@ PetscErrorCode OTSplitArraysFree(OTSplitArrays *split)
 /* The transposed kept entries, sent to the ranks owning their g rows: sorts each owned row's kept entries by column,
    groups them by g row (counting sort; f rows ascend within each) as (j, global f row) pairs, and exchanges them in
    one MPI_Alltoallv; recv_counts[q], recv_displs[q] say which arrived from rank q. */
-static PetscErrorCode ExchangeTransposed(OTSolver s, const PetscInt *row_ptr, PetscInt *kept_col, PetscReal *kept_val, const PetscInt *col_local, PetscInt **recv_index,
-                                         PetscReal **recv_value, PetscMPIInt *recv_counts, PetscMPIInt *recv_displs)
+static PetscErrorCode ExchangeTransposed(OTSolver s, const PetscInt *row_ptr, PetscInt *kept_col, PetscReal *kept_val, const PetscInt *col_local,
+                                         PetscInt **recv_index, PetscReal **recv_value, PetscMPIInt *recv_counts, PetscMPIInt *recv_displs)
 {
   OTNewton    *nt = s->newton;
   PetscInt     m = s->problem->m, n_local = s->problem->n_local, kept = row_ptr[n_local], *col_ptr, *send_index, received;
@@ -187,11 +196,11 @@ static PetscErrorCode ExchangeTransposed(OTSolver s, const PetscInt *row_ptr, Pe
    MPI_Alltoallv, grouped by g row and, within it, by source rank and f row, so every row arrives with its
    columns in order. The diagonal block takes the columns this rank owns (local numbering), the off-diagonal
    block the others (global numbering). */
-static PetscErrorCode AssembleSplit(OTSolver s, const PetscInt *row_ptr, PetscInt *kept_col, PetscReal *kept_val, const PetscInt *col_local, PetscReal shift, Mat *A,
-                                    OTSplitArrays *split)
+static PetscErrorCode AssembleSplit(OTSolver s, const PetscInt *row_ptr, PetscInt *kept_col, PetscReal *kept_val, const PetscInt *col_local, PetscReal shift,
+                                    Mat *A, OTSplitArrays *split)
 {
-  OTProblem    pb = s->problem;
-  OTNewton    *nt = s->newton;
+  OTProblem    pb      = s->problem;
+  OTNewton    *nt      = s->newton;
   PetscInt     n_local = pb->n_local, g_local = nt->g_end - nt->g_start, local = n_local + g_local;
   PetscInt    *recv_index, *d_cursor, *o_cursor, d_total, o_total;
   PetscReal   *recv_value;
@@ -229,10 +238,10 @@ static PetscErrorCode AssembleSplit(OTSolver s, const PetscInt *row_ptr, PetscIn
   PetscCall(Reserve(nt, WORK_DA, (size_t)d_total, sizeof(PetscReal)));
   PetscCall(Reserve(nt, WORK_OJ, (size_t)o_total, sizeof(PetscInt)));
   PetscCall(Reserve(nt, WORK_OA, (size_t)o_total, sizeof(PetscReal)));
-  split->dj = (PetscInt *)nt->work[WORK_DJ];
-  split->da = (PetscReal *)nt->work[WORK_DA];
-  split->oj = (PetscInt *)nt->work[WORK_OJ];
-  split->oa = (PetscReal *)nt->work[WORK_OA];
+  split->dj    = (PetscInt *)nt->work[WORK_DJ];
+  split->da    = (PetscReal *)nt->work[WORK_DA];
+  split->oj    = (PetscInt *)nt->work[WORK_OJ];
+  split->oa    = (PetscReal *)nt->work[WORK_OA];
   split->di[0] = split->oi[0] = 0;
   for (PetscInt r = 0; r < local; r++) {
     split->di[r + 1] = split->di[r] + d_cursor[r];
@@ -276,10 +285,10 @@ static PetscErrorCode AssembleSplit(OTSolver s, const PetscInt *row_ptr, PetscIn
   }
   PetscCall(PetscFree2(d_cursor, o_cursor));
   PetscCall(PetscFree2(recv_counts, recv_displs));
-  PetscCall(MatCreateMPIAIJWithSplitArrays(s->comm, local, local, pb->n + pb->m, pb->n + pb->m, split->di, split->dj, split->da, split->oi, split->oj, split->oa, A));
+  PetscCall(MatCreateMPIAIJWithSplitArrays(s->comm, local, local, pb->n + pb->m, pb->n + pb->m, split->di, split->dj, split->da, split->oi, split->oj,
+                                           split->oa, A));
   PetscFunctionReturn(0);
 }
-
 
 PetscErrorCode OTNewtonAssemble(OTSolver s, const OTKept *kept, PetscReal shift, Mat *A, OTSplitArrays *split)
 {

@@ -23,7 +23,8 @@ typedef struct {
 /* The smallest value of histogram bin b. */
 static inline double HistBinValue(int64_t b)
 {
-  union {
+  union
+  {
     double   d;
     uint64_t u;
   } bits;
@@ -40,7 +41,8 @@ static inline double BinMass(int64_t count, int64_t b)
 
 static inline int64_t HistBin(double p)
 {
-  union {
+  union
+  {
     double   d;
     uint64_t u;
   } bits;
@@ -56,7 +58,7 @@ static inline int64_t HistBin(double p)
    below 1e-108). Rank-local: each rank picks its own way, both give P to rounding. */
 PetscBool OTNewtonKernelScalings(OTSolver s, const PetscReal *f, const PetscReal *df, PetscReal alpha, const PetscReal *g, PetscReal *u, PetscReal *v)
 {
-  const PetscReal inv_eps = 1.0 / s->eps;
+  const PetscReal inv_eps  = 1.0 / s->eps;
   PetscBool       in_range = PETSC_TRUE;
 
   if (!s->store.k || s->store.eps != s->eps) return PETSC_FALSE;
@@ -119,9 +121,9 @@ static PetscErrorCode KeptReserve(OTNewton *nt, PetscInt used, PetscInt count)
 OT_HOT_LOOP static PetscErrorCode KeepRows(OTSolver s, PetscReal threshold, const PetscReal *u, const PetscReal *v, const PetscInt *extra_ptr,
                                            const PetscInt *extra_col, PetscInt *row_ptr, PetscInt *col_local)
 {
-  OTProblem pb = s->problem;
-  OTNewton *nt = s->newton;
-  PetscInt  kept = 0;
+  OTProblem pb    = s->problem;
+  OTNewton *nt    = s->newton;
+  PetscInt  kept  = 0;
   PetscReal bound = u ? threshold : (threshold > 0 ? PetscLogReal(threshold) : -INFINITY), absent = u ? 0.0 : -INFINITY;
 
   PetscFunctionBegin;

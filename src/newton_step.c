@@ -45,15 +45,16 @@ PetscErrorCode OTNewtonSetFromOptions(OTSolver s)
 
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "Newton stage of SNS (otsolve)", NULL);
-  PetscCall(PetscOptionsReal("-ot_newton_density", "SNS: entries of P kept in the sparsified Hessian, per unit of n + m", NULL, nt->density, &nt->density, NULL));
+  PetscCall(PetscOptionsReal("-ot_newton_density", "SNS: entries of P kept in the sparsified Hessian, per unit of n + m", NULL, nt->density, &nt->density,
+                             NULL));
   PetscCheck(nt->density > 0, s->comm, OT_ERR_INPUT, "-ot_newton_density must be positive, got %g", (double)nt->density);
   PetscCall(PetscOptionsReal("-ot_newton_drop", "SNS: keep more entries (up to 16x) while the kept ones carry less than 1 - this of P's mass", NULL, nt->drop,
                              &nt->drop, NULL));
   PetscCheck(nt->drop >= 0 && nt->drop < 1, s->comm, OT_ERR_INPUT, "-ot_newton_drop must be in [0, 1), got %g", (double)nt->drop);
   PetscCall(PetscOptionsReal("-ot_newton_shift", "SNS: Levenberg-Marquardt shift, relative to the diagonal, times the relative marginal error", NULL, nt->shift,
                              &nt->shift, NULL));
-  PetscCall(PetscOptionsEnum("-ot_newton_assembly", "SNS: split (CSR blocks, faster) or setvalues (MatSetValues)", NULL,
-                             OTNewtonAssemblies, (PetscEnum)nt->assembly, (PetscEnum *)&nt->assembly, NULL));
+  PetscCall(PetscOptionsEnum("-ot_newton_assembly", "SNS: split (CSR blocks, faster) or setvalues (MatSetValues)", NULL, OTNewtonAssemblies,
+                             (PetscEnum)nt->assembly, (PetscEnum *)&nt->assembly, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
 }

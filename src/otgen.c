@@ -51,15 +51,15 @@ static PetscErrorCode GenOptionsRead(GenOptions *opt)
   PetscBool has_output, has_images, has_help;
 
   PetscFunctionBegin;
-  opt->seed      = 1;
-  opt->n         = 1000;
-  opt->m         = 1000;
-  opt->dim       = 2;
-  opt->images[0] = 0;
-  opt->images[1] = 1;
-  opt->points    = PETSC_FALSE;
-  opt->float32   = PETSC_FALSE;
-  opt->dense     = PETSC_FALSE;
+  opt->seed       = 1;
+  opt->n          = 1000;
+  opt->m          = 1000;
+  opt->dim        = 2;
+  opt->images[0]  = 0;
+  opt->images[1]  = 1;
+  opt->points     = PETSC_FALSE;
+  opt->float32    = PETSC_FALSE;
+  opt->dense      = PETSC_FALSE;
   opt->components = 3;
   opt->sigma      = 0.1;
   PetscCall(PetscStrcpy(opt->cost_text, "sqeuclidean"));
@@ -84,7 +84,8 @@ static PetscErrorCode GenOptionsRead(GenOptions *opt)
   PetscCall(PetscOptionsBool("-gen_float32", "Store /C as float32 instead of float64", NULL, opt->float32, &opt->float32, NULL));
   PetscCall(PetscOptionsIntArray("-gen_images", "Indices i,j of the two images (fmnist; default 0,1)", NULL, opt->images, &n_images, &has_images));
   PetscCall(PetscOptionsEList("-gen_ground", "Ground cost between pixels (fmnist)", NULL, gen_ground_names, 2, gen_ground_names[ground], &ground, NULL));
-  PetscCall(PetscOptionsString("-gen_images_file", "Gzipped IDX file of the images (fmnist)", NULL, opt->images_file, opt->images_file, sizeof(opt->images_file), NULL));
+  PetscCall(PetscOptionsString("-gen_images_file", "Gzipped IDX file of the images (fmnist)", NULL, opt->images_file, opt->images_file,
+                               sizeof(opt->images_file), NULL));
   PetscOptionsEnd();
 
   opt->type    = (GenType)type;
@@ -94,22 +95,24 @@ static PetscErrorCode GenOptionsRead(GenOptions *opt)
   PetscCall(PetscOptionsHasHelp(NULL, &has_help));
   if (has_help && !has_output) PetscFunctionReturn(0);
   PetscCheck(has_output && opt->output[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "otgen: no output file; give -gen_output FILE.h5 (see -help)");
-  PetscCheck(!has_images || n_images == 2, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "otgen: -gen_images takes exactly two image indices, i,j; got %" PetscInt_FMT, n_images);
+  PetscCheck(!has_images || n_images == 2, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+             "otgen: -gen_images takes exactly two image indices, i,j; got %" PetscInt_FMT, n_images);
   if (opt->type != GEN_FMNIST) {
-    PetscCheck(opt->n > 0 && opt->m > 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "otgen: -gen_n and -gen_m must be positive; got %" PetscInt_FMT " and %" PetscInt_FMT, opt->n,
-               opt->m);
+    PetscCheck(opt->n > 0 && opt->m > 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+               "otgen: -gen_n and -gen_m must be positive; got %" PetscInt_FMT " and %" PetscInt_FMT, opt->n, opt->m);
   }
   PetscCheck(opt->dim > 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "otgen: -gen_dim must be positive; got %" PetscInt_FMT, opt->dim);
   PetscCheck(opt->seed >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "otgen: -gen_seed must be non-negative; got %" PetscInt_FMT, opt->seed);
   PetscCheck(opt->components > 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "otgen: -gen_components must be positive; got %" PetscInt_FMT, opt->components);
-  PetscCheck(opt->sigma >= 0 && PetscIsNormalReal(opt->sigma + 1.0), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "otgen: -gen_sigma must be finite and >= 0; got %g",
-             (double)opt->sigma);
+  PetscCheck(opt->sigma >= 0 && PetscIsNormalReal(opt->sigma + 1.0), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+             "otgen: -gen_sigma must be finite and >= 0; got %g", (double)opt->sigma);
   {
     PetscBool valid;
 
     /* the names and exponents otsolve reads from the attribute cost: what otgen computes, otsolve computes */
     PetscCall(OTCostParse(opt->cost_text, &opt->cost, &opt->cost_power, &valid));
-    PetscCheck(valid, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "otgen: -gen_cost %s is not sqeuclidean, euclidean or pnorm:P with a number P > 0", opt->cost_text);
+    PetscCheck(valid, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "otgen: -gen_cost %s is not sqeuclidean, euclidean or pnorm:P with a number P > 0",
+               opt->cost_text);
   }
   PetscFunctionReturn(0);
 }
@@ -283,7 +286,8 @@ static PetscErrorCode GenRun(const GenOptions *opt, PetscBool *written)
   PetscFunctionBegin;
   PetscCall(OTFileWriteSerial(PETSC_COMM_SELF, opt->output, 0.0, GenWriteTemporary, &job, written, reason, sizeof(reason)));
   if (*written)
-    PetscCall(PetscPrintf(PETSC_COMM_SELF, "otgen: wrote %s (n = %" PetscInt_FMT ", m = %" PetscInt_FMT ", type %s)\n", opt->output, job.n, job.m, gen_type_names[opt->type]));
+    PetscCall(PetscPrintf(PETSC_COMM_SELF, "otgen: wrote %s (n = %" PetscInt_FMT ", m = %" PetscInt_FMT ", type %s)\n", opt->output, job.n, job.m,
+                          gen_type_names[opt->type]));
   else PetscCall(PetscFPrintf(PETSC_COMM_SELF, stderr, "otgen: error: %s not written: %s (its temporary file was removed)\n", opt->output, reason));
   PetscFunctionReturn(0);
 }

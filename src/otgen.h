@@ -6,13 +6,24 @@
 #include <otsolve.h>
 #include <stdint.h>
 
-typedef enum { GEN_GAUSSIAN = 0, GEN_RANDOM = 1, GEN_FMNIST = 2, GEN_MIXTURE = 3 } GenType;
+typedef enum {
+  GEN_GAUSSIAN = 0,
+  GEN_RANDOM   = 1,
+  GEN_FMNIST   = 2,
+  GEN_MIXTURE  = 3
+} GenType;
 extern const char *const gen_type_names[];
 
-typedef enum { GEN_WEIGHTS_UNIFORM = 0, GEN_WEIGHTS_RANDOM = 1 } GenWeights;
+typedef enum {
+  GEN_WEIGHTS_UNIFORM = 0,
+  GEN_WEIGHTS_RANDOM  = 1
+} GenWeights;
 extern const char *const gen_weights_names[];
 
-typedef enum { GEN_GROUND_SQEUCLIDEAN = 0, GEN_GROUND_L1 = 1 } GenGround;
+typedef enum {
+  GEN_GROUND_SQEUCLIDEAN = 0,
+  GEN_GROUND_L1          = 1
+} GenGround;
 extern const char *const gen_ground_names[];
 
 typedef struct {
@@ -21,10 +32,10 @@ typedef struct {
   GenGround  ground;
   PetscInt   seed, n, m, dim;
   PetscInt   images[2];
-  PetscInt   components;  /* mixture: Gaussians per cloud */
-  PetscReal  sigma;       /* mixture: their standard deviation */
-  OTCostKind cost;        /* mixture: the cost written as the attribute cost, parsed as otsolve parses it */
-  PetscReal  cost_power;  /* mixture: the exponent p of |x - y|^p */
+  PetscInt   components; /* mixture: Gaussians per cloud */
+  PetscReal  sigma;      /* mixture: their standard deviation */
+  OTCostKind cost;       /* mixture: the cost written as the attribute cost, parsed as otsolve parses it */
+  PetscReal  cost_power; /* mixture: the exponent p of |x - y|^p */
   char       cost_text[64];
   PetscBool  points, float32, dense;
   char       output[PETSC_MAX_PATH_LEN];

@@ -131,7 +131,8 @@ static PetscErrorCode GenGaussianSetUp(const GenOptions *opt, GenProblem *pb)
   for (size_t k = 0; k < (size_t)pb->n * (size_t)pb->dim; k++) pb->X[k] = XoshiroNormal(&rng);
   for (size_t k = 0; k < (size_t)pb->m * (size_t)pb->dim; k++) pb->Y[k] = 1.0 + 0.5 * XoshiroNormal(&rng);
   for (PetscInt i = 0; i < pb->n; i++) {
-    for (PetscInt j = 0; j < pb->m; j++) max_distance = PetscMax(max_distance, SquaredDistance(pb->X + (size_t)i * pb->dim, pb->Y + (size_t)j * pb->dim, pb->dim));
+    for (PetscInt j = 0; j < pb->m; j++)
+      max_distance = PetscMax(max_distance, SquaredDistance(pb->X + (size_t)i * pb->dim, pb->Y + (size_t)j * pb->dim, pb->dim));
   }
   PetscCheck(max_distance > 0.0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "otgen: all Gaussian points coincide; cannot normalise the cost");
   pb->cost_scale = max_distance;
@@ -140,8 +141,9 @@ static PetscErrorCode GenGaussianSetUp(const GenOptions *opt, GenProblem *pb)
     PetscCall(GenRandomWeights(pb->n, opt->seed, 1, &pb->a));
     PetscCall(GenRandomWeights(pb->m, opt->seed, 2, &pb->b));
   }
-  PetscCall(PetscSNPrintf(pb->generator, sizeof(pb->generator), "otgen gaussian n=%" PetscInt_FMT " m=%" PetscInt_FMT " dim=%" PetscInt_FMT " seed=%" PetscInt_FMT " weights=%s",
-                          pb->n, pb->m, pb->dim, opt->seed, gen_weights_names[opt->weights]));
+  PetscCall(PetscSNPrintf(pb->generator, sizeof(pb->generator),
+                          "otgen gaussian n=%" PetscInt_FMT " m=%" PetscInt_FMT " dim=%" PetscInt_FMT " seed=%" PetscInt_FMT " weights=%s", pb->n, pb->m,
+                          pb->dim, opt->seed, gen_weights_names[opt->weights]));
   PetscFunctionReturn(0);
 }
 
@@ -205,7 +207,8 @@ static PetscErrorCode GenMixtureSetUp(const GenOptions *opt, GenProblem *pb)
     PetscCall(GenRandomWeights(pb->m, opt->seed, 2, &pb->b));
   }
   PetscCall(PetscSNPrintf(pb->generator, sizeof(pb->generator),
-                          "otgen mixture n=%" PetscInt_FMT " m=%" PetscInt_FMT " dim=%" PetscInt_FMT " components=%" PetscInt_FMT " sigma=%g cost=%s seed=%" PetscInt_FMT " weights=%s",
+                          "otgen mixture n=%" PetscInt_FMT " m=%" PetscInt_FMT " dim=%" PetscInt_FMT " components=%" PetscInt_FMT
+                          " sigma=%g cost=%s seed=%" PetscInt_FMT " weights=%s",
                           pb->n, pb->m, pb->dim, opt->components, (double)opt->sigma, opt->cost_text, opt->seed, gen_weights_names[opt->weights]));
   PetscFunctionReturn(0);
 }
@@ -219,8 +222,8 @@ static PetscErrorCode GenRandomSetUp(const GenOptions *opt, GenProblem *pb)
     PetscCall(GenRandomWeights(pb->n, opt->seed, 1, &pb->a));
     PetscCall(GenRandomWeights(pb->m, opt->seed, 2, &pb->b));
   }
-  PetscCall(PetscSNPrintf(pb->generator, sizeof(pb->generator), "otgen random n=%" PetscInt_FMT " m=%" PetscInt_FMT " seed=%" PetscInt_FMT " weights=%s", pb->n, pb->m,
-                          opt->seed, gen_weights_names[opt->weights]));
+  PetscCall(PetscSNPrintf(pb->generator, sizeof(pb->generator), "otgen random n=%" PetscInt_FMT " m=%" PetscInt_FMT " seed=%" PetscInt_FMT " weights=%s", pb->n,
+                          pb->m, opt->seed, gen_weights_names[opt->weights]));
   PetscFunctionReturn(0);
 }
 
@@ -240,7 +243,8 @@ static PetscErrorCode GenReadImages(const GenOptions *opt, unsigned char pixels[
 
   PetscFunctionBegin;
   file = gzopen(path, "rb");
-  PetscCheck(file, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "otgen: cannot open the image file %s (install dataset-fashion-mnist or give -gen_images_file PATH)", path);
+  PetscCheck(file, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "otgen: cannot open the image file %s (install dataset-fashion-mnist or give -gen_images_file PATH)",
+             path);
   got = gzread(file, header, IDX_HEADER_SIZE);
   if (got != IDX_HEADER_SIZE) {
     gzclose(file);
@@ -252,8 +256,8 @@ static PetscErrorCode GenReadImages(const GenOptions *opt, unsigned char pixels[
   cols  = BigEndian32(header + 12);
   if (magic != IDX_IMAGE_MAGIC || rows != IDX_SIDE || cols != IDX_SIDE) {
     gzclose(file);
-    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "otgen: %s is not an IDX file of 28 x 28 images (magic %u, %u x %u; expected magic %d, 28 x 28)", path, magic, rows, cols,
-            IDX_IMAGE_MAGIC);
+    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "otgen: %s is not an IDX file of 28 x 28 images (magic %u, %u x %u; expected magic %d, 28 x 28)", path,
+            magic, rows, cols, IDX_IMAGE_MAGIC);
   }
   for (int k = 0; k < 2; k++) {
     PetscInt index = opt->images[k];
@@ -261,8 +265,8 @@ static PetscErrorCode GenReadImages(const GenOptions *opt, unsigned char pixels[
 
     if (index < 0 || (uint64_t)index >= count) {
       gzclose(file);
-      SETERRQ(PETSC_COMM_SELF, PETSC_ERR_USER_INPUT, "otgen: -gen_images index %" PetscInt_FMT " is out of range: %s holds %u images (0 to %u)", index, path, count,
-              count ? count - 1 : 0);
+      SETERRQ(PETSC_COMM_SELF, PETSC_ERR_USER_INPUT, "otgen: -gen_images index %" PetscInt_FMT " is out of range: %s holds %u images (0 to %u)", index, path,
+              count, count ? count - 1 : 0);
     }
     offset = (z_off_t)IDX_HEADER_SIZE + (z_off_t)index * IDX_PIXELS;
     got    = (gzseek(file, offset, SEEK_SET) == offset) ? gzread(file, pixels[k], IDX_PIXELS) : -1;
@@ -307,8 +311,8 @@ static PetscErrorCode GenFmnistSetUp(const GenOptions *opt, GenProblem *pb)
   }
   pb->cost_scale = 1.0;
   pb->cost_name  = opt->ground == GEN_GROUND_L1 ? "l1" : "sqeuclidean";
-  PetscCall(PetscSNPrintf(pb->generator, sizeof(pb->generator), "otgen fmnist images=%" PetscInt_FMT ",%" PetscInt_FMT " ground=%s file=%s", opt->images[0], opt->images[1],
-                          gen_ground_names[opt->ground], opt->images_file));
+  PetscCall(PetscSNPrintf(pb->generator, sizeof(pb->generator), "otgen fmnist images=%" PetscInt_FMT ",%" PetscInt_FMT " ground=%s file=%s", opt->images[0],
+                          opt->images[1], gen_ground_names[opt->ground], opt->images_file));
   PetscFunctionReturn(0);
 }
 

@@ -12,7 +12,6 @@
     if ((expr) < 0) SETERRQ(PETSC_COMM_SELF, PETSC_ERR_LIB, "HDF5 call failed: %s", #expr); \
   } while (0)
 
-
 struct _p_OTProblem {
   MPI_Comm    comm;
   PetscMPIInt rank, size;
@@ -20,37 +19,45 @@ struct _p_OTProblem {
   PetscInt    n, m;               /* global sizes */
   PetscInt    row_start, row_end; /* owned rows [row_start, row_end) */
   PetscInt    n_local;
-  PetscReal  *cost;               /* dense: n_local x m, row-major; NULL for point clouds */
+  PetscReal  *cost; /* dense: n_local x m, row-major; NULL for point clouds */
   OTCostKind  cost_kind;
-  PetscReal   cost_power;         /* pnorm:P: P (cost |x - y|^P) */
-  char        cost_name[64];      /* point clouds: the cost as written (sqeuclidean, euclidean, pnorm:P) */
-  PetscInt    dim;                /* point clouds: d */
-  PetscReal  *x;                  /* point clouds: the owned points of X, n_local x d, row-major */
-  PetscReal  *y_t;                /* point clouds: all points of Y, transposed: d x m */
-  PetscReal  *cost_row;           /* point clouds: m, a row of costs for stages that need the costs themselves */
-  PetscReal  *a;                  /* n_local: weights of the owned rows */
-  PetscReal  *b;                  /* m: all column weights, on every rank */
+  PetscReal   cost_power;    /* pnorm:P: P (cost |x - y|^P) */
+  char        cost_name[64]; /* point clouds: the cost as written (sqeuclidean, euclidean, pnorm:P) */
+  PetscInt    dim;           /* point clouds: d */
+  PetscReal  *x;             /* point clouds: the owned points of X, n_local x d, row-major */
+  PetscReal  *y_t;           /* point clouds: all points of Y, transposed: d x m */
+  PetscReal  *cost_row;      /* point clouds: m, a row of costs for stages that need the costs themselves */
+  PetscReal  *a;             /* n_local: weights of the owned rows */
+  PetscReal  *b;             /* m: all column weights, on every rank */
   PetscReal   cost_max;
-  PetscReal   mass;               /* sum of a (= sum of b) */
-  PetscReal   mass_tol;           /* -ot_mass_tol: accepted relative mismatch of sum(a) and sum(b) */
-  PetscBool   normalize;          /* -ot_normalize: rescale both measures to mass 1 */
+  PetscReal   mass;      /* sum of a (= sum of b) */
+  PetscReal   mass_tol;  /* -ot_mass_tol: accepted relative mismatch of sum(a) and sum(b) */
+  PetscBool   normalize; /* -ot_normalize: rescale both measures to mass 1 */
   char        source[PETSC_MAX_PATH_LEN];
 };
 
 #include "kernel.h" /* the row-kernel layer: how the entries of rows of C and P are obtained */
 
-typedef enum { OT_STAGE_SINKHORN = 0, OT_STAGE_NEWTON = 1 } OTStage;
+typedef enum {
+  OT_STAGE_SINKHORN = 0,
+  OT_STAGE_NEWTON   = 1
+} OTStage;
 
 /* Room after the m column sums for the scalars a sweep reduces with them (<a,f>, counters). */
 #define OT_COLUMN_EXTRA 8
 
 /* How Sinkhorn sweeps are computed: always in the log domain, or on a stored absorbed kernel (see sinkhorn.c). */
-typedef enum { OT_SINKHORN_AUTO, OT_SINKHORN_LOG, OT_SINKHORN_ABSORB } OTSinkhornVariant;
-PETSC_EXTERN const char *const OTSinkhornVariants[];
+typedef enum {
+  OT_SINKHORN_AUTO,
+  OT_SINKHORN_LOG,
+  OT_SINKHORN_ABSORB
+} OTSinkhornVariant;
 
 /* The precision of the stored absorbed kernel: double, or float sweeps finished by double ones (see sinkhorn.c). */
-typedef enum { OT_KERNEL_DOUBLE, OT_KERNEL_SINGLE } OTKernelPrecision;
-PETSC_EXTERN const char *const OTKernelPrecisions[];
+typedef enum {
+  OT_KERNEL_DOUBLE,
+  OT_KERNEL_SINGLE
+} OTKernelPrecision;
 
 typedef struct {
   int       stage;
@@ -58,18 +65,25 @@ typedef struct {
   PetscReal time;
   PetscReal marginal_error;
   PetscReal dual_objective;
-  PetscReal eps;                  /* the eps of this iteration (an eps schedule changes it) */
+  PetscReal eps; /* the eps of this iteration (an eps schedule changes it) */
 } OTHistoryRow;
 
 /* Most eps values in an eps schedule (-ot_eps_schedule), the target eps included. */
 #define OT_MAX_EPS_STAGES 64
 
-typedef enum { OT_METHOD_SNS, OT_METHOD_SINKHORN } OTMethod;
-PETSC_EXTERN const char *const OTMethods[];
+typedef enum {
+  OT_METHOD_SNS,
+  OT_METHOD_SINKHORN
+} OTMethod;
 
-/* How the Newton matrix is assembled (see newton.c). */
-typedef enum { OT_NEWTON_ASSEMBLY_SPLIT, OT_NEWTON_ASSEMBLY_SETVALUES } OTNewtonAssembly;
-PETSC_EXTERN const char *const OTNewtonAssemblies[];
+/* How the Newton matrix is assembled (see newton_assembly.c). */
+typedef enum {
+  OT_NEWTON_ASSEMBLY_SPLIT,
+  OT_NEWTON_ASSEMBLY_SETVALUES
+} OTNewtonAssembly;
+
+/* The name tables of these enums, for options and files (register.c). */
+PETSC_EXTERN const char *const OTSinkhornVariants[], *const OTKernelPrecisions[], *const OTMethods[], *const OTNewtonAssemblies[];
 
 typedef struct _OTNewton OTNewton; /* the Newton stage: its options, layout, vectors and KSP (newton.h) */
 
@@ -93,66 +107,66 @@ struct _p_OTSolver {
   OTProblem   problem;
 
   /* options */
-  PetscReal eps;                  /* <= 0 until set: then 0.01 * max C */
+  PetscReal eps; /* <= 0 until set: then 0.01 * max C */
   PetscReal tol;
   PetscInt  max_it;
-  PetscInt  monitor_every;        /* 0: no monitor */
-  PetscReal monitor_seconds;      /* without monitor_every: a progress line this often */
+  PetscInt  monitor_every;   /* 0: no monitor */
+  PetscReal monitor_seconds; /* without monitor_every: a progress line this often */
   PetscReal last_monitor;
   OTMethod  method;
-  PetscInt  warmup_max;           /* SNS: most Sinkhorn sweeps before the first Newton step */
-  PetscReal newton_switch;        /* SNS: leave the warm-up when the marginal error is below this fraction of the mass */
-  PetscInt  fallback_sweeps;      /* SNS: Sinkhorn sweeps after a failed Newton step */
-  PetscBool newton_time_check;    /* SNS: Sinkhorn finishes a stage where Newton does not pay for itself in time */
-  PetscReal newton_slow;          /* a Newton step reducing the error by less than this factor is slow */
+  PetscInt  warmup_max;        /* SNS: most Sinkhorn sweeps before the first Newton step */
+  PetscReal newton_switch;     /* SNS: leave the warm-up when the marginal error is below this fraction of the mass */
+  PetscInt  fallback_sweeps;   /* SNS: Sinkhorn sweeps after a failed Newton step */
+  PetscBool newton_time_check; /* SNS: Sinkhorn finishes a stage where Newton does not pay for itself in time */
+  PetscReal newton_slow;       /* a Newton step reducing the error by less than this factor is slow */
   PetscBool view;
   char      checkpoint_file[PETSC_MAX_PATH_LEN]; /* "" : no checkpoints, signals keep their default action */
-  PetscReal checkpoint_interval;  /* seconds between periodic checkpoints; <= 0: only on a signal */
+  PetscReal checkpoint_interval;                 /* seconds between periodic checkpoints; <= 0: only on a signal */
   char      restart_file[PETSC_MAX_PATH_LEN];    /* "" : start from f = g = 0 */
-  char      eps_schedule_spec[256];               /* -ot_eps_schedule as given: "" (none), "E0:F" or "E1,E2,..." */
-  PetscReal eps_stage_tol;        /* intermediate eps stages stop at marginal error <= this times the mass */
-  PetscReal plan_threshold;       /* < 0: no /plan in the result; else keep P_ij >= plan_threshold * max P */
+  char      eps_schedule_spec[256];              /* -ot_eps_schedule as given: "" (none), "E0:F" or "E1,E2,..." */
+  PetscReal eps_stage_tol;                       /* intermediate eps stages stop at marginal error <= this times the mass */
+  PetscReal plan_threshold;                      /* < 0: no /plan in the result; else keep P_ij >= plan_threshold * max P */
 
   /* state */
-  PetscBool  setup;
-  PetscReal *f;                   /* n_local */
-  PetscReal *g;                   /* m */
-  PetscReal *row_plan;            /* m: one row of P, work space */
-  PetscReal *col_sum;             /* m + OT_COLUMN_EXTRA: column sums of P and a few scalars, reduced together */
+  PetscBool         setup;
+  PetscReal        *f;        /* n_local */
+  PetscReal        *g;        /* m */
+  PetscReal        *row_plan; /* m: one row of P, work space */
+  PetscReal        *col_sum;  /* m + OT_COLUMN_EXTRA: column sums of P and a few scalars, reduced together */
   OTSinkhornVariant variant;
   OTKernelPrecision kernel_precision;
-  OTKernelStore store;            /* the stored absorbed kernel (kernel.h), if any */
-  PetscBool  single_phase_over;   /* the single-precision sweeps have handed over to double ones */
-  PetscReal *u;                   /* n_local: scalings of the owned rows on the stored kernel */
-  PetscReal *v;                   /* m */
-  PetscInt   absorptions;
-  OTNewton  *newton;
+  OTKernelStore     store;             /* the stored absorbed kernel (kernel.h), if any */
+  PetscBool         single_phase_over; /* the single-precision sweeps have handed over to double ones */
+  PetscReal        *u;                 /* n_local: scalings of the owned rows on the stored kernel */
+  PetscReal        *v;                 /* m */
+  PetscInt          absorptions;
+  OTNewton         *newton;
 
-  PetscInt   rescued_rows, rescued_columns; /* underflow rescues (rows: this rank's) */
+  PetscInt rescued_rows, rescued_columns; /* underflow rescues (rows: this rank's) */
 
   /* the eps schedule: eps_schedule[0 .. eps_stages), decreasing, the last one the target eps */
-  PetscReal  eps_schedule[OT_MAX_EPS_STAGES];
-  PetscInt   eps_stages, eps_stage;
+  PetscReal eps_schedule[OT_MAX_EPS_STAGES];
+  PetscInt  eps_stages, eps_stage;
 
   /* SNS progress, kept in checkpoints so that a restart continues where the run stopped */
-  PetscInt   sns_phase;           /* 0: Sinkhorn warm-up, 1: Newton steps (with fallback sweeps), 2: Sinkhorn finish */
-  PetscInt   sns_boosts;          /* times the density was raised */
-  PetscReal  sinkhorn_run_start;  /* MPI_Wtime() when the current run of sweeps began, 0 outside one */
-  PetscReal  last_checkpoint;     /* MPI_Wtime() of the last checkpoint (or of the start) */
-  PetscInt   checkpoints_written;
+  PetscInt  sns_phase;          /* 0: Sinkhorn warm-up, 1: Newton steps (with fallback sweeps), 2: Sinkhorn finish */
+  PetscInt  sns_boosts;         /* times the density was raised */
+  PetscReal sinkhorn_run_start; /* MPI_Wtime() when the current run of sweeps began, 0 outside one */
+  PetscReal last_checkpoint;    /* MPI_Wtime() of the last checkpoint (or of the start) */
+  PetscInt  checkpoints_written;
 
   OTHistoryRow *history;
   PetscInt      history_len, history_cap;
 
-  OTResult result;
+  OTResult  result;
   PetscReal solve_start;
 };
 
 /* Log stages and events (registered by OTInitializePackage). */
 PETSC_EXTERN PetscLogStage OT_STAGE_LOAD, OT_STAGE_SINKHORN_LOG, OT_STAGE_FINISH, OT_STAGE_WRITE;
 PETSC_EXTERN PetscLogStage OT_STAGE_NEWTON_LOG;
-PETSC_EXTERN PetscLogEvent OT_EVENT_READ_COST, OT_EVENT_SWEEP, OT_EVENT_COLUMN_REDUCE, OT_EVENT_EVALUATE, OT_EVENT_BOUNDS,
-  OT_EVENT_WRITE, OT_EVENT_SPARSIFY, OT_EVENT_ASSEMBLE, OT_EVENT_KSP, OT_EVENT_LINE_SEARCH;
+PETSC_EXTERN PetscLogEvent OT_EVENT_READ_COST, OT_EVENT_SWEEP, OT_EVENT_COLUMN_REDUCE, OT_EVENT_EVALUATE, OT_EVENT_BOUNDS, OT_EVENT_WRITE, OT_EVENT_SPARSIFY,
+  OT_EVENT_ASSEMBLE, OT_EVENT_KSP, OT_EVENT_LINE_SEARCH;
 
 /* --- row split (problem_io.c) --- */
 /* PETSc's default split of n rows over size ranks: rank r gets n/size rows, plus one if r < n % size. */
@@ -174,8 +188,8 @@ typedef struct {
   PetscReal max;
   PetscReal sum;
 } OTLogSum;
-PETSC_EXTERN void           OTLogSumMerge(OTLogSum *into, const OTLogSum *from);
-PETSC_EXTERN PetscReal      OTLogSumValue(const OTLogSum *s);
+PETSC_EXTERN void      OTLogSumMerge(OTLogSum *into, const OTLogSum *from);
+PETSC_EXTERN PetscReal OTLogSumValue(const OTLogSum *s);
 /* An MPI reduction (MPI_Op) and datatype for OTLogSum, created on first use, freed at PetscFinalize. */
 PETSC_EXTERN PetscErrorCode OTLogSumGetMPI(MPI_Datatype *type, MPI_Op *op);
 
@@ -188,9 +202,9 @@ PETSC_EXTERN PetscErrorCode OTSinkhornRun(OTSolver solver, PetscInt max_sweeps, 
                                           PetscBool *converged);
 
 /* --- the stages' options: each reads its own (-help lists them by stage). Collective. --- */
-PETSC_EXTERN PetscErrorCode OTSinkhornSetFromOptions(OTSolver solver);  /* sinkhorn.c */
-PETSC_EXTERN PetscErrorCode OTSNSSetFromOptions(OTSolver solver);       /* sns.c */
-PETSC_EXTERN PetscErrorCode OTNewtonSetFromOptions(OTSolver solver);    /* newton_step.c */
+PETSC_EXTERN PetscErrorCode OTSinkhornSetFromOptions(OTSolver solver);   /* sinkhorn.c */
+PETSC_EXTERN PetscErrorCode OTSNSSetFromOptions(OTSolver solver);        /* sns.c */
+PETSC_EXTERN PetscErrorCode OTNewtonSetFromOptions(OTSolver solver);     /* newton_step.c */
 PETSC_EXTERN PetscErrorCode OTCheckpointSetFromOptions(OTSolver solver); /* checkpoint.c */
 
 /* --- SNS policy and eps-scaling (sns.c) --- */
@@ -204,7 +218,8 @@ PETSC_EXTERN PetscErrorCode OTSolverRunStage(OTSolver solver, PetscBool *converg
 /* --- history and monitors (monitor.c) --- */
 PETSC_EXTERN PetscErrorCode OTSolverHistoryAppend(OTSolver solver, OTStage stage, PetscInt iteration, PetscReal marginal_error, PetscReal dual_objective);
 /* Prints a progress line every -ot_monitor k iterations, and always when last is true. */
-PETSC_EXTERN PetscErrorCode OTSolverMonitor(OTSolver solver, OTStage stage, PetscInt iteration, PetscReal marginal_error, PetscReal dual_objective, PetscBool last);
+PETSC_EXTERN PetscErrorCode OTSolverMonitor(OTSolver solver, OTStage stage, PetscInt iteration, PetscReal marginal_error, PetscReal dual_objective,
+                                            PetscBool last);
 /* With -ot_monitor: the estimated bytes of the largest rank. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverMonitorMemory(OTSolver solver);
 
@@ -233,8 +248,8 @@ PETSC_EXTERN PetscErrorCode OTNewtonGetDirection(OTSolver solver, const PetscRea
    whether to stop (a signal). Counts are the iterations done so far. */
 #define OT_SAFE_POINT_FLAGS 2
 PETSC_EXTERN void           OTSolverSafePointRequests(OTSolver s, PetscReal flags[OT_SAFE_POINT_FLAGS]);
-PETSC_EXTERN PetscErrorCode OTSolverSafePoint(OTSolver s, const PetscReal flags[OT_SAFE_POINT_FLAGS], PetscInt iterations_sinkhorn,
-                                              PetscInt iterations_newton, PetscBool *stop);
+PETSC_EXTERN PetscErrorCode OTSolverSafePoint(OTSolver s, const PetscReal flags[OT_SAFE_POINT_FLAGS], PetscInt iterations_sinkhorn, PetscInt iterations_newton,
+                                              PetscBool *stop);
 /* The same, with its own reduction (for the Newton loop, one per step). Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverSafePointReduce(OTSolver s, PetscInt iterations_sinkhorn, PetscInt iterations_newton, PetscBool *stop);
 /* Catches SIGTERM and SIGUSR1 while a solve with -ot_checkpoint runs (handlers set a flag), and restores
@@ -264,8 +279,8 @@ PETSC_EXTERN PetscErrorCode OTH5OpenFloatDataset(MPI_Comm comm, hid_t file, cons
                                                  hsize_t dims[2]);
 /* Reads rows [row_start, row_end) of the 2-D float dataset `name` (global shape n x m) into block
    (row-major, doubles), in collective chunks. Collective on comm. */
-PETSC_EXTERN PetscErrorCode OTReadRowBlock(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt n, PetscInt m,
-                                           PetscInt row_start, PetscInt row_end, PetscReal *block);
+PETSC_EXTERN PetscErrorCode OTReadRowBlock(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt n, PetscInt m, PetscInt row_start,
+                                           PetscInt row_end, PetscReal *block);
 /* After a collective write step on file (files.c): its failure on any rank (step_failed, with errno error) becomes
    an OT_ERR_WRITE error on every rank of the file's communicator, with the reason. Collective. */
 PETSC_EXTERN PetscErrorCode OTH5AgreeOnFileStep(hid_t file, PetscBool step_failed, int error, const char what[]);
@@ -277,8 +292,8 @@ typedef PetscErrorCode (*OTH5WriteFn)(void *ctx, hid_t file, hid_t xfer);
    in a collective call): the temporary is removed, *written is false on every rank and reason says what failed
    and why. A writer's OT_ERR_INPUT is raised on every rank after the temporary is gone; another error on some
    rank only is raised there (the program then ends the job). Collective. */
-PETSC_EXTERN PetscErrorCode OTH5WriteAtomicTry(MPI_Comm comm, const char filename[], double bytes, OTH5WriteFn write, void *ctx, PetscBool *written, char reason[],
-                                               size_t len);
+PETSC_EXTERN PetscErrorCode OTH5WriteAtomicTry(MPI_Comm comm, const char filename[], double bytes, OTH5WriteFn write, void *ctx, PetscBool *written,
+                                               char reason[], size_t len);
 /* The same, a storage failure raised as OT_ERR_WRITE on every rank. Collective. */
 PETSC_EXTERN PetscErrorCode OTH5WriteAtomic(MPI_Comm comm, const char filename[], double bytes, OTH5WriteFn write, void *ctx);
 
@@ -314,7 +329,6 @@ PETSC_EXTERN void OTMarginalsFromColumns(OTProblem problem, PetscReal eps, const
 PETSC_EXTERN PetscErrorCode OTEvaluate(OTProblem problem, PetscReal eps, const PetscReal f[], const PetscReal g[], OTResult *result);
 /* Certified bounds on the unregularised OT cost from (f, g): lower from the c-transform of f,
    upper from the Altschuler-Weed-Rigollet rounding of P. Collective. */
-PETSC_EXTERN PetscErrorCode OTComputeBounds(OTProblem problem, PetscReal eps, const PetscReal f[], const PetscReal g[], PetscReal *lower,
-                                            PetscReal *upper);
+PETSC_EXTERN PetscErrorCode OTComputeBounds(OTProblem problem, PetscReal eps, const PetscReal f[], const PetscReal g[], PetscReal *lower, PetscReal *upper);
 
 #endif

@@ -27,14 +27,14 @@ typedef struct {
 
 static ErrorRecord error_record;
 
-static PetscErrorCode RecordError(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode code, PetscErrorType type,
-                                  const char *message, void *ctx)
+static PetscErrorCode RecordError(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode code, PetscErrorType type, const char *message,
+                                  void *ctx)
 {
   ErrorRecord *record = (ErrorRecord *)ctx;
 
   (void)comm;
   if (type == PETSC_ERROR_INITIAL && !record->code) {
-    record->code = code;
+    record->code     = code;
     const char *text = message;
 
     if (!text || !text[0]) PetscErrorMessage(code, &text, NULL);
@@ -87,15 +87,17 @@ static PetscErrorCode ReadProgramOptions(ProgramOptions *o)
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "otsolve program", NULL);
   PetscCall(PetscOptionsString("-problem", "HDF5 problem file (/C, or /X and /Y; optional /a, /b); none: the built-in example", NULL, o->problem, o->problem,
                                sizeof(o->problem), &o->has_problem));
-  PetscCall(PetscOptionsString("-output", "HDF5 result file to write (/f, /g, attributes, /history)", NULL, o->output, o->output, sizeof(o->output), &o->has_output));
+  PetscCall(PetscOptionsString("-output", "HDF5 result file to write (/f, /g, attributes, /history)", NULL, o->output, o->output, sizeof(o->output),
+                               &o->has_output));
   PetscCall(PetscOptionsInt("-ot_example_n", "Points in the built-in example's first measure", NULL, o->example_n, &o->example_n, NULL));
   PetscCall(PetscOptionsInt("-ot_example_m", "Points in the built-in example's second measure", NULL, o->example_m, &o->example_m, NULL));
   PetscCall(PetscOptionsInt("-ot_example_seed", "Seed of the built-in example", NULL, o->example_seed, &o->example_seed, NULL));
   PetscCall(PetscOptionsBool("-ot_divergence", "Point clouds: also solve (X, X) and (Y, Y) at the same eps: the Sinkhorn divergence", NULL, o->divergence,
                              &o->divergence, NULL));
-  PetscCall(PetscOptionsString("-pairs", "Text file listing K measure files (/X, optional /a), one per line: the K x K transport costs to -output", NULL, o->pairs,
-                               o->pairs, sizeof(o->pairs), &o->has_pairs));
-  PetscCall(PetscOptionsString("-pairs_cost", "Ground cost for -pairs: sqeuclidean, euclidean or pnorm:P", NULL, o->pairs_cost, o->pairs_cost, sizeof(o->pairs_cost), NULL));
+  PetscCall(PetscOptionsString("-pairs", "Text file listing K measure files (/X, optional /a), one per line: the K x K transport costs to -output", NULL,
+                               o->pairs, o->pairs, sizeof(o->pairs), &o->has_pairs));
+  PetscCall(PetscOptionsString("-pairs_cost", "Ground cost for -pairs: sqeuclidean, euclidean or pnorm:P", NULL, o->pairs_cost, o->pairs_cost,
+                               sizeof(o->pairs_cost), NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
 }
@@ -121,8 +123,8 @@ static PetscErrorCode CheckCollisions(const ProgramOptions *o, const char checkp
       if (same) clash[0] = w, clash[1] = r;
     }
   PetscCallMPI(MPI_Bcast(clash, 2, MPI_INT, 0, PETSC_COMM_WORLD));
-  PetscCheck(clash[0] < 0, PETSC_COMM_WORLD, OT_ERR_INPUT, "%s %s and %s %s are the same file: writing the one would destroy the other; give %s another path", names[clash[0]],
-             paths[clash[0]], names[clash[1]], paths[clash[1]], names[clash[0]]);
+  PetscCheck(clash[0] < 0, PETSC_COMM_WORLD, OT_ERR_INPUT, "%s %s and %s %s are the same file: writing the one would destroy the other; give %s another path",
+             names[clash[0]], paths[clash[0]], names[clash[1]], paths[clash[1]], names[clash[0]]);
   PetscFunctionReturn(0);
 }
 
@@ -211,10 +213,17 @@ static PetscErrorCode RunOne(const ProgramOptions *o, OTSolver solver, OTProblem
   PetscCall(OTSolverPrintSummary(solver));
   if (o->has_output && result.reason != OT_REASON_INTERRUPTED) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "result_written = %d\n", (int)written));
   switch (result.reason) {
-  case OT_REASON_CONVERGED: *exit_status = 0; break;
-  case OT_REASON_INTERRUPTED: *exit_status = result.checkpoint_written ? OT_EXIT_INTERRUPTED : OT_EXIT_NO_CHECKPOINT; break;
-  case OT_REASON_BREAKDOWN: *exit_status = OT_EXIT_BREAKDOWN; break;
-  default: *exit_status = OT_EXIT_NOT_CONVERGED;
+  case OT_REASON_CONVERGED:
+    *exit_status = 0;
+    break;
+  case OT_REASON_INTERRUPTED:
+    *exit_status = result.checkpoint_written ? OT_EXIT_INTERRUPTED : OT_EXIT_NO_CHECKPOINT;
+    break;
+  case OT_REASON_BREAKDOWN:
+    *exit_status = OT_EXIT_BREAKDOWN;
+    break;
+  default:
+    *exit_status = OT_EXIT_NOT_CONVERGED;
   }
   if (!written) {
     *exit_status = OT_EXIT_NOT_WRITTEN;
@@ -223,7 +232,8 @@ static PetscErrorCode RunOne(const ProgramOptions *o, OTSolver solver, OTProblem
       PetscCall(PetscFPrintf(PETSC_COMM_WORLD, stderr,
                              "otsolve: the state of this run is saved in %s: run again with the same problem and options and -ot_restart %s -output OTHER.h5 to write the result (no iteration)\n",
                              checkpoint, checkpoint));
-    else if (checkpoint[0]) PetscCall(PetscFPrintf(PETSC_COMM_WORLD, stderr, "otsolve: the checkpoint %s could not be written either: %s\n", checkpoint, result.checkpoint_error));
+    else if (checkpoint[0])
+      PetscCall(PetscFPrintf(PETSC_COMM_WORLD, stderr, "otsolve: the checkpoint %s could not be written either: %s\n", checkpoint, result.checkpoint_error));
   }
   PetscFunctionReturn(0);
 }

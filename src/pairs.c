@@ -30,7 +30,16 @@ typedef struct {
   PetscInt points, dim;
 } OTMeasureFile;
 
-enum { PAIR_COST, PAIR_LOWER, PAIR_UPPER, PAIR_ERROR, PAIR_CONVERGED, PAIR_ITERATIONS, PAIR_SECONDS, PAIR_FIELDS };
+enum {
+  PAIR_COST,
+  PAIR_LOWER,
+  PAIR_UPPER,
+  PAIR_ERROR,
+  PAIR_CONVERGED,
+  PAIR_ITERATIONS,
+  PAIR_SECONDS,
+  PAIR_FIELDS
+};
 
 /* Reads the list (rank 0) and broadcasts it. Blank lines and lines starting with # are skipped. */
 static PetscErrorCode ReadList(MPI_Comm comm, const char list[], PetscInt *count, OTMeasureFile **files)
@@ -141,8 +150,8 @@ static PetscErrorCode CheckMeasures(MPI_Comm comm, PetscInt count, OTMeasureFile
     if (H5Tget_class(type) != H5T_FLOAT || ndims != 2 || dims[0] == 0 || dims[1] == 0)
       snprintf(message, sizeof(message), "%s: dataset /X must be a non-empty k x d array of floating-point numbers", mf->path);
     else if (k > 0 && (PetscInt)dims[1] != files[0].dim)
-      snprintf(message, sizeof(message), "%s: points of dimension %llu, but %s has dimension %" PetscInt_FMT, mf->path, (unsigned long long)dims[1], files[0].path,
-               files[0].dim);
+      snprintf(message, sizeof(message), "%s: points of dimension %llu, but %s has dimension %" PetscInt_FMT, mf->path, (unsigned long long)dims[1],
+               files[0].path, files[0].dim);
     mf->points = (PetscInt)dims[0];
     mf->dim    = (PetscInt)dims[1];
     H5Tclose(type);
@@ -199,14 +208,14 @@ typedef struct {
    matrix per field of results, /wasserstein, /files, the root attributes. */
 static PetscErrorCode WriteContents(hid_t file, const PairsSummary *sum, const PetscReal results[])
 {
-  const char *names[PAIR_FIELDS] = {"/transport_cost", "/lower_bound", "/upper_bound", "/marginal_error", "/converged", "/iterations", "/seconds"};
-  PetscInt    count = sum->count;
-  PetscReal  *matrix;
+  const char  *names[PAIR_FIELDS] = {"/transport_cost", "/lower_bound", "/upper_bound", "/marginal_error", "/converged", "/iterations", "/seconds"};
+  PetscInt     count              = sum->count;
+  PetscReal   *matrix;
   const char **paths;
-  hid_t       string_type, space, dset;
-  hsize_t     len = (hsize_t)count;
-  PetscInt    ints[4] = {count, sum->pairs, sum->unconverged, (PetscInt)sum->groups};
-  double      seconds = MPI_Wtime() - sum->start;
+  hid_t        string_type, space, dset;
+  hsize_t      len     = (hsize_t)count;
+  PetscInt     ints[4] = {count, sum->pairs, sum->unconverged, (PetscInt)sum->groups};
+  double       seconds = MPI_Wtime() - sum->start;
 
   PetscFunctionBegin;
   PetscCall(PetscMalloc2((size_t)count * (size_t)count, &matrix, count, &paths));
@@ -261,7 +270,9 @@ static PetscErrorCode CheckOutputIsNoMeasure(MPI_Comm comm, const char list[], c
     if (same) clash = k;
   }
   PetscCallMPI(MPI_Bcast(&clash, 1, MPIU_INT, 0, comm));
-  PetscCheck(clash < 0, comm, OT_ERR_INPUT, "-output %s and the measure file %s (measure %" PetscInt_FMT " of -pairs %s) are the same file: writing the one would destroy the other; give -output another path",
+  PetscCheck(clash < 0, comm, OT_ERR_INPUT,
+             "-output %s and the measure file %s (measure %" PetscInt_FMT
+             " of -pairs %s) are the same file: writing the one would destroy the other; give -output another path",
              output, clash >= 0 ? files[clash].path : "", clash + 1, list);
   PetscFunctionReturn(0);
 }
@@ -289,7 +300,8 @@ static PetscErrorCode WriteDistances(void *ctx, const char tmpname[])
 
 /* Solves the pairs p = first, first + stride, ... on the ranks of group; the group's rank 0 fills their rows of
    results and prints a line for each. */
-static PetscErrorCode SolvePairs(MPI_Comm group, PetscInt count, const OTMeasureFile files[], const char cost[], PetscInt first, PetscInt stride, PetscReal results[])
+static PetscErrorCode SolvePairs(MPI_Comm group, PetscInt count, const OTMeasureFile files[], const char cost[], PetscInt first, PetscInt stride,
+                                 PetscReal results[])
 {
   PetscMPIInt group_rank;
   PetscInt    pairs = count * (count - 1) / 2;
@@ -322,7 +334,8 @@ static PetscErrorCode SolvePairs(MPI_Comm group, PetscInt count, const OTMeasure
       row[PAIR_CONVERGED]  = result.converged ? 1 : 0;
       row[PAIR_ITERATIONS] = (PetscReal)(result.iterations_sinkhorn + result.iterations_newton);
       row[PAIR_SECONDS]    = MPI_Wtime() - pair_start;
-      PetscCall(PetscPrintf(PETSC_COMM_SELF, "  pair %" PetscInt_FMT " %" PetscInt_FMT ": transport_cost %.17g  iterations %" PetscInt_FMT "  converged %d  %.2f s\n", i, j,
+      PetscCall(PetscPrintf(PETSC_COMM_SELF,
+                            "  pair %" PetscInt_FMT " %" PetscInt_FMT ": transport_cost %.17g  iterations %" PetscInt_FMT "  converged %d  %.2f s\n", i, j,
                             (double)result.transport_cost, result.iterations_sinkhorn + result.iterations_newton, (int)result.converged, row[PAIR_SECONDS]));
     }
   }
@@ -354,7 +367,8 @@ PetscErrorCode OTSolvePairs(MPI_Comm comm, const char list[], const char output[
   sum.pairs  = sum.count * (sum.count - 1) / 2;
   sum.groups = (PetscMPIInt)PetscMin((PetscInt)size, sum.pairs);
   PetscCallMPI(MPI_Comm_split(comm, rank % sum.groups, rank, &group));
-  PetscCall(PetscPrintf(comm, "otsolve: %" PetscInt_FMT " measures, %" PetscInt_FMT " pairs on %d group(s) of ranks, cost %s\n", sum.count, sum.pairs, sum.groups, cost));
+  PetscCall(PetscPrintf(comm, "otsolve: %" PetscInt_FMT " measures, %" PetscInt_FMT " pairs on %d group(s) of ranks, cost %s\n", sum.count, sum.pairs,
+                        sum.groups, cost));
   PetscCall(PetscCalloc1((size_t)sum.pairs * PAIR_FIELDS, &results));
   PetscCall(SolvePairs(group, sum.count, files, cost, rank % sum.groups, sum.groups, results));
   PetscCallMPI(MPI_Comm_free(&group));
@@ -368,10 +382,13 @@ PetscErrorCode OTSolvePairs(MPI_Comm comm, const char list[], const char output[
                                 sizeof(reason)));
   }
   *unconverged_pairs = sum.unconverged;
-  PetscCall(PetscPrintf(comm, "pairs = %" PetscInt_FMT "\nmeasures = %" PetscInt_FMT "\nunconverged = %" PetscInt_FMT "\nseconds = %.3f\noutput = %s\noutput_written = %d\n",
+  PetscCall(PetscPrintf(comm,
+                        "pairs = %" PetscInt_FMT "\nmeasures = %" PetscInt_FMT "\nunconverged = %" PetscInt_FMT
+                        "\nseconds = %.3f\noutput = %s\noutput_written = %d\n",
                         sum.pairs, sum.count, sum.unconverged, MPI_Wtime() - sum.start, output, (int)written));
   PetscCall(PetscFree(results));
   PetscCall(PetscFree(files));
-  PetscCheck(written, comm, OT_ERR_WRITE, "-output %s not written: %s (its temporary file was removed); the distances above are in the pair lines", output, reason);
+  PetscCheck(written, comm, OT_ERR_WRITE, "-output %s not written: %s (its temporary file was removed); the distances above are in the pair lines", output,
+             reason);
   PetscFunctionReturn(0);
 }

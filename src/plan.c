@@ -49,7 +49,7 @@ PetscErrorCode OTPlanBytes(OTSolver s, double *bytes)
 
 PetscErrorCode OTWritePlan(OTSolver s, hid_t file, hid_t xfer)
 {
-  OTProblem  pb = s->problem;
+  OTProblem  pb      = s->problem;
   PetscInt   n_local = pb->n_local, m = pb->m;
   PetscReal  max_exponent, cut;
   int64_t    nnz_local = 0, offset = 0, nnz_total = 0, *indptr, *indices;
@@ -95,9 +95,9 @@ PetscErrorCode OTWritePlan(OTSolver s, hid_t file, hid_t xfer)
   PetscCall(OTH5WriteAttrDouble(group, "max", PetscExpReal(max_exponent / s->eps)));
   PetscCall(OTH5WriteAttrInt(group, "nnz", (PetscInt)nnz_total));
   {
-    hsize_t   two = 2;
+    hsize_t   two      = 2;
     long long shape[2] = {(long long)pb->n, (long long)pb->m};
-    hid_t     space = H5Screate_simple(1, &two, NULL), attr;
+    hid_t     space    = H5Screate_simple(1, &two, NULL), attr;
 
     attr = H5Acreate2(group, "shape", H5T_NATIVE_LLONG, space, H5P_DEFAULT, H5P_DEFAULT);
     OTH5Call(attr);

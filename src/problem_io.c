@@ -23,8 +23,8 @@ PetscErrorCode OTProblemCreate(MPI_Comm comm, OTProblem *problem)
   PetscFunctionBegin;
   PetscCall(PetscNew(&pb));
   PetscCall(OTInitializePackage()); /* the log stage of loading */
-  pb->comm  = comm;
-  pb->refct = 1;
+  pb->comm     = comm;
+  pb->refct    = 1;
   pb->mass_tol = 1e-6;
   PetscCallMPI(MPI_Comm_rank(comm, &pb->rank));
   PetscCallMPI(MPI_Comm_size(comm, &pb->size));
@@ -267,8 +267,8 @@ static PetscErrorCode ReadCostAttribute(OTProblem pb, hid_t file, const char fil
     } else {
       size_t size = H5Tget_size(type);
 
-      PetscCheck(size > 0 && size < sizeof(text), pb->comm, OT_ERR_INPUT, "%s: the root attribute cost is %zu characters long; expected sqeuclidean, euclidean or pnorm:P",
-                 filename, size);
+      PetscCheck(size > 0 && size < sizeof(text), pb->comm, OT_ERR_INPUT,
+                 "%s: the root attribute cost is %zu characters long; expected sqeuclidean, euclidean or pnorm:P", filename, size);
       OTH5Call(H5Tset_size(memory_type, size + 1)); /* room for the terminating NUL of a NUL-padded string */
       OTH5Call(H5Aread(attr, memory_type, text));
       text[size] = '\0';
@@ -279,8 +279,8 @@ static PetscErrorCode ReadCostAttribute(OTProblem pb, hid_t file, const char fil
   }
   PetscCall(OTCostParse(text, &pb->cost_kind, &pb->cost_power, &valid));
   PetscCall(PetscStrncpy(pb->cost_name, text, sizeof(pb->cost_name)));
-  PetscCheck(valid, pb->comm, OT_ERR_INPUT, "%s: root attribute cost = '%s' is not supported; use sqeuclidean (the default), euclidean, or pnorm:P with a number P > 0", filename,
-             text);
+  PetscCheck(valid, pb->comm, OT_ERR_INPUT,
+             "%s: root attribute cost = '%s' is not supported; use sqeuclidean (the default), euclidean, or pnorm:P with a number P > 0", filename, text);
   PetscFunctionReturn(0);
 }
 
@@ -328,8 +328,8 @@ static PetscErrorCode LoadPoints(OTProblem pb, hid_t file, const char filename[]
   PetscCheck(dims_y[0] > 0 && dims_y[1] > 0, pb->comm, OT_ERR_INPUT, "%s: dataset /Y is %llu x %llu; both sizes must be positive", filename,
              (unsigned long long)dims_y[0], (unsigned long long)dims_y[1]);
   PetscCheck(dims_x[1] == dims_y[1], pb->comm, OT_ERR_INPUT,
-             "%s: dataset /X holds points of dimension %llu (columns) but /Y of dimension %llu; both point clouds must have the same number of columns", filename,
-             (unsigned long long)dims_x[1], (unsigned long long)dims_y[1]);
+             "%s: dataset /X holds points of dimension %llu (columns) but /Y of dimension %llu; both point clouds must have the same number of columns",
+             filename, (unsigned long long)dims_x[1], (unsigned long long)dims_y[1]);
   PetscCheck(dims_x[0] < PETSC_MAX_INT && dims_y[0] < PETSC_MAX_INT && dims_x[1] < 1024 * 1024, pb->comm, OT_ERR_INPUT,
              "%s: datasets /X and /Y are too large for 32-bit PETSc indices", filename);
   PetscCall(ReadCostAttribute(pb, file, filename));
@@ -356,19 +356,19 @@ static PetscErrorCode LoadPoints(OTProblem pb, hid_t file, const char filename[]
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode OTProblemSetPoints(OTProblem pb, PetscInt n, PetscInt m, PetscInt d, const PetscReal X[], const PetscReal Y[], const PetscReal a[], const PetscReal b[],
-                                  const char cost[], const char source[])
+PetscErrorCode OTProblemSetPoints(OTProblem pb, PetscInt n, PetscInt m, PetscInt d, const PetscReal X[], const PetscReal Y[], const PetscReal a[],
+                                  const PetscReal b[], const char cost[], const char source[])
 {
   PetscBool valid;
   int       bad = 0;
 
   PetscFunctionBegin;
   PetscCall(PetscStrncpy(pb->source, source, sizeof(pb->source)));
-  PetscCheck(n > 0 && m > 0 && d > 0, pb->comm, OT_ERR_INPUT, "%s: empty point clouds (n = %" PetscInt_FMT ", m = %" PetscInt_FMT ", d = %" PetscInt_FMT ")", source,
-             n, m, d);
+  PetscCheck(n > 0 && m > 0 && d > 0, pb->comm, OT_ERR_INPUT, "%s: empty point clouds (n = %" PetscInt_FMT ", m = %" PetscInt_FMT ", d = %" PetscInt_FMT ")",
+             source, n, m, d);
   PetscCall(OTCostParse(cost, &pb->cost_kind, &pb->cost_power, &valid));
-  PetscCheck(valid && pb->cost_kind != OT_COST_DENSE, pb->comm, OT_ERR_INPUT, "%s: cost '%s' is not supported; use sqeuclidean, euclidean, or pnorm:P with P > 0",
-             source, cost);
+  PetscCheck(valid && pb->cost_kind != OT_COST_DENSE, pb->comm, OT_ERR_INPUT,
+             "%s: cost '%s' is not supported; use sqeuclidean, euclidean, or pnorm:P with P > 0", source, cost);
   PetscCall(PetscStrncpy(pb->cost_name, cost, sizeof(pb->cost_name)));
   PetscCall(AllocatePoints(pb, n, m, d));
   PetscCall(PetscArraycpy(pb->x, X + (size_t)pb->row_start * (size_t)d, (size_t)pb->n_local * (size_t)d));
@@ -395,7 +395,8 @@ PetscErrorCode OTProblemLoad(OTProblem pb, const char filename[])
   PetscCall(PetscStrncpy(pb->source, filename, sizeof(pb->source)));
   PetscCall(OTH5OpenRead(pb->comm, filename, status, &file));
   PetscCheck(status[0], pb->comm, OT_ERR_INPUT, "%s: cannot open the problem file (missing or unreadable)", filename);
-  PetscCheck(status[1], pb->comm, OT_ERR_INPUT, "%s: not an HDF5 file; otsolve reads problems as HDF5 with a dataset /C or point clouds /X, /Y (see README)", filename);
+  PetscCheck(status[1], pb->comm, OT_ERR_INPUT, "%s: not an HDF5 file; otsolve reads problems as HDF5 with a dataset /C or point clouds /X, /Y (see README)",
+             filename);
   PetscCheck(file >= 0, pb->comm, OT_ERR_INPUT, "%s: HDF5 could not open the file", filename);
 
   /* /C if present (otgen -gen_points files hold both); else the point clouds /X and /Y */
@@ -403,14 +404,16 @@ PetscErrorCode OTProblemLoad(OTProblem pb, const char filename[])
   if (points) {
     PetscBool has_x = (PetscBool)(H5Lexists(file, "/X", H5P_DEFAULT) > 0), has_y = (PetscBool)(H5Lexists(file, "/Y", H5P_DEFAULT) > 0);
 
-    PetscCheck(has_x || has_y, pb->comm, OT_ERR_INPUT, "%s: no dataset /C (the n x m cost matrix) and no point clouds /X (n x d) and /Y (m x d); a problem needs one of them",
-               filename);
-    PetscCheck(has_x && has_y, pb->comm, OT_ERR_INPUT, "%s: no dataset /C, and of the point clouds only %s is there: dataset %s is missing (a point-cloud problem needs /X, n x d, and /Y, m x d)",
+    PetscCheck(has_x || has_y, pb->comm, OT_ERR_INPUT,
+               "%s: no dataset /C (the n x m cost matrix) and no point clouds /X (n x d) and /Y (m x d); a problem needs one of them", filename);
+    PetscCheck(has_x && has_y, pb->comm, OT_ERR_INPUT,
+               "%s: no dataset /C, and of the point clouds only %s is there: dataset %s is missing (a point-cloud problem needs /X, n x d, and /Y, m x d)",
                filename, has_x ? "/X" : "/Y", has_x ? "/Y" : "/X");
     PetscCall(LoadPoints(pb, file, filename));
   } else PetscCall(LoadDense(pb, file, filename));
 
-  PetscCall(ReadWeights(pb->comm, file, filename, "/a", pb->n, points ? "the points of /X" : "the cost matrix", pb->row_start, pb->row_end, 1.0 / pb->n, pb->a));
+  PetscCall(ReadWeights(pb->comm, file, filename, "/a", pb->n, points ? "the points of /X" : "the cost matrix", pb->row_start, pb->row_end, 1.0 / pb->n,
+                        pb->a));
   PetscCall(ReadWeights(pb->comm, file, filename, "/b", pb->m, points ? "the points of /Y" : "the cost matrix", 0, pb->m, 1.0 / pb->m, pb->b));
   OTH5Call(H5Fclose(file));
   PetscCall(OTProblemFinalize(pb, filename));
@@ -467,8 +470,7 @@ PetscErrorCode OTProblemFinalize(OTProblem pb, const char what[])
   mass_b = sums[1];
   PetscCheck(mass_a > 0 && mass_b > 0, pb->comm, OT_ERR_INPUT, "%s: the weights %s are all zero", what, mass_a > 0 ? "/b" : "/a");
   PetscCheck(!any_zero, pb->comm, OT_ERR_INPUT,
-             "%s: a weight in /a or /b is zero; the log-domain solver needs positive weights: drop the zero-weight points or add a small floor",
-             what);
+             "%s: a weight in /a or /b is zero; the log-domain solver needs positive weights: drop the zero-weight points or add a small floor", what);
   PetscCheck(normalize || PetscAbsReal(mass_a - mass_b) <= mass_tol * PetscMax(mass_a, mass_b), pb->comm, OT_ERR_INPUT,
              "%s: total masses differ: sum(a) = %.17g, sum(b) = %.17g (relative difference %.3g > -ot_mass_tol %g; -ot_normalize rescales both to 1)", what,
              (double)mass_a, (double)mass_b, (double)(PetscAbsReal(mass_a - mass_b) / PetscMax(mass_a, mass_b)), (double)mass_tol);

@@ -80,12 +80,13 @@ PetscErrorCode OTH5WriteState(OTSolver s, hid_t file, hid_t xfer)
 /* The contents of the result file (an OTH5WriteFn; ctx is the solver). */
 static PetscErrorCode WriteResultFile(void *ctx, hid_t file, hid_t xfer)
 {
-  OTSolver  s  = (OTSolver)ctx;
-  OTProblem pb = s->problem;
-  OTResult *r  = &s->result;
-  const PetscReal reals[] = {r->transport_cost, r->dual_objective, r->entropic_cost, r->marginal_error, r->lower_bound, r->upper_bound, r->eps, s->tol, r->solve_time};
+  OTSolver        s           = (OTSolver)ctx;
+  OTProblem       pb          = s->problem;
+  OTResult       *r           = &s->result;
+  const PetscReal reals[]     = {r->transport_cost, r->dual_objective, r->entropic_cost, r->marginal_error, r->lower_bound, r->upper_bound, r->eps, s->tol,
+                                 r->solve_time};
   const PetscReal distances[] = {r->wasserstein, r->wasserstein_lower, r->wasserstein_upper};
-  const PetscInt  ints[] = {s->eps_stages, r->iterations_sinkhorn, r->iterations_newton, r->converged ? 1 : 0, pb->n, pb->m, s->size};
+  const PetscInt  ints[]      = {s->eps_stages, r->iterations_sinkhorn, r->iterations_newton, r->converged ? 1 : 0, pb->n, pb->m, s->size};
 
   PetscFunctionBegin;
   PetscCall(OTH5WriteState(s, file, xfer));

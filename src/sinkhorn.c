@@ -42,9 +42,14 @@
    float sweeps there reach 1e-12 by their own measure, 1.8e-9 by the double evaluation). */
 #define OT_SINGLE_PHASE_TOL 1e-7
 
-
 /* FLAG_SAFE_POINT..: the safe-point requests (a signal arrived, a checkpoint is due), see checkpoint.c */
-enum { FLAG_BAD_ROW, FLAG_RESCUED_ROW, FLAG_SCALING_OUT_OF_RANGE, FLAG_SAFE_POINT, FLAG_COUNT = FLAG_SAFE_POINT + OT_SAFE_POINT_FLAGS };
+enum {
+  FLAG_BAD_ROW,
+  FLAG_RESCUED_ROW,
+  FLAG_SCALING_OUT_OF_RANGE,
+  FLAG_SAFE_POINT,
+  FLAG_COUNT = FLAG_SAFE_POINT + OT_SAFE_POINT_FLAGS
+};
 _Static_assert(1 + FLAG_COUNT <= OT_COLUMN_EXTRA, "the sweep's scalars must fit after the column sums");
 
 static inline PetscBool ScalingInRange(PetscReal x, PetscReal scaling_max)
@@ -88,8 +93,8 @@ OT_HOT_LOOP static void LogSweepRows(OTProblem pb, PetscReal eps, PetscReal *f, 
    u_i = a_i / (K v)_i, col_sum_j = sum_i u_i K_ij. Rows go four at a time (the sums of the four, then their column
    update while they are in cache): one pass over the matrix from memory. A row whose sum underflows is flagged
    (the pass is then discarded and redone in the log domain). */
-OT_HOT_LOOP static void KernelSweepRows(PetscInt n_local, PetscInt m, const OTKernelStore *store, PetscReal scaling_max, const PetscReal *a,
-                                        const PetscReal *v, PetscReal *u, PetscReal *col_sum, PetscReal flags[FLAG_COUNT])
+OT_HOT_LOOP static void KernelSweepRows(PetscInt n_local, PetscInt m, const OTKernelStore *store, PetscReal scaling_max, const PetscReal *a, const PetscReal *v,
+                                        PetscReal *u, PetscReal *col_sum, PetscReal flags[FLAG_COUNT])
 {
   for (PetscInt j = 0; j < m; j++) col_sum[j] = 0.0;
   for (PetscInt i = 0; i < n_local; i += 4) {
@@ -203,7 +208,8 @@ static PetscErrorCode HandOverToDouble(OTSolver s, PetscInt iteration, PetscReal
   PetscCall(PetscMalloc1(entries, &s->store.k));
   s->store.eps = 0.0;
   OTAdviseHugePages(s->store.k, sizeof(PetscReal) * entries);
-  PetscCall(PetscInfo(NULL, "Single-precision kernel handed over to double at sweep %" PetscInt_FMT ", marginal error %g\n", iteration, (double)marginal_error));
+  PetscCall(PetscInfo(NULL, "Single-precision kernel handed over to double at sweep %" PetscInt_FMT ", marginal error %g\n", iteration,
+                      (double)marginal_error));
   PetscFunctionReturn(0);
 }
 
@@ -243,10 +249,10 @@ PetscErrorCode OTSinkhornSetFromOptions(OTSolver s)
 {
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "Sinkhorn stage (otsolve)", NULL);
-  PetscCall(PetscOptionsEnum("-ot_sinkhorn_variant", "log domain, or absorb (stored n x m kernel, faster); auto: absorb if it fits in half the free memory (dense /C)",
-                             NULL, OTSinkhornVariants, (PetscEnum)s->variant, (PetscEnum *)&s->variant, NULL));
-  PetscCall(PetscOptionsEnum("-ot_kernel_precision", "absorb: kernel in double, or in single until error 1e-7 x mass", NULL,
-                             OTKernelPrecisions, (PetscEnum)s->kernel_precision, (PetscEnum *)&s->kernel_precision, NULL));
+  PetscCall(PetscOptionsEnum("-ot_sinkhorn_variant", "log, or absorb (stored n x m kernel, faster); auto: absorb for a /C whose kernel fits", NULL,
+                             OTSinkhornVariants, (PetscEnum)s->variant, (PetscEnum *)&s->variant, NULL));
+  PetscCall(PetscOptionsEnum("-ot_kernel_precision", "absorb: kernel in double, or in single until error 1e-7 x mass", NULL, OTKernelPrecisions,
+                             (PetscEnum)s->kernel_precision, (PetscEnum *)&s->kernel_precision, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
 }
@@ -255,7 +261,7 @@ PetscErrorCode OTSinkhornSetFromOptions(OTSolver s)
    s->col_sum, the flags counted; returns this rank's <a, f> of the new state. */
 static PetscReal Sweep(OTSolver s, PetscBool absorbed, PetscBool use_kernel, PetscBool single, PetscReal scaling_max, PetscReal *u_next, PetscReal *flags)
 {
-  OTProblem pb = s->problem;
+  OTProblem pb      = s->problem;
   PetscInt  n_local = pb->n_local, m = pb->m;
   PetscReal af = 0.0;
 
@@ -279,13 +285,12 @@ static PetscErrorCode SweepVerdict(OTSolver s, PetscInt iteration, PetscReal mar
   PetscFunctionBegin;
   PetscCall(OTSolverHistoryAppend(s, OT_STAGE_SINKHORN, iteration, marginal_error, dual));
   if (PetscIsInfOrNanReal(marginal_error) || PetscIsInfOrNanReal(dual)) {
-    PetscCall(PetscSNPrintf(s->result.status, sizeof(s->result.status), "NaN or Inf in the Sinkhorn iterates at iteration %" PetscInt_FMT,
-                            iteration));
+    PetscCall(PetscSNPrintf(s->result.status, sizeof(s->result.status), "NaN or Inf in the Sinkhorn iterates at iteration %" PetscInt_FMT, iteration));
     s->result.reason = OT_REASON_BREAKDOWN;
-    *leave            = PETSC_TRUE;
+    *leave           = PETSC_TRUE;
   } else if (marginal_error <= s->tol) {
     *converged = PETSC_TRUE;
-    *leave      = PETSC_TRUE;
+    *leave     = PETSC_TRUE;
   } else if (stop_when_close && marginal_error <= s->newton_switch * s->problem->mass) {
     *leave = PETSC_TRUE; /* close enough for Newton */
   }
@@ -341,7 +346,7 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
         continue;
       }
       for (PetscInt j = 0; j < m; j++) s->col_sum[j] *= s->v[j]; /* column sums of P, not of diag(u) K */
-      g_now = s->row_plan; /* free in an absorbed sweep */
+      g_now = s->row_plan;                                       /* free in an absorbed sweep */
       for (PetscInt j = 0; j < m; j++) g_now[j] = s->store.g_ref[j] + s->eps * PetscLogReal(s->v[j]);
       PetscCall(PetscArraycpy(s->u, u_next, n_local));
     }
@@ -385,7 +390,9 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
   if (absorbed) Materialize(s, s->u);
   *sweeps = stop ? it - 1 : PetscMin(it, max_sweeps);
   PetscCall(PetscFree3(rescue_columns, u_next, v_next));
-  PetscCall(PetscInfo(NULL, "Sinkhorn: %" PetscInt_FMT " sweeps, %" PetscInt_FMT " absorptions, %" PetscInt_FMT " row rescues on rank %d, %" PetscInt_FMT " column rescues\n",
+  PetscCall(PetscInfo(NULL,
+                      "Sinkhorn: %" PetscInt_FMT " sweeps, %" PetscInt_FMT " absorptions, %" PetscInt_FMT " row rescues on rank %d, %" PetscInt_FMT
+                      " column rescues\n",
                       *sweeps, s->absorptions, s->rescued_rows, s->rank, s->rescued_columns));
   PetscFunctionReturn(0);
 }

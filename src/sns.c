@@ -28,13 +28,15 @@ PetscErrorCode OTSolverBuildEpsSchedule(OTSolver s)
       start  = 0.01 * s->problem->cost_max;
       factor = 0.2;
       /* a tiny target eps: larger steps, so that the stages fit */
-      if (start > target && PetscLogReal(target / start) / PetscLogReal(factor) > OT_MAX_EPS_STAGES - 2) factor = PetscPowReal(target / start, 1.0 / (OT_MAX_EPS_STAGES - 2));
+      if (start > target && PetscLogReal(target / start) / PetscLogReal(factor) > OT_MAX_EPS_STAGES - 2)
+        factor = PetscPowReal(target / start, 1.0 / (OT_MAX_EPS_STAGES - 2));
     }
   } else if (colon) { /* E0:F */
     start = strtod(spec, &end);
     PetscCheck(end == colon, s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: expected E0:F (a start eps and a factor), a list E1,E2,..., none or auto", spec);
     factor = strtod(colon + 1, &end);
-    PetscCheck(end != colon + 1 && *end == '\0', s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: expected E0:F (a start eps and a factor), a list E1,E2,..., none or auto", spec);
+    PetscCheck(end != colon + 1 && *end == '\0', s->comm, OT_ERR_INPUT,
+               "-ot_eps_schedule %s: expected E0:F (a start eps and a factor), a list E1,E2,..., none or auto", spec);
     PetscCheck(factor > 0 && factor < 1, s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: the factor must be in (0, 1)", spec);
   } else if (strcmp(spec, "none")) { /* E1,E2,... */
     const char *p = spec;
@@ -42,12 +44,13 @@ PetscErrorCode OTSolverBuildEpsSchedule(OTSolver s)
     while (*p) {
       double e = strtod(p, &end);
 
-      PetscCheck(end != p && (*end == ',' || *end == '\0'), s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: expected E0:F (a start eps and a factor), a list E1,E2,..., none or auto", spec);
+      PetscCheck(end != p && (*end == ',' || *end == '\0'), s->comm, OT_ERR_INPUT,
+                 "-ot_eps_schedule %s: expected E0:F (a start eps and a factor), a list E1,E2,..., none or auto", spec);
       PetscCheck(e > target * (1 + 1e-12), s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: %g is not above the target eps %g", spec, e, (double)target);
       PetscCheck(s->eps_stages == 0 || e < s->eps_schedule[s->eps_stages - 1], s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: the values must decrease", spec);
       PetscCheck(s->eps_stages < OT_MAX_EPS_STAGES - 1, s->comm, OT_ERR_INPUT, "-ot_eps_schedule %s: more than %d values", spec, OT_MAX_EPS_STAGES - 1);
       s->eps_schedule[s->eps_stages++] = e;
-      p = *end ? end + 1 : end;
+      p                                = *end ? end + 1 : end;
     }
   }
   if (factor > 0) {
@@ -119,7 +122,7 @@ static PetscErrorCode SinkhornSpeed(OTSolver s, PetscReal *sweep_seconds, PetscR
 */
 static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
 {
-  OTResult *r = &s->result;
+  OTResult *r          = &s->result;
   PetscInt  slow_steps = 0, losing_steps = 0;
   PetscReal sweep_seconds, sweep_rate;
   PetscBool stop;
@@ -148,13 +151,15 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
     PetscCall(PetscLogStagePop());
     step_seconds = MPI_Wtime() - step_seconds;
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &step_seconds, 1, MPIU_REAL, MPI_MAX, s->comm)); /* the same decision on every rank */
-    if (info.marginal_error <= s->tol) { /* the warm-up or fallback sweeps already converged */
+    if (info.marginal_error <= s->tol) {                                                      /* the warm-up or fallback sweeps already converged */
       *converged = PETSC_TRUE;
       break;
     }
     r->iterations_newton++;
     if (s->monitor_every)
-      PetscCall(PetscPrintf(s->comm, "  newton   %6" PetscInt_FMT "  marginal_error %.6e  dual %.15e  kept %lld (dropped mass %.1e)  ksp %" PetscInt_FMT " %s  step %g%s\n",
+      PetscCall(PetscPrintf(s->comm,
+                            "  newton   %6" PetscInt_FMT "  marginal_error %.6e  dual %.15e  kept %lld (dropped mass %.1e)  ksp %" PetscInt_FMT
+                            " %s  step %g%s\n",
                             r->iterations_newton, (double)(info.accepted ? info.marginal_error_after : info.marginal_error),
                             (double)(info.accepted ? info.dual_after : info.dual), (long long)info.kept, (double)info.dropped_mass, info.ksp_iterations,
                             KSPConvergedReasons[info.ksp_reason], (double)info.step, info.accepted ? "" : " (rejected: Sinkhorn fallback)"));
@@ -175,7 +180,9 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
 
       losing_steps = newton_rate < 0.5 * sinkhorn_rate ? losing_steps + 1 : 0;
       if (step_seconds > 0.5 * sinkhorn_left || losing_steps >= 2) {
-        PetscCall(PetscInfo(NULL, "SNS: a Newton step took %g s and reduced the error at %g per second (%" PetscInt_FMT " slower in a row); Sinkhorn sweeps: %g s each, %g per second, about %g s to the tolerance; finishing with Sinkhorn\n",
+        PetscCall(PetscInfo(NULL,
+                            "SNS: a Newton step took %g s and reduced the error at %g per second (%" PetscInt_FMT
+                            " slower in a row); Sinkhorn sweeps: %g s each, %g per second, about %g s to the tolerance; finishing with Sinkhorn\n",
                             (double)step_seconds, (double)newton_rate, losing_steps, (double)sweep_seconds, (double)sinkhorn_rate, (double)sinkhorn_left));
         if (s->monitor_every) PetscCall(PetscPrintf(s->comm, "  Newton steps cost more than the Sinkhorn sweeps they save at this eps: Sinkhorn finishes\n"));
         s->sns_phase = 2;
@@ -221,7 +228,7 @@ PetscErrorCode OTSolverRunEpsStages(OTSolver s, PetscBool *converged)
   /* eps-scaling: the stages above the target eps, Sinkhorn to a loose tolerance, each warm-starting the next
      (the potentials are in cost units, so they carry over as they are) */
   for (; s->eps_stage < s->eps_stages - 1; s->eps_stage++) {
-    PetscReal tol = s->tol;
+    PetscReal tol    = s->tol;
     PetscInt  sweeps = r->iterations_sinkhorn, steps = r->iterations_newton;
 
     s->eps = s->eps_schedule[s->eps_stage];
@@ -230,9 +237,10 @@ PetscErrorCode OTSolverRunEpsStages(OTSolver s, PetscBool *converged)
     else PetscCall(RunSNS(s, converged)); /* a few sweeps and Newton steps in each stage */
     s->tol = tol;
     if (r->reason != OT_REASON_NONE || !*converged) break; /* interrupted, NaN, or -ot_max_it: stop in this stage */
-    s->sns_phase = s->sns_boosts = 0; /* the next stage begins with its own warm-up */
+    s->sns_phase = s->sns_boosts = 0;                      /* the next stage begins with its own warm-up */
     if (s->monitor_every)
-      PetscCall(PetscPrintf(s->comm, "  eps stage %" PetscInt_FMT "/%" PetscInt_FMT ": eps = %g done in %" PetscInt_FMT " sweeps and %" PetscInt_FMT " Newton steps\n",
+      PetscCall(PetscPrintf(s->comm,
+                            "  eps stage %" PetscInt_FMT "/%" PetscInt_FMT ": eps = %g done in %" PetscInt_FMT " sweeps and %" PetscInt_FMT " Newton steps\n",
                             s->eps_stage + 1, s->eps_stages, (double)s->eps, r->iterations_sinkhorn - sweeps, r->iterations_newton - steps));
   }
   PetscFunctionReturn(0);
@@ -243,19 +251,21 @@ PetscErrorCode OTSNSSetFromOptions(OTSolver s)
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "SNS policy and eps-scaling (otsolve)", NULL);
   PetscCall(PetscOptionsInt("-ot_sinkhorn_warmup", "SNS: most Sinkhorn sweeps before the first Newton step", NULL, s->warmup_max, &s->warmup_max, NULL));
-  PetscCall(PetscOptionsReal("-ot_newton_switch", "SNS: leave the warm-up once the marginal error is below this fraction of the total mass", NULL, s->newton_switch,
-                             &s->newton_switch, NULL));
-  PetscCall(PetscOptionsInt("-ot_sinkhorn_fallback", "SNS: Sinkhorn sweeps after a Newton step that fails to increase D", NULL, s->fallback_sweeps, &s->fallback_sweeps,
-                            NULL));
+  PetscCall(PetscOptionsReal("-ot_newton_switch", "SNS: leave the warm-up once the marginal error is below this fraction of the total mass", NULL,
+                             s->newton_switch, &s->newton_switch, NULL));
+  PetscCall(PetscOptionsInt("-ot_sinkhorn_fallback", "SNS: Sinkhorn sweeps after a Newton step that fails to increase D", NULL, s->fallback_sweeps,
+                            &s->fallback_sweeps, NULL));
   PetscCheck(s->warmup_max >= 0 && s->fallback_sweeps > 0, s->comm, OT_ERR_INPUT, "-ot_sinkhorn_warmup must be >= 0 and -ot_sinkhorn_fallback > 0");
-  PetscCall(PetscOptionsBool("-ot_newton_time_check", "SNS: Sinkhorn finishes an eps stage where Newton steps cost more time than they save (false: reproducible)", NULL,
+  PetscCall(PetscOptionsBool("-ot_newton_time_check",
+                             "SNS: Sinkhorn finishes an eps stage where Newton steps cost more time than they save (false: reproducible)", NULL,
                              s->newton_time_check, &s->newton_time_check, NULL));
-  PetscCall(PetscOptionsReal("-ot_newton_slow", "SNS: a step reducing the error by less than this factor is slow; 3 in a row raise the density (x4, twice)", NULL,
-                             s->newton_slow, &s->newton_slow, NULL));
-  PetscCall(PetscOptionsString("-ot_eps_schedule", "eps-scaling: E0:F (E0, E0*F, ... down to -ot_eps), E1,E2,..., none, or auto (0.01 max C:0.2; default for sns)", NULL,
+  PetscCall(PetscOptionsReal("-ot_newton_slow", "SNS: a step reducing the error by less than this factor is slow; 3 in a row raise the density (x4, twice)",
+                             NULL, s->newton_slow, &s->newton_slow, NULL));
+  PetscCall(PetscOptionsString("-ot_eps_schedule",
+                               "eps-scaling: E0:F (E0, E0*F, ... down to -ot_eps), E1,E2,..., none, or auto (0.01 max C:0.2; default for sns)", NULL,
                                s->eps_schedule_spec, s->eps_schedule_spec, sizeof(s->eps_schedule_spec), NULL));
-  PetscCall(PetscOptionsReal("-ot_eps_stage_tol", "eps-scaling: an intermediate eps stage ends at marginal error <= this times the mass", NULL, s->eps_stage_tol,
-                             &s->eps_stage_tol, NULL));
+  PetscCall(PetscOptionsReal("-ot_eps_stage_tol", "eps-scaling: an intermediate eps stage ends at marginal error <= this times the mass", NULL,
+                             s->eps_stage_tol, &s->eps_stage_tol, NULL));
   PetscCheck(s->eps_stage_tol > 0, s->comm, OT_ERR_INPUT, "-ot_eps_stage_tol must be positive, got %g", (double)s->eps_stage_tol);
   PetscOptionsEnd();
   PetscFunctionReturn(0);

@@ -13,18 +13,18 @@ PetscErrorCode OTSolverCreate(MPI_Comm comm, OTSolver *solver)
   PetscFunctionBegin;
   PetscCall(OTInitializePackage());
   PetscCall(PetscNew(&s));
-  s->comm          = comm;
-  s->eps           = -1.0;
-  s->tol           = 1e-9;
-  s->max_it        = 100000;
-  s->monitor_every = 0;
-  s->monitor_seconds = 10.0;
-  s->method          = OT_METHOD_SNS;
-  s->warmup_max      = 5000;
-  s->newton_switch   = 0.1;
-  s->fallback_sweeps = 20;
-  s->newton_slow     = 0.5;
-  s->newton_time_check = PETSC_TRUE;
+  s->comm                = comm;
+  s->eps                 = -1.0;
+  s->tol                 = 1e-9;
+  s->max_it              = 100000;
+  s->monitor_every       = 0;
+  s->monitor_seconds     = 10.0;
+  s->method              = OT_METHOD_SNS;
+  s->warmup_max          = 5000;
+  s->newton_switch       = 0.1;
+  s->fallback_sweeps     = 20;
+  s->newton_slow         = 0.5;
+  s->newton_time_check   = PETSC_TRUE;
   s->checkpoint_interval = 600.0;
   s->eps_stage_tol       = 1e-3;
   s->plan_threshold      = -1.0;
@@ -95,7 +95,7 @@ PetscErrorCode OTSolverSetUp(OTSolver s)
   PetscCall(PetscFree4(s->f, s->g, s->row_plan, s->col_sum));
   PetscCall(PetscCalloc4(pb->n_local, &s->f, pb->m, &s->g, pb->m, &s->row_plan, pb->m + OT_COLUMN_EXTRA, &s->col_sum));
   s->store.m = pb->m;
-  s->setup = PETSC_TRUE;
+  s->setup   = PETSC_TRUE;
   PetscFunctionReturn(0);
 }
 
@@ -131,13 +131,20 @@ static PetscErrorCode SetOutcome(OTSolver s, PetscBool converged)
     }
   }
   if (!r->status[0]) {
-    if (r->converged) PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "converged: marginal error %.3e <= tol %.3e", (double)r->marginal_error, (double)s->tol));
+    if (r->converged)
+      PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "converged: marginal error %.3e <= tol %.3e", (double)r->marginal_error, (double)s->tol));
     else if (s->eps_stage < s->eps_stages - 1)
-      PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "not converged: stopped by -ot_max_it after %" PetscInt_FMT " iterations in eps stage %" PetscInt_FMT " of %" PetscInt_FMT " (eps = %g, above the target)",
+      PetscCall(PetscSNPrintf(r->status, sizeof(r->status),
+                              "not converged: stopped by -ot_max_it after %" PetscInt_FMT " iterations in eps stage %" PetscInt_FMT " of %" PetscInt_FMT
+                              " (eps = %g, above the target)",
                               iterations, s->eps_stage + 1, s->eps_stages, (double)s->eps));
     else if (iterations < s->max_it) /* the sweeps' own estimate reached tol four times, the independent evaluation did not */
-      PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "not converged: marginal error %.3e > tol %.3e after %" PetscInt_FMT " iterations: tol is below what rounding allows here", (double)r->marginal_error, (double)s->tol, iterations));
-    else PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "not converged: marginal error %.3e > tol %.3e after %" PetscInt_FMT " iterations (-ot_max_it)", (double)r->marginal_error, (double)s->tol, iterations));
+      PetscCall(PetscSNPrintf(r->status, sizeof(r->status),
+                              "not converged: marginal error %.3e > tol %.3e after %" PetscInt_FMT " iterations: tol is below what rounding allows here",
+                              (double)r->marginal_error, (double)s->tol, iterations));
+    else
+      PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "not converged: marginal error %.3e > tol %.3e after %" PetscInt_FMT " iterations (-ot_max_it)",
+                              (double)r->marginal_error, (double)s->tol, iterations));
   }
   PetscFunctionReturn(0);
 }
@@ -170,16 +177,16 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   s->solve_start  = MPI_Wtime();
   s->last_monitor = s->solve_start;
   PetscCall(PetscStrcpy(r->status, ""));
-  r->reason              = OT_REASON_NONE;
+  r->reason      = OT_REASON_NONE;
   r->wasserstein = r->wasserstein_lower = r->wasserstein_upper = r->sinkhorn_divergence = NAN;
-  r->divergence_converged                                                            = PETSC_FALSE;
+  r->divergence_converged                                                               = PETSC_FALSE;
   r->iterations_sinkhorn = r->iterations_newton = 0;
   r->checkpoint_failures                        = 0;
   r->checkpoint_error[0]                        = '\0';
   r->sinkhorn_time                              = 0.0;
   s->sns_phase = s->sns_boosts = 0;
-  s->eps_stage = 0;
-  s->eps       = s->eps_schedule[0];
+  s->eps_stage                 = 0;
+  s->eps                       = s->eps_schedule[0];
   if (s->restart_file[0]) {
     PetscCall(OTSolverLoadCheckpoint(s, s->restart_file));
     PetscCall(PetscPrintf(s->comm, "otsolve: resuming from %s after %" PetscInt_FMT " Sinkhorn sweeps and %" PetscInt_FMT " Newton steps\n", s->restart_file,

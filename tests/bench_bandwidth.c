@@ -34,7 +34,7 @@ static int CompareDoubles(const void *x, const void *y)
 
 int main(int argc, char **argv)
 {
-  PetscReal   bytes = 512e6;
+  PetscReal   bytes  = 512e6;
   PetscInt    rounds = 10;
   PetscMPIInt rank, size;
   size_t      total, count;

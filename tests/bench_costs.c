@@ -38,8 +38,8 @@ static double BestSeconds(OTProblem pb, PetscInt rows, int what, const PetscReal
 
 int main(int argc, char **argv)
 {
-  PetscInt  m = 20000, rows = 100, dims[8] = {2, 10}, ndims = 8;
-  OTProblem pb;
+  PetscInt   m = 20000, rows = 100, dims[8] = {2, 10}, ndims = 8;
+  OTProblem  pb;
   PetscReal *g, *out;
   uint64_t   state = 12345;
 

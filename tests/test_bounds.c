@@ -12,13 +12,13 @@ TestSuite(bounds, .init = OTTestInit, .fini = OTTestFini);
 Test(bounds, two_by_two_by_hand)
 {
   const double cost[4] = {0, 1, 2, 0}, half[2] = {0.5, 0.5}, zero[2] = {0, 0};
-  OTProblem    pb      = OTTestProblem(2, 2, cost, half, half);
+  OTProblem    pb = OTTestProblem(2, 2, cost, half, half);
   double       e1 = exp(-1.0), e2 = exp(-2.0);
   double       x0 = 0.5 / (1 + e1), x1 = 0.5 / (1 + e2);
   double       X01 = x0 * e1, X10 = x1 * e2, X11 = x1;
-  double       y1 = 0.5 / (X01 + X11);
+  double       y1  = 0.5 / (X01 + X11);
   double       Y01 = X01 * y1, Y10 = X10, Y11 = X11 * y1;
-  double       err_a1 = 0.5 - (Y10 + Y11);
+  double       err_a1         = 0.5 - (Y10 + Y11);
   double       expected_upper = Y01 + 2 * Y10 + 2 * err_a1;
   double       lower, upper;
 
@@ -33,9 +33,16 @@ Test(bounds, two_by_two_by_hand)
    potentials the bounds must bracket it. */
 Test(bounds, bracket_the_assignment_optimum)
 {
-  const double third[3] = {1.0 / 3, 1.0 / 3, 1.0 / 3};
-  const int    perms[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
-  unsigned     seed = 12345;
+  const double third[3]    = {1.0 / 3, 1.0 / 3, 1.0 / 3};
+  const int    perms[6][3] = {
+       {0, 1, 2},
+       {0, 2, 1},
+       {1, 0, 2},
+       {1, 2, 0},
+       {2, 0, 1},
+       {2, 1, 0}
+  };
+  unsigned seed = 12345;
 
   for (int trial = 0; trial < 50; trial++) {
     double    cost[9], f[3], g[3], lower, upper, best = INFINITY;

@@ -44,7 +44,7 @@ static double BruteCost(const double *x, const double *y, PetscInt d, OTCostKind
 /* m = 700 spans several tiles and a partial one; d from 1 to 9 covers the four-coordinate passes and their remainders */
 Test(cost, rows_entries_and_plans_match_brute_force)
 {
-  const OTCostKind kinds[3]  = {OT_COST_SQEUCLIDEAN, OT_COST_EUCLIDEAN, OT_COST_PNORM};
+  const OTCostKind kinds[3] = {OT_COST_SQEUCLIDEAN, OT_COST_EUCLIDEAN, OT_COST_PNORM};
   const PetscInt   n = 5, m = 700;
   double           g[700], buffer[700], plan[700], entries[3];
   PetscInt         columns[3] = {0, 699, 256};

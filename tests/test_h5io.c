@@ -169,7 +169,7 @@ Test(h5io, atomic_hdf5_file_refused_by_the_writer_leaves_the_old_file_and_no_tem
 Test(h5io, atomic_hdf5_file_without_room_fails_cleanly_and_keeps_the_old_file)
 {
   char      dir[64], path[PETSC_MAX_PATH_LEN], tmpname[PETSC_MAX_PATH_LEN + 32], reason[512];
-  PetscInt  answer = 42;
+  PetscInt  answer  = 42;
   PetscBool written = PETSC_TRUE;
 
   TempPath("out.h5", dir, path);

@@ -56,7 +56,9 @@ Test(kernels, log_within_a_few_ulp_of_libm)
 
 Test(kernels, row_plan_matches_direct)
 {
-  enum { M = 1003 };
+  enum {
+    M = 1003
+  };
   double g[M], cost[M], out[M], eps = 0.05, f = 0.3, direct = 0.0, sum, dot_direct = 0.0;
 
   for (int j = 0; j < M; j++) {
@@ -88,10 +90,13 @@ Test(kernels, row_min_minus_is_minus_the_row_shift)
    forms must agree, so that a sparse representation serves the passes unchanged. */
 Test(kernels, sparse_rows_agree_with_dense_rows)
 {
-  enum { M = 37, K = 11 };
-  PetscInt  cols[K], kept[M], kept_dense[M], count, count_dense, arg, arg_dense;
-  double    val[K], dense[M], y[M], axpy[M], axpy_dense[M], cmax[M], crow[M], cmax_d[M], crow_d[M], cmin[M], cmin_d[M], min_dense[M];
-  OTRow     sparse, full;
+  enum {
+    M = 37,
+    K = 11
+  };
+  PetscInt cols[K], kept[M], kept_dense[M], count, count_dense, arg, arg_dense;
+  double   val[K], dense[M], y[M], axpy[M], axpy_dense[M], cmax[M], crow[M], cmax_d[M], crow_d[M], cmin[M], cmin_d[M], min_dense[M];
+  OTRow    sparse, full;
 
   for (int k = 0; k < K; k++) {
     cols[k] = (PetscInt)(3 * k + 1); /* 1, 4, ..., 31 */
@@ -161,7 +166,10 @@ Test(kernels, sparse_rows_agree_with_dense_rows)
 /* The four-row sweep kernels on sparse rows against the same rows stored densely. */
 Test(kernels, sparse_quads_agree_with_dense_quads)
 {
-  enum { M = 29, K = 9 };
+  enum {
+    M = 29,
+    K = 9
+  };
   PetscInt  cols[4][K];
   double    val[4][K], dense[4][M], v[M], sums[4], sums_dense[4], col[M], col_dense[M], scale[4] = {0.5, 1.5, -0.25, 2.0};
   OTRowQuad quad, quad_dense;
@@ -172,13 +180,13 @@ Test(kernels, sparse_quads_agree_with_dense_quads)
   for (int r = 0; r < 4; r++) {
     for (int j = 0; j < M; j++) dense[r][j] = 0.0;
     for (int k = 0; k < K; k++) {
-      cols[r][k] = (PetscInt)((r + 3 * k) % M);
-      val[r][k]  = 1.0 + 0.1 * (r + k);
+      cols[r][k]           = (PetscInt)((r + 3 * k) % M);
+      val[r][k]            = 1.0 + 0.1 * (r + k);
       dense[r][cols[r][k]] = val[r][k];
     }
-    quad.len[r] = K;
-    quad.cols[r] = cols[r];
-    quad.k[r]    = val[r];
+    quad.len[r]       = K;
+    quad.cols[r]      = cols[r];
+    quad.k[r]         = val[r];
     quad_dense.len[r] = M;
     quad_dense.k[r]   = dense[r];
   }

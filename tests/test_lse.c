@@ -11,8 +11,8 @@ static OTLogSum Single(double x)
 
 Test(lse, merge_equals_direct_sum)
 {
-  const double xs[] = {-3.0, 0.5, 2.25, -700.0, 1.0};
-  OTLogSum     acc  = {-INFINITY, 0.0};
+  const double xs[]   = {-3.0, 0.5, 2.25, -700.0, 1.0};
+  OTLogSum     acc    = {-INFINITY, 0.0};
   double       direct = 0.0;
 
   for (int k = 0; k < 5; k++) {

@@ -14,7 +14,7 @@ static void DenseSolve(int size, double *A, double *rhs)
     for (int r = k + 1; r < size; r++)
       if (fabs(A[r * size + k]) > fabs(A[pivot * size + k])) pivot = r;
     for (int c = 0; c < size; c++) {
-      double t = A[k * size + c];
+      double t        = A[k * size + c];
       A[k * size + c] = A[pivot * size + c], A[pivot * size + c] = t;
     }
     double t = rhs[k];
@@ -43,13 +43,17 @@ static void Project(int n, int m, double *x)
 
 Test(newton, full_density_direction_is_the_newton_direction)
 {
-  enum { N = 6, M = 5, S = N + M };
-  double       cost[N * M], a[N], b[M], f[N], g[M], P[N * M], r[N] = {0}, c[M] = {0}, H[S * S] = {0}, x[S], ours[S];
-  double       eps = 0.3;
-  unsigned     seed = 99;
-  OTProblem    pb;
-  OTSolver     solver;
-  OTNewtonInfo info;
+  enum {
+    N = 6,
+    M = 5,
+    S = N + M
+  };
+  double        cost[N * M], a[N], b[M], f[N], g[M], P[N * M], r[N] = {0}, c[M] = {0}, H[S * S] = {0}, x[S], ours[S];
+  double        eps  = 0.3;
+  unsigned      seed = 99;
+  OTProblem     pb;
+  OTSolver      solver;
+  OTNewtonInfo  info;
   const double *df, *dg;
 
   for (int k = 0; k < N * M; k++) cost[k] = (double)(seed = seed * 1103515245u + 12345u) / 4294967296.0;
@@ -82,7 +86,7 @@ Test(newton, full_density_direction_is_the_newton_direction)
   for (int assembly = OT_NEWTON_ASSEMBLY_SPLIT; assembly <= OT_NEWTON_ASSEMBLY_SETVALUES; assembly++) {
     cr_assert(OTSolverCreate(PETSC_COMM_SELF, &solver) == 0);
     cr_assert(OTSolverSetProblem(solver, pb) == 0);
-    solver->eps             = eps;
+    solver->eps              = eps;
     solver->newton->density  = 1e3; /* keep every entry */
     solver->newton->shift    = 0.0;
     solver->newton->assembly = (OTNewtonAssembly)assembly;
@@ -106,7 +110,10 @@ Test(newton, full_density_direction_is_the_newton_direction)
 
 Test(newton, sparsified_direction_keeps_rows_and_columns_and_ascends)
 {
-  enum { N = 40, M = 30 };
+  enum {
+    N = 40,
+    M = 30
+  };
   double       cost[N * M], a[N], b[M];
   unsigned     seed = 7;
   OTProblem    pb;
@@ -119,7 +126,7 @@ Test(newton, sparsified_direction_keeps_rows_and_columns_and_ascends)
   pb = OTTestProblem(N, M, cost, a, b);
   cr_assert(OTSolverCreate(PETSC_COMM_SELF, &solver) == 0);
   cr_assert(OTSolverSetProblem(solver, pb) == 0);
-  solver->eps            = 0.01;
+  solver->eps             = 0.01;
   solver->newton->density = 1.0; /* about n + m entries by threshold, plus every row's and column's largest */
   solver->newton->shift   = 1e-2;
   cr_assert(OTSolverSetUp(solver) == 0);

@@ -65,10 +65,10 @@ static hid_t OpenParallel(const char *path)
 
 static void CheckBlock(hid_t file_type)
 {
-  char     path[] = "/tmp/otsolve-test-XXXXXX";
-  int      fd     = mkstemp(path);
-  double   block[3 * 7];
-  hid_t    file;
+  char   path[] = "/tmp/otsolve-test-XXXXXX";
+  int    fd     = mkstemp(path);
+  double block[3 * 7];
+  hid_t  file;
 
   cr_assert(fd >= 0);
   close(fd);

@@ -47,9 +47,9 @@ static OTSolver Compare(int n, int m, const double *given_cost, double cost_offs
   pb = OTTestProblem(n, m, cost, a, b);
   cr_assert(OTSolverCreate(PETSC_COMM_SELF, &solver) == 0);
   cr_assert(OTSolverSetProblem(solver, pb) == 0);
-  solver->eps    = eps;
-  solver->tol    = tol;
-  solver->max_it = 20000;
+  solver->eps     = eps;
+  solver->tol     = tol;
+  solver->max_it  = 20000;
   solver->variant = variant;
   solver->method  = OT_METHOD_SINKHORN; /* this file tests the sweeps themselves */
   cr_assert(OTSolverSolve(solver) == 0);
