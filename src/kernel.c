@@ -156,20 +156,6 @@ OT_HOT_LOOP OTRow OTKernelScaledRow(const OTKernelStore *store, PetscInt i_local
   return row;
 }
 
-void OTKernelStoredQuad(const OTKernelStore *store, PetscInt n_local, PetscInt i_local, OTRowQuad *quad)
-{
-  const size_t m = (size_t)store->m;
-
-  for (PetscInt r = 0; r < 4; r++) { /* past the last row: repeat it (the sweeps give it scale 0) */
-    size_t row = (size_t)(i_local + PetscMin(r, n_local - 1 - i_local));
-
-    quad->len[r]      = store->m;
-    quad->cols[r]     = NULL;
-    quad->k[r]        = store->k ? store->k + row * m : NULL;
-    quad->k_single[r] = store->k_single ? store->k_single + row * m : NULL;
-  }
-}
-
 OT_HOT_LOOP void OTKernelStoreSingle(OTKernelStore *store, PetscInt i_local, const OTRow *row)
 {
   float *restrict ks_row = store->k_single + (size_t)i_local * (size_t)store->m;

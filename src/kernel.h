@@ -57,8 +57,6 @@ PETSC_EXTERN OTRow OTKernelLogPlanFromCost(const OTRow *cost, PetscReal f_i, con
 PETSC_EXTERN OTRow OTKernelScaledRow(const OTKernelStore *store, PetscInt i_local, PetscReal u_i, const PetscReal *v, PetscReal *out);
 /* Row i_local of the stored double kernel as it is (out is where a kernel pass writes it when it rebuilds it). */
 PETSC_EXTERN PetscReal *OTKernelStoredRow(const OTKernelStore *store, PetscInt i_local);
-/* Rows i_local .. i_local + 3 of the stored kernel (double or float), for the four-row sweeps. */
-PETSC_EXTERN void OTKernelStoredQuad(const OTKernelStore *store, PetscInt n_local, PetscInt i_local, OTRowQuad *quad);
 /* Stores row i_local of the float kernel from a double row (entries below FLT_MIN as 0). */
 PETSC_EXTERN void OTKernelStoreSingle(OTKernelStore *store, PetscInt i_local, const OTRow *row);
 /* out[k] = C(i_local, columns[k]). Rank-local. */
@@ -171,6 +169,22 @@ static inline PetscReal OTRowValueAt(const OTRow *row, PetscInt j, PetscReal abs
   for (PetscInt k = 0; k < row->len; k++)
     if (row->cols[k] == j) return row->val[k];
   return absent;
+}
+
+/* Rows i_local .. i_local + 3 of the stored kernel (double or float), for the four-row sweeps (inline: the sweeps
+   take one quad per four rows, and on small problems a call per quad shows in the sweep's time). */
+static inline void OTKernelStoredQuad(const OTKernelStore *store, PetscInt n_local, PetscInt i_local, OTRowQuad *quad)
+{
+  const size_t m = (size_t)store->m;
+
+  for (PetscInt r = 0; r < 4; r++) { /* past the last row: repeat it (the sweeps give it scale 0) */
+    size_t row = (size_t)(i_local + PetscMin(r, n_local - 1 - i_local));
+
+    quad->len[r]      = store->m;
+    quad->cols[r]     = NULL;
+    quad->k[r]        = store->k ? store->k + row * m : NULL;
+    quad->k_single[r] = store->k_single ? store->k_single + row * m : NULL;
+  }
 }
 
 /* The four-row sweep kernels on a quad: sums[r] = sum_j K_rj v_j, then col_sum[j] += sum_r scale[r] K_rj. */

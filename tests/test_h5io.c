@@ -64,7 +64,9 @@ Test(h5io, temporary_name_is_the_file_and_rank_0s_pid)
   cr_assert_str_eq(tmpname, expect);
 }
 
-Test(h5io, commit_replaces_the_file_and_leaves_no_temporary)
+/* A temporary holding "new" committed over a file holding "old", the write having failed or not: the file must then
+   read as expected, and the temporary be gone. */
+static void CommitCase(PetscBool failed, const char *expected)
 {
   char dir[64], path[PETSC_MAX_PATH_LEN], tmpname[PETSC_MAX_PATH_LEN + 32];
 
@@ -72,24 +74,20 @@ Test(h5io, commit_replaces_the_file_and_leaves_no_temporary)
   WriteText(path, "old");
   cr_assert(OTFileTemporaryName(PETSC_COMM_SELF, path, tmpname, sizeof(tmpname)) == 0);
   WriteText(tmpname, "new");
-  cr_assert(OTFileCommit(PETSC_COMM_SELF, tmpname, path, PETSC_FALSE) == 0);
-  cr_assert(ReadsAs(path, "new"));
+  cr_assert(OTFileCommit(PETSC_COMM_SELF, tmpname, path, failed) == 0);
+  cr_assert(ReadsAs(path, expected));
   cr_assert(access(tmpname, F_OK) != 0, "the temporary is still there");
   RemoveAll(dir);
 }
 
+Test(h5io, commit_replaces_the_file_and_leaves_no_temporary)
+{
+  CommitCase(PETSC_FALSE, "new");
+}
+
 Test(h5io, failed_write_removes_the_temporary_and_keeps_the_old_file)
 {
-  char dir[64], path[PETSC_MAX_PATH_LEN], tmpname[PETSC_MAX_PATH_LEN + 32];
-
-  TempPath("out.txt", dir, path);
-  WriteText(path, "old");
-  cr_assert(OTFileTemporaryName(PETSC_COMM_SELF, path, tmpname, sizeof(tmpname)) == 0);
-  WriteText(tmpname, "half");
-  cr_assert(OTFileCommit(PETSC_COMM_SELF, tmpname, path, PETSC_TRUE) == 0);
-  cr_assert(ReadsAs(path, "old"));
-  cr_assert(access(tmpname, F_OK) != 0, "the temporary of a failed write is still there");
-  RemoveAll(dir);
+  CommitCase(PETSC_TRUE, "old");
 }
 
 Test(h5io, failed_rename_is_a_write_error_and_removes_the_temporary)
