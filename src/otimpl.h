@@ -307,12 +307,19 @@ typedef struct {
 PETSC_EXTERN PetscErrorCode OTH5HistoryType(hid_t *type);
 /* Writes the solver's state, /f (each rank its rows), /g and /history (rank 0), into a result or checkpoint file. Collective. */
 PETSC_EXTERN PetscErrorCode OTH5WriteState(OTSolver s, hid_t file, hid_t xfer);
-/* Writes /plan (CSR: indptr, indices, data) with the entries of P >= -ot_plan_threshold x max P (plan.c). Collective. */
 /* The bytes of the solver's state in a file: /f, /g and /history (without HDF5's metadata). Not collective. */
 PETSC_EXTERN double OTStateBytes(OTSolver s);
-/* The bytes /plan will take (its entries counted as OTWritePlan keeps them). Collective. */
-PETSC_EXTERN PetscErrorCode OTPlanBytes(OTSolver s, double *bytes);
-PETSC_EXTERN PetscErrorCode OTWritePlan(OTSolver s, hid_t file, hid_t xfer);
+/* The entries of P that /plan keeps (>= -ot_plan_threshold x max P, decided in the log domain): counted once, before
+   the file is written, so that its size is known for the room probe. */
+typedef struct {
+  PetscReal max_exponent, cut; /* max_ij (f_i + g_j - C_ij), and the cut max + eps log threshold */
+  int64_t   nnz_local, nnz_total;
+  double    bytes; /* of /plan's three datasets */
+} OTPlanCount;
+/* Counts them. Collective. */
+PETSC_EXTERN PetscErrorCode OTPlanCountEntries(OTSolver s, OTPlanCount *count);
+/* Writes /plan (CSR: indptr, indices, data) with the counted entries (plan.c). Collective. */
+PETSC_EXTERN PetscErrorCode OTWritePlan(OTSolver s, const OTPlanCount *count, hid_t file, hid_t xfer);
 
 /* --- evaluation (evaluate.c) and bounds (bounds.c) --- */
 /* What the reduced column sums of P say about a state, with the reduced <a,f> and row error sum_i |(P1)_i - a_i|. */

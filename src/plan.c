@@ -11,57 +11,46 @@
 #include "otimpl.h"
 
 /* The plan's cut in the log domain (max exponent + eps log threshold) and this rank's count of entries above it. */
-static PetscErrorCode PlanCount(OTSolver s, PetscReal *buffer, PetscReal *max_exponent, PetscReal *cut, int64_t *nnz_local)
+PetscErrorCode OTPlanCountEntries(OTSolver s, OTPlanCount *count)
 {
-  OTProblem pb = s->problem;
+  OTProblem  pb = s->problem;
+  PetscReal *buffer;
 
   PetscFunctionBegin;
-  *max_exponent = -INFINITY;
-  *nnz_local    = 0;
+  PetscCall(PetscMalloc1(pb->m, &buffer)); /* a row of costs, for point clouds (dense rows are read in place) */
+  count->max_exponent = -INFINITY;
+  count->nnz_local    = 0;
   for (PetscInt i = 0; i < pb->n_local; i++) {
     OTRow cost = OTKernelCostRow(pb, i, buffer);
 
-    *max_exponent = PetscMax(*max_exponent, s->f[i] - OTRowMinMinus(&cost, s->g)); /* f_i + max_j (g_j - C_ij) */
+    count->max_exponent = PetscMax(count->max_exponent, s->f[i] - OTRowMinMinus(&cost, s->g)); /* f_i + max_j (g_j - C_ij) */
   }
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, max_exponent, 1, MPIU_REAL, MPIU_MAX, s->comm));
-  *cut = s->plan_threshold > 0 ? *max_exponent + s->eps * PetscLogReal(s->plan_threshold) : -INFINITY;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &count->max_exponent, 1, MPIU_REAL, MPIU_MAX, s->comm));
+  count->cut = s->plan_threshold > 0 ? count->max_exponent + s->eps * PetscLogReal(s->plan_threshold) : -INFINITY;
   for (PetscInt i = 0; i < pb->n_local; i++) {
     OTRow cost = OTKernelCostRow(pb, i, buffer);
 
-    for (PetscInt k = 0; k < cost.len; k++) *nnz_local += (s->f[i] + s->g[OT_ROW_COLUMN(&cost, k)]) - cost.val[k] >= *cut;
+    for (PetscInt k = 0; k < cost.len; k++) count->nnz_local += (s->f[i] + s->g[OT_ROW_COLUMN(&cost, k)]) - cost.val[k] >= count->cut;
   }
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode OTPlanBytes(OTSolver s, double *bytes)
-{
-  PetscReal *buffer, max_exponent, cut;
-  int64_t    nnz_local, nnz_total;
-
-  PetscFunctionBegin;
-  PetscCall(PetscMalloc1(s->problem->m, &buffer));
-  PetscCall(PlanCount(s, buffer, &max_exponent, &cut, &nnz_local));
   PetscCall(PetscFree(buffer));
-  PetscCallMPI(MPI_Allreduce(&nnz_local, &nnz_total, 1, MPI_INT64_T, MPI_SUM, s->comm));
-  *bytes = 8.0 * ((double)s->problem->n + 1.0) + 16.0 * (double)nnz_total; /* indptr; indices and data */
+  PetscCallMPI(MPI_Allreduce(&count->nnz_local, &count->nnz_total, 1, MPI_INT64_T, MPI_SUM, s->comm));
+  count->bytes = 8.0 * ((double)pb->n + 1.0) + 16.0 * (double)count->nnz_total; /* indptr; indices and data */
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode OTWritePlan(OTSolver s, hid_t file, hid_t xfer)
+PetscErrorCode OTWritePlan(OTSolver s, const OTPlanCount *count, hid_t file, hid_t xfer)
 {
   OTProblem  pb      = s->problem;
   PetscInt   n_local = pb->n_local, m = pb->m;
-  PetscReal  max_exponent, cut;
-  int64_t    nnz_local = 0, offset = 0, nnz_total = 0, *indptr, *indices;
+  PetscReal  max_exponent = count->max_exponent, cut = count->cut;
+  int64_t    nnz_local = count->nnz_local, offset = 0, nnz_total = count->nnz_total, *indptr, *indices;
   PetscReal *data, *buffer;
   hid_t      group;
 
   PetscFunctionBegin;
   PetscCall(PetscMalloc1(m, &buffer)); /* a row of costs, for point clouds (dense rows are read in place) */
-  PetscCall(PlanCount(s, buffer, &max_exponent, &cut, &nnz_local));
   PetscCallMPI(MPI_Exscan(&nnz_local, &offset, 1, MPI_INT64_T, MPI_SUM, s->comm));
   if (s->rank == 0) offset = 0; /* MPI_Exscan leaves rank 0's result undefined */
-  PetscCallMPI(MPI_Allreduce(&nnz_local, &nnz_total, 1, MPI_INT64_T, MPI_SUM, s->comm));
   PetscCheck(nnz_total < PETSC_MAX_INT, s->comm, OT_ERR_INPUT, "-ot_plan_threshold %g keeps %lld entries of P, too many for one file; raise the threshold",
              (double)s->plan_threshold, (long long)nnz_total);
 

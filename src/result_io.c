@@ -77,16 +77,23 @@ PetscErrorCode OTH5WriteState(OTSolver s, hid_t file, hid_t xfer)
   PetscFunctionReturn(0);
 }
 
-/* The contents of the result file (an OTH5WriteFn; ctx is the solver). */
+/* What the result file is written from: the solver, and the plan's entries counted before the file is created. */
+typedef struct {
+  OTPlanCount plan; /* with -ot_plan_threshold */
+  OTSolver    s;
+} ResultContext;
+
+/* The contents of the result file (an OTH5WriteFn; ctx is a ResultContext). */
 static PetscErrorCode WriteResultFile(void *ctx, hid_t file, hid_t xfer)
 {
-  OTSolver        s           = (OTSolver)ctx;
-  OTProblem       pb          = s->problem;
-  OTResult       *r           = &s->result;
-  const PetscReal reals[]     = {r->transport_cost, r->dual_objective, r->entropic_cost, r->marginal_error, r->lower_bound, r->upper_bound, r->eps, s->tol,
-                                 r->solve_time};
-  const PetscReal distances[] = {r->wasserstein, r->wasserstein_lower, r->wasserstein_upper};
-  const PetscInt  ints[]      = {s->eps_stages, r->iterations_sinkhorn, r->iterations_newton, r->converged ? 1 : 0, pb->n, pb->m, s->size};
+  OTSolver           s           = ((ResultContext *)ctx)->s;
+  const OTPlanCount *plan        = &((ResultContext *)ctx)->plan;
+  OTProblem          pb          = s->problem;
+  OTResult          *r           = &s->result;
+  const PetscReal    reals[]     = {r->transport_cost, r->dual_objective, r->entropic_cost, r->marginal_error, r->lower_bound, r->upper_bound, r->eps, s->tol,
+                                    r->solve_time};
+  const PetscReal    distances[] = {r->wasserstein, r->wasserstein_lower, r->wasserstein_upper};
+  const PetscInt     ints[]      = {s->eps_stages, r->iterations_sinkhorn, r->iterations_newton, r->converged ? 1 : 0, pb->n, pb->m, s->size};
 
   PetscFunctionBegin;
   PetscCall(OTH5WriteState(s, file, xfer));
@@ -100,21 +107,21 @@ static PetscErrorCode WriteResultFile(void *ctx, hid_t file, hid_t xfer)
   PetscCall(OTH5WriteAttrsInt(file, "eps_stages iterations_sinkhorn iterations_newton converged n m ranks", 7, ints));
   PetscCall(OTH5WriteAttrString(file, "status", r->status));
   PetscCall(OTH5WriteAttrString(file, "problem", pb->source));
-  if (s->plan_threshold >= 0) PetscCall(OTWritePlan(s, file, xfer));
+  if (s->plan_threshold >= 0) PetscCall(OTWritePlan(s, plan, file, xfer));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode OTSolverWriteResult(OTSolver s, const char filename[])
 {
-  double    plan_bytes = 0.0;
-  PetscBool written;
-  char      reason[512];
+  ResultContext ctx = {.s = s}; /* no plan: nothing counted */
+  PetscBool     written;
+  char          reason[512];
 
   PetscFunctionBegin;
   PetscCall(PetscLogStagePush(OT_STAGE_WRITE));
   PetscCall(PetscLogEventBegin(OT_EVENT_WRITE, 0, 0, 0, 0));
-  if (s->plan_threshold >= 0) PetscCall(OTPlanBytes(s, &plan_bytes));
-  PetscCall(OTH5WriteAtomicTry(s->comm, filename, OTStateBytes(s) + plan_bytes, WriteResultFile, s, &written, reason, sizeof(reason)));
+  if (s->plan_threshold >= 0) PetscCall(OTPlanCountEntries(s, &ctx.plan));
+  PetscCall(OTH5WriteAtomicTry(s->comm, filename, OTStateBytes(s) + ctx.plan.bytes, WriteResultFile, &ctx, &written, reason, sizeof(reason)));
   PetscCall(PetscLogEventEnd(OT_EVENT_WRITE, 0, 0, 0, 0));
   PetscCall(PetscLogStagePop());
   PetscCheck(written, s->comm, OT_ERR_WRITE, "result %s not written: %s (its temporary file was removed)", filename, reason);
