@@ -198,6 +198,11 @@ PETSC_EXTERN PetscErrorCode OTSolverSetDivergence(OTSolver solver, PetscReal div
    -ot_eps, or its default 0.01 * max C, and -ot_eps_schedule. Every rank gets the same result. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolvePoints(MPI_Comm comm, PetscInt n, PetscInt m, PetscInt d, const PetscReal X[], const PetscReal Y[], const PetscReal a[],
                                           const PetscReal b[], const char cost[], const char source[], PetscReal eps, OTResult *result);
+/* The symmetric problem (X, X) with weights a on both sides (X: n x d, a or NULL for uniform, whole on every rank),
+   as OTSolvePoints solves it, with its symmetric structure: one potential (f = g). Its dual objective is the self
+   term OT_eps(a, a) of a Sinkhorn divergence. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolveSymmetric(MPI_Comm comm, PetscInt n, PetscInt d, const PetscReal X[], const PetscReal a[], const char cost[],
+                                             const char source[], PetscReal eps, OTResult *result);
 /* The K x K matrix of transport costs among the measures listed in the text file `list` (one HDF5 file
    per line, each with points /X and optional weights /a), pairs spread over groups of ranks; written to
    `output` (HDF5); unconverged counts the pairs that did not converge. Reads the solver options for

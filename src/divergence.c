@@ -25,7 +25,7 @@ static PetscErrorCode SolveSymmetric(MPI_Comm comm, PetscReal eps, const char ma
   PetscFunctionBegin;
   PetscCall(PetscSNPrintf(source, sizeof(source), "%s (%s, %s)", main_source, what, what));
   /* the main problem's eps, not this problem's default */
-  PetscCall(OTSolvePoints(comm, count, count, d, points, points, weights, weights, cost, source, eps, &result));
+  PetscCall(OTSolveSymmetric(comm, count, d, points, weights, cost, source, eps, &result));
   PetscCall(PetscPrintf(comm, "otsolve: divergence term OT(%s, %s): dual_objective %.17g, %" PetscInt_FMT " iterations, %s\n", what, what,
                         (double)result.dual_objective, result.iterations_sinkhorn + result.iterations_newton, result.status));
   *dual      = result.dual_objective;

@@ -33,3 +33,12 @@ PetscErrorCode OTSolvePoints(MPI_Comm comm, PetscInt n, PetscInt m, PetscInt d, 
   PetscCall(OTSolverDestroy(&solver));
   PetscFunctionReturn(0);
 }
+
+PetscErrorCode OTSolveSymmetric(MPI_Comm comm, PetscInt n, PetscInt d, const PetscReal X[], const PetscReal a[], const char cost[], const char source[],
+                                PetscReal eps, OTResult *result)
+{
+  PetscFunctionBegin;
+  /* the same arrays on both sides: OTProblemSetPoints marks the problem symmetric */
+  PetscCall(OTSolvePoints(comm, n, n, d, X, X, a, a, cost, source, eps, result));
+  PetscFunctionReturn(0);
+}
