@@ -104,7 +104,8 @@ PETSC_EXTERN PetscErrorCode OTProblemSetFromOptions(OTProblem problem);
 PETSC_EXTERN PetscErrorCode OTProblemLoad(OTProblem problem, const char filename[]);
 /* Builds a point-cloud problem from arrays that every rank passes whole: points X (n x d, row-major) and
    Y (m x d), weights a (n) and b (m) or NULL for uniform, cost "sqeuclidean", "euclidean" or "pnorm:P";
-   each rank keeps its rows of X. source names the problem in messages. Collective. */
+   each rank keeps its rows of X. source names the problem in messages. The same arrays for X and Y and for a and
+   b (X == Y, a == b: pointers) make the problem symmetric, solved with one potential (OTSolveSymmetric). Collective. */
 PETSC_EXTERN PetscErrorCode OTProblemSetPoints(OTProblem problem, PetscInt n, PetscInt m, PetscInt d, const PetscReal X[], const PetscReal Y[],
                                                const PetscReal a[], const PetscReal b[], const char cost[], const char source[]);
 /* Builds the built-in example: two Gaussian mixtures in 2-D, n and m points, squared Euclidean
@@ -205,9 +206,11 @@ PETSC_EXTERN PetscErrorCode OTSolveSymmetric(MPI_Comm comm, PetscInt n, PetscInt
                                              const char source[], PetscReal eps, OTResult *result);
 /* The K x K matrix of transport costs among the measures listed in the text file `list` (one HDF5 file
    per line, each with points /X and optional weights /a), pairs spread over groups of ranks; written to
-   `output` (HDF5); unconverged counts the pairs that did not converge. Reads the solver options for
-   every pair. Collective. */
-PETSC_EXTERN PetscErrorCode OTSolvePairs(MPI_Comm comm, const char list[], const char output[], const char cost[], PetscInt *unconverged);
+   `output` (HDF5: README, -pairs). One eps for all pairs: -ot_eps, else -ot_eps_rel R (0.01) x the largest
+   max C over all pairs (each pair's own with -pairs_eps_per_pair). divergence: also the K self terms
+   OT_eps(a_k, a_k), once per measure, and the K x K Sinkhorn divergences. unconverged counts the solves (pairs
+   and self terms) that did not converge. Reads the solver options for every solve. Collective. */
+PETSC_EXTERN PetscErrorCode OTSolvePairs(MPI_Comm comm, const char list[], const char output[], const char cost[], PetscBool divergence, PetscInt *unconverged);
 /* Prints the final `key = value` lines on rank 0. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverPrintSummary(OTSolver solver);
 /* Prints the solver's configuration. Collective. */

@@ -33,6 +33,7 @@ struct _p_OTProblem {
   PetscReal   mass;      /* sum of a (= sum of b) */
   PetscReal   mass_tol;  /* -ot_mass_tol: accepted relative mismatch of sum(a) and sum(b) */
   PetscBool   normalize; /* -ot_normalize: rescale both measures to mass 1 */
+  PetscBool   symmetric; /* the problem (X, X) with a = b (OTSolveSymmetric): the optimum has f = g (symmetric.c) */
   char        source[PETSC_MAX_PATH_LEN];
 };
 
@@ -201,6 +202,13 @@ PETSC_EXTERN void OTAdviseHugePages(void *start, size_t bytes);
 PETSC_EXTERN PetscErrorCode OTSinkhornRun(OTSolver solver, PetscInt max_sweeps, PetscInt first_iteration, PetscBool stop_when_close, PetscInt *sweeps,
                                           PetscBool *converged);
 
+/* After a sweep: the history row and monitor line of the state, and whether the run ends here (converged, close
+   enough for Newton with stop_when_close, or NaN/Inf, which also sets the result's reason). Not collective. */
+PETSC_EXTERN PetscErrorCode OTSinkhornVerdict(OTSolver s, PetscInt iteration, PetscReal marginal_error, PetscReal dual, PetscBool stop_when_close,
+                                              PetscBool *converged, PetscBool *leave);
+/* OTSinkhornRun for a symmetric problem: the averaged iteration on the one potential (symmetric.c). Collective. */
+PETSC_EXTERN PetscErrorCode OTSymmetricRun(OTSolver solver, PetscInt max_sweeps, PetscInt first_iteration, PetscBool stop_when_close, PetscInt *sweeps,
+                                           PetscBool *converged);
 /* --- the stages' options: each reads its own (-help lists them by stage). Collective. --- */
 PETSC_EXTERN PetscErrorCode OTSinkhornSetFromOptions(OTSolver solver);   /* sinkhorn.c */
 PETSC_EXTERN PetscErrorCode OTSNSSetFromOptions(OTSolver solver);        /* sns.c */

@@ -277,10 +277,8 @@ static PetscReal Sweep(OTSolver s, PetscBool absorbed, PetscBool use_kernel, Pet
   return af;
 }
 
-/* After a sweep: the history row and monitor line of the state, and whether the run ends here (converged, close
-   enough for Newton with stop_when_close, or NaN/Inf). */
-static PetscErrorCode SweepVerdict(OTSolver s, PetscInt iteration, PetscReal marginal_error, PetscReal dual, PetscBool stop_when_close, PetscBool *converged,
-                                   PetscBool *leave)
+PetscErrorCode OTSinkhornVerdict(OTSolver s, PetscInt iteration, PetscReal marginal_error, PetscReal dual, PetscBool stop_when_close, PetscBool *converged,
+                                 PetscBool *leave)
 {
   PetscFunctionBegin;
   PetscCall(OTSolverHistoryAppend(s, OT_STAGE_SINKHORN, iteration, marginal_error, dual));
@@ -307,6 +305,10 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
   PetscBool  stop = PETSC_FALSE;
 
   PetscFunctionBegin;
+  if (pb->symmetric) {
+    PetscCall(OTSymmetricRun(s, max_sweeps, first_iteration, stop_when_close, sweeps, converged));
+    PetscFunctionReturn(0);
+  }
   *converged = PETSC_FALSE;
   PetscCall(ChooseVariant(s));
   if (first_iteration == 0 && s->monitor_every) PetscCall(OTSolverMonitorMemory(s));
@@ -355,7 +357,7 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     OTMarginalsFromColumns(pb, s->eps, s->col_sum, g_now, s->col_sum[m], 0.0, &marginals);
     marginal_error = marginals.marginal_error;
     dual           = marginals.dual;
-    PetscCall(SweepVerdict(s, first_iteration + it, marginal_error, dual, stop_when_close, converged, &leave));
+    PetscCall(OTSinkhornVerdict(s, first_iteration + it, marginal_error, dual, stop_when_close, converged, &leave));
     if (leave) break;
 
     if (single && marginal_error <= OT_SINGLE_PHASE_TOL * pb->mass) {
