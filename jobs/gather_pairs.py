@@ -4,9 +4,11 @@
 usage: gather_pairs.py PAIR_LIST RESULTS_DIR OUTPUT.h5
 PAIR_LIST holds 'I J PROBLEM' lines (jobs/otsolve_job.sh's ot_pairs_list); the result of pair (I, J) is
 RESULTS_DIR/pair-I-J.h5. OUTPUT.h5 gets K x K float64 datasets (K = largest index + 1) /transport_cost,
-/lower_bound, /upper_bound, /marginal_error, /eps (and /wasserstein where the results have it), an int8 /converged (1, 0; -1 where no result) and an
-int64 /iterations (Sinkhorn sweeps + Newton steps), each filled at (I, J) and, unless the list has the
-pair (J, I) too, at (J, I); NaN (or -1) where no pair was solved, the diagonal included. Root attributes:
+/lower_bound, /upper_bound, /marginal_error, /eps (and /wasserstein, /wasserstein_lower, /wasserstein_upper where
+the results have them: transport_cost^(1/p), an entropic estimate, and the certified bounds to the power 1/p),
+an int8 /converged (1, 0; -1 where no result) and an int64 /iterations (Sinkhorn sweeps + Newton steps), each
+filled at (I, J) and, unless the list has the pair (J, I) too, at (J, I); NaN (or -1) where no pair was
+solved, the diagonal included. Root attributes:
 pairs, missing, not_converged, results_dir, and /pairs (the list as an n x 2 int64 table). The file is
 written to OUTPUT.tmp.PID and renamed. Exit status: 0 every pair converged; 2 some did not; 1 some result
 is missing or unreadable (the file is written all the same).
@@ -33,7 +35,7 @@ def main():
     k = 1 + max(max(i, j) for i, j in pairs)
     listed = set(pairs)
     fields = ("transport_cost", "lower_bound", "upper_bound", "marginal_error", "eps")
-    optional = ("wasserstein",)  # written by otsolve for costs |x - y|^p
+    optional = ("wasserstein", "wasserstein_lower", "wasserstein_upper")  # written by otsolve for costs |x - y|^p
     tables = {name: np.full((k, k), np.nan) for name in fields + optional}
     converged = np.full((k, k), -1, dtype=np.int8)
     iterations = np.full((k, k), -1, dtype=np.int64)

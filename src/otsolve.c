@@ -78,6 +78,9 @@ typedef struct {
 
 static PetscErrorCode ReadProgramOptions(ProgramOptions *o)
 {
+  PetscReal eps_rel  = 0.01;
+  PetscBool per_pair = PETSC_FALSE;
+
   PetscFunctionBegin;
   PetscCall(PetscMemzero(o, sizeof(*o)));
   PetscCall(PetscStrcpy(o->pairs_cost, "sqeuclidean"));
@@ -92,12 +95,15 @@ static PetscErrorCode ReadProgramOptions(ProgramOptions *o)
   PetscCall(PetscOptionsInt("-ot_example_n", "Points in the built-in example's first measure", NULL, o->example_n, &o->example_n, NULL));
   PetscCall(PetscOptionsInt("-ot_example_m", "Points in the built-in example's second measure", NULL, o->example_m, &o->example_m, NULL));
   PetscCall(PetscOptionsInt("-ot_example_seed", "Seed of the built-in example", NULL, o->example_seed, &o->example_seed, NULL));
-  PetscCall(PetscOptionsBool("-ot_divergence", "Point clouds: also solve (X, X) and (Y, Y) at the same eps: the Sinkhorn divergence", NULL, o->divergence,
-                             &o->divergence, NULL));
+  PetscCall(PetscOptionsBool("-ot_divergence", "Point clouds: also solve (X, X) and (Y, Y) at the same eps: the Sinkhorn divergence (-pairs: K x K)", NULL,
+                             o->divergence, &o->divergence, NULL));
   PetscCall(PetscOptionsString("-pairs", "Text file listing K measure files (/X, optional /a), one per line: the K x K transport costs to -output", NULL,
                                o->pairs, o->pairs, sizeof(o->pairs), &o->has_pairs));
   PetscCall(PetscOptionsString("-pairs_cost", "Ground cost for -pairs: sqeuclidean, euclidean or pnorm:P", NULL, o->pairs_cost, o->pairs_cost,
                                sizeof(o->pairs_cost), NULL));
+  /* listed here for -help; OTSolvePairs reads them */
+  PetscCall(PetscOptionsReal("-ot_eps_rel", "-pairs without -ot_eps: eps = R x the largest max C over all pairs", NULL, eps_rel, &eps_rel, NULL));
+  PetscCall(PetscOptionsBool("-pairs_eps_per_pair", "-pairs: each pair at -ot_eps_rel x its own max C (a K x K /eps)", NULL, per_pair, &per_pair, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
 }
@@ -166,9 +172,9 @@ static PetscErrorCode RunPairs(const ProgramOptions *o, OTSolver solver, int *ex
   PetscCall(OTSolverGetCheckpoint(solver, &checkpoint_file, NULL));
   PetscCall(OTSolverGetRestart(solver, &restart_file));
   PetscCall(OTSolverGetPlanThreshold(solver, &plan_threshold));
-  PetscCheck(!checkpoint_file[0] && !restart_file[0] && !o->divergence && plan_threshold < 0, PETSC_COMM_WORLD, OT_ERR_INPUT,
-             "-pairs solves many problems: -ot_checkpoint, -ot_restart, -ot_divergence and -ot_plan_threshold apply to one problem (-problem) only");
-  PetscCall(OTSolvePairs(PETSC_COMM_WORLD, o->pairs, o->output, o->pairs_cost, &unconverged));
+  PetscCheck(!checkpoint_file[0] && !restart_file[0] && plan_threshold < 0, PETSC_COMM_WORLD, OT_ERR_INPUT,
+             "-pairs solves many problems: -ot_checkpoint, -ot_restart and -ot_plan_threshold apply to one problem (-problem) only");
+  PetscCall(OTSolvePairs(PETSC_COMM_WORLD, o->pairs, o->output, o->pairs_cost, o->divergence, &unconverged));
   *exit_status = unconverged ? OT_EXIT_NOT_CONVERGED : 0;
   PetscFunctionReturn(0);
 }
