@@ -79,16 +79,17 @@ static PetscErrorCode WriteCheckpointFile(void *ctx, hid_t file, hid_t xfer)
   OTProblem          pb            = s->problem;
   OTResult          *r             = &s->result;
   PetscReal          sinkhorn_time = r->sinkhorn_time + (s->sinkhorn_run_start > 0 ? MPI_Wtime() - s->sinkhorn_run_start : 0.0);
-  const PetscInt     ints[]  = {pb->n, pb->m, s->size, c->iterations_sinkhorn, c->iterations_newton, s->eps_stage, s->eps_stages, s->sns_phase, s->sns_boosts};
-  const PetscReal    reals[] = {pb->cost_max, pb->mass, s->eps, sinkhorn_time, MPI_Wtime() - s->solve_start};
+  const PetscInt     ints[]        = {pb->n,        pb->m,         s->size,      c->iterations_sinkhorn, c->iterations_newton,
+                                      s->eps_stage, s->eps_stages, s->sns_phase, s->sns_boosts,          s->sns_returns};
+  const PetscReal    reals[]       = {pb->cost_max, pb->mass, s->eps, sinkhorn_time, MPI_Wtime() - s->solve_start, s->newton_rate, s->newton_work};
 
   PetscFunctionBegin;
   PetscCall(OTH5WriteState(s, file, xfer));
   PetscCall(OTH5WriteAttrString(file, "format", OT_CHECKPOINT_FORMAT));
   PetscCall(OTH5WriteAttrString(file, "problem", pb->source));
   PetscCall(OTH5WriteAttrString(file, "method", OTMethods[s->method]));
-  PetscCall(OTH5WriteAttrsInt(file, "n m ranks iterations_sinkhorn iterations_newton eps_stage eps_stages sns_phase sns_boosts", 9, ints));
-  PetscCall(OTH5WriteAttrsReal(file, "cost_max mass eps sinkhorn_time elapsed", 5, reals));
+  PetscCall(OTH5WriteAttrsInt(file, "n m ranks iterations_sinkhorn iterations_newton eps_stage eps_stages sns_phase sns_boosts sns_returns", 10, ints));
+  PetscCall(OTH5WriteAttrsReal(file, "cost_max mass eps sinkhorn_time elapsed newton_rate newton_work", 7, reals));
   PetscFunctionReturn(0);
 }
 
@@ -328,6 +329,11 @@ PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[])
   PetscCall(ReadAttrInt(s->comm, file, filename, "iterations_newton", &r->iterations_newton));
   PetscCall(ReadAttrInt(s->comm, file, filename, "sns_phase", &s->sns_phase));
   PetscCall(ReadAttrInt(s->comm, file, filename, "sns_boosts", &s->sns_boosts));
+  if (H5Aexists(file, "sns_returns") > 0) { /* the SNS policy's state since checkpoints of 2026-11-30 */
+    PetscCall(ReadAttrInt(s->comm, file, filename, "sns_returns", &s->sns_returns));
+    PetscCall(ReadAttrDouble(s->comm, file, filename, "newton_rate", &s->newton_rate));
+    PetscCall(ReadAttrDouble(s->comm, file, filename, "newton_work", &s->newton_work));
+  }
   PetscCall(ReadAttrDouble(s->comm, file, filename, "sinkhorn_time", &sinkhorn_time));
   PetscCall(ReadAttrDouble(s->comm, file, filename, "elapsed", &elapsed));
   PetscCall(ReadHistory(s, file));

@@ -303,6 +303,7 @@ PetscErrorCode OTNewtonStep(OTSolver s, OTNewtonInfo *info)
   nt             = s->newton;
   info->accepted = PETSC_FALSE;
   info->step     = 0.0;
+  info->trials   = 0;
   if (info->marginal_error <= s->tol) { /* nothing to do */
     info->dual_after           = info->dual;
     info->marginal_error_after = info->marginal_error;
@@ -312,6 +313,7 @@ PetscErrorCode OTNewtonStep(OTSolver s, OTNewtonInfo *info)
   PetscCall(PetscLogEventBegin(OT_EVENT_LINE_SEARCH, 0, 0, 0, 0));
   for (int trial = 0; trial < 40; trial++, alpha *= 0.5) {
     PetscCall(EvaluateTrial(s, alpha, &dual, &marginal_error));
+    info->trials++;
     /* Armijo on D, which is concave: accept a step that gains at least 1e-4 of the linear prediction. Near
        the solution that gain falls below the rounding error of D itself (a sum of terms of size dual_scale):
        there a step is accepted if it reduces the marginal error, the norm of D's gradient. */

@@ -98,6 +98,7 @@ typedef struct {
   PetscReal          dual_scale;                       /* |<a,f>| + |<b,g>| + eps sum P: the size of D's rounding errors, relative */
   PetscReal          dropped_mass;                     /* fraction of P's mass left out of it (estimated from the histogram) */
   PetscInt           ksp_iterations;
+  PetscInt           trials; /* points the line search evaluated */
   KSPConvergedReason ksp_reason;
   PetscBool          accepted;
 } OTNewtonInfo;
@@ -118,7 +119,7 @@ struct _p_OTSolver {
   PetscInt  warmup_max;        /* SNS: most Sinkhorn sweeps before the first Newton step */
   PetscReal newton_switch;     /* SNS: leave the warm-up when the marginal error is below this fraction of the mass */
   PetscInt  fallback_sweeps;   /* SNS: Sinkhorn sweeps after a failed Newton step */
-  PetscBool newton_time_check; /* SNS: Sinkhorn finishes a stage where Newton does not pay for itself in time */
+  PetscBool newton_time_check; /* SNS: weigh Newton against Sinkhorn in counted work (sns.c) */
   PetscReal newton_slow;       /* a Newton step reducing the error by less than this factor is slow */
   PetscBool view;
   char      checkpoint_file[PETSC_MAX_PATH_LEN]; /* "" : no checkpoints, signals keep their default action */
@@ -152,6 +153,9 @@ struct _p_OTSolver {
   /* SNS progress, kept in checkpoints so that a restart continues where the run stopped */
   PetscInt  sns_phase;          /* 0: Sinkhorn warm-up, 1: Newton steps (with fallback sweeps), 2: Sinkhorn finish */
   PetscInt  sns_boosts;         /* times the density was raised */
+  PetscInt  sns_returns;        /* times Sinkhorn handed the stage back to Newton (sns.c) */
+  PetscReal newton_rate;        /* the last accepted Newton step's log error reduction per unit of counted work (sns.c) */
+  PetscReal newton_work;        /* the last Newton step's counted work */
   PetscReal sinkhorn_run_start; /* MPI_Wtime() when the current run of sweeps began, 0 outside one */
   PetscReal last_checkpoint;    /* MPI_Wtime() of the last checkpoint (or of the start) */
   PetscInt  checkpoints_written;
@@ -206,6 +210,10 @@ PETSC_EXTERN PetscErrorCode OTSinkhornRun(OTSolver solver, PetscInt max_sweeps, 
    enough for Newton with stop_when_close, or NaN/Inf, which also sets the result's reason). Not collective. */
 PETSC_EXTERN PetscErrorCode OTSinkhornVerdict(OTSolver s, PetscInt iteration, PetscReal marginal_error, PetscReal dual, PetscBool stop_when_close,
                                               PetscBool *converged, PetscBool *leave);
+/* Decides -ot_sinkhorn_variant auto (at set-up, so that the SNS decisions that weigh the variant's work are the same
+   after a restart): the kernel is used if it fits in half of the memory this node has free, shared among the ranks
+   on the node. Collective. */
+PETSC_EXTERN PetscErrorCode OTSinkhornChooseVariant(OTSolver solver);
 /* OTSinkhornRun for a symmetric problem: the averaged iteration on the one potential (symmetric.c). Collective. */
 PETSC_EXTERN PetscErrorCode OTSymmetricRun(OTSolver solver, PetscInt max_sweeps, PetscInt first_iteration, PetscBool stop_when_close, PetscInt *sweeps,
                                            PetscBool *converged);

@@ -152,9 +152,7 @@ static void Materialize(OTSolver s, const PetscReal *u)
   for (PetscInt j = 0; j < s->problem->m; j++) s->g[j] = s->store.g_ref[j] + s->eps * PetscLogReal(s->v[j]);
 }
 
-/* Decides -ot_sinkhorn_variant auto: the kernel is used if it fits in half of the memory this node has
-   free, shared among the ranks on the node. Collective. */
-static PetscErrorCode ChooseVariant(OTSolver s)
+PetscErrorCode OTSinkhornChooseVariant(OTSolver s)
 {
   OTProblem   pb = s->problem;
   PetscMPIInt node_ranks;
@@ -310,7 +308,6 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     PetscFunctionReturn(0);
   }
   *converged = PETSC_FALSE;
-  PetscCall(ChooseVariant(s));
   if (first_iteration == 0 && s->monitor_every) PetscCall(OTSolverMonitorMemory(s));
   PetscCall(SetUpKernel(s, &use_kernel, &single));
   scaling_max = single ? OT_SCALING_MAX_SINGLE : OT_SCALING_MAX;

@@ -83,24 +83,133 @@ static PetscErrorCode RunSinkhorn(OTSolver s, PetscInt max_sweeps, PetscBool sto
   PetscFunctionReturn(0);
 }
 
-/* Sinkhorn's measured speed at the end of the last sweeps of this eps stage: seconds per sweep and the log of
-   the factor by which a sweep reduces the marginal error, from the last (up to 10) Sinkhorn rows of the history
-   (the slowest rank's clock: the same values on every rank). *rate = 0: no estimate. Collective. */
-static PetscErrorCode SinkhornSpeed(OTSolver s, PetscReal *sweep_seconds, PetscReal *rate)
+/*
+  Counted work: what the SNS decisions weigh, in nanoseconds per entry of this project's reference machine (2-core
+  x86-64, one rank), measured with -log_view's events on 2,000 x 1,500 problems and fixed here, ahead of any run, so
+  that the path a solve takes depends on counts alone: two runs, any number of ranks, and a restart take the same
+  path (timings on shared machines vary twofold from run to run). A pass over all n x m entries costs
+    log domain, stored /C          2.5 ns an entry (an exponential)
+    log domain, point clouds       1.9 + 0.09 d ns (the costs from d coordinates: 2.1 at d = 2, 4.6 at d = 30)
+    stored absorbed kernel         0.6 ns (a multiply-add, at memory bandwidth)
+  and a Newton step: its survey (two passes and 2.5 ns an entry for the histogram and the maxima), one pass per
+  line-search trial, 25 ns per kept entry for the assembly and 2.5 ns per kept entry and KSP iteration.
+*/
+#define OT_WORK_LOG_DENSE      2.5
+#define OT_WORK_LOG_POINTS     1.9
+#define OT_WORK_LOG_POINTS_DIM 0.09
+#define OT_WORK_KERNEL         0.6
+#define OT_WORK_SURVEY         2.5
+#define OT_WORK_ASSEMBLY       25.0
+#define OT_WORK_KSP            2.5
+
+/* The counted work of one pass over all n x m entries with the current Sinkhorn variant (the same on every rank). */
+static PetscReal PassWork(OTSolver s)
 {
-  PetscInt  last = s->history_len - 1, first = last;
-  PetscReal seconds;
+  OTProblem pb      = s->problem;
+  PetscReal entries = (PetscReal)pb->n * (PetscReal)pb->m;
+
+  if (s->variant == OT_SINKHORN_ABSORB && !pb->symmetric) return OT_WORK_KERNEL * entries;
+  if (pb->cost_kind == OT_COST_DENSE) return OT_WORK_LOG_DENSE * entries;
+  return (OT_WORK_LOG_POINTS + OT_WORK_LOG_POINTS_DIM * pb->dim) * entries;
+}
+
+/* The counted work of the Newton step that info describes. */
+static PetscReal NewtonWork(OTSolver s, const OTNewtonInfo *info)
+{
+  OTProblem pb   = s->problem;
+  PetscReal pass = PassWork(s);
+
+  return (2 + info->trials) * pass + OT_WORK_SURVEY * (PetscReal)pb->n * (PetscReal)pb->m +
+         (PetscReal)info->kept * (OT_WORK_ASSEMBLY + OT_WORK_KSP * (PetscReal)info->ksp_iterations);
+}
+
+/* The work one Newton step is expected to cost: the last one's, or before any, the least one can (the survey and one
+   trial, no kept entries). */
+static PetscReal NewtonWorkEstimate(OTSolver s)
+{
+  OTProblem pb = s->problem;
+
+  return s->newton_work > 0 ? s->newton_work : 3 * PassWork(s) + OT_WORK_SURVEY * (PetscReal)pb->n * (PetscReal)pb->m;
+}
+
+/* Sinkhorn's measured rate at this eps: the log of the factor by which a sweep reduced the marginal error over the
+   last run of (up to 10) Sinkhorn sweeps at this eps in the history, per unit of counted work; 0: no estimate (fewer
+   than 3 rows). The history is the same on every rank, so is the rate. */
+static PetscReal SinkhornRate(OTSolver s)
+{
+  PetscInt last = s->history_len - 1, first;
+
+  while (last >= 0 && s->history[last].stage != OT_STAGE_SINKHORN) last--;
+  if (last < 0 || s->history[last].eps != s->eps) return 0.0;
+  for (first = last; first > 0 && last - first < 10 && s->history[first - 1].stage == OT_STAGE_SINKHORN && s->history[first - 1].eps == s->eps;) first--;
+  if (last - first < 2 || !(s->history[last].marginal_error < s->history[first].marginal_error)) return 0.0;
+  return PetscLogReal(s->history[first].marginal_error / s->history[last].marginal_error) / ((PetscReal)(last - first) * PassWork(s));
+}
+
+/* The counted work Sinkhorn needs from the last state to the tolerance at its measured rate (infinite without one). */
+static PetscReal SinkhornWorkLeft(OTSolver s)
+{
+  PetscReal rate = SinkhornRate(s), error = s->history_len ? s->history[s->history_len - 1].marginal_error : PETSC_INFINITY;
+
+  return rate > 0 ? PetscLogReal(PetscMax(error / s->tol, 1.0)) / rate : PETSC_INFINITY;
+}
+
+/* Sinkhorn goes on with the stage (phase 2), in runs of sweeps after which RunSinkhornPhase weighs the two again. */
+static PetscErrorCode HandToSinkhorn(OTSolver s, const char why[])
+{
+  PetscFunctionBegin;
+  PetscCall(PetscInfo(NULL, "SNS: %s; Sinkhorn goes on\n", why));
+  if (s->monitor_every) PetscCall(PetscPrintf(s->comm, "  SNS: %s: Sinkhorn sweeps go on\n", why));
+  s->sns_phase = 2;
+  PetscFunctionReturn(0);
+}
+
+/* Phase 2: a run of Sinkhorn sweeps at least as long in counted work as a Newton step (twice as long after each return
+   to Newton, so that the two cannot alternate at a cost of more than a small factor), then back to Newton if it is
+   now the better one: its last measured rate beats Sinkhorn's measured now, or, before any Newton step at this eps,
+   Sinkhorn still needs more work than a Newton step costs. Sinkhorn's early sweeps are fast and its late ones can
+   crawl, so a handover is never final. Without -ot_newton_time_check Sinkhorn finishes. */
+static PetscErrorCode RunSinkhornPhase(OTSolver s, PetscBool *converged)
+{
+  PetscReal newton_work = NewtonWorkEstimate(s), sweeps = s->max_it, rate;
+  PetscBool back;
 
   PetscFunctionBegin;
-  *rate = *sweep_seconds = 0.0;
-  while (first > 0 && last - first < 10 && s->history[first - 1].stage == OT_STAGE_SINKHORN && s->history[first - 1].eps == s->eps) first--;
-  seconds = last - first >= 2 && s->history[last].stage == OT_STAGE_SINKHORN ? s->history[last].time - s->history[first].time : 0.0;
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &seconds, 1, MPIU_REAL, MPI_MAX, s->comm));
-  if (seconds > 0 && s->history[last].marginal_error < s->history[first].marginal_error) {
-    *sweep_seconds = seconds / (PetscReal)(last - first);
-    *rate          = PetscLogReal(s->history[first].marginal_error / s->history[last].marginal_error) / (PetscReal)(last - first);
+  if (s->newton_time_check) sweeps = PetscMin(sweeps, PetscMax(10.0, PetscCeilReal(PetscPowReal(2.0, (PetscReal)s->sns_returns) * newton_work / PassWork(s))));
+  PetscCall(RunSinkhorn(s, (PetscInt)sweeps, PETSC_FALSE, converged));
+  if (*converged || s->result.reason != OT_REASON_NONE || !s->newton_time_check) PetscFunctionReturn(0);
+  rate = SinkhornRate(s);
+  back = s->newton_rate > 0 ? (PetscBool)(s->newton_rate > rate) : (PetscBool)(SinkhornWorkLeft(s) > newton_work);
+  if (back) {
+    s->sns_phase = 1;
+    s->sns_returns++;
+    PetscCall(PetscInfo(NULL, "SNS: Sinkhorn's rate fell to %g per unit of work (Newton's last: %g): back to Newton\n", (double)rate, (double)s->newton_rate));
+    if (s->monitor_every) PetscCall(PetscPrintf(s->comm, "  SNS: Sinkhorn sweeps slowed down: back to Newton steps\n"));
   }
   PetscFunctionReturn(0);
+}
+
+/* After a Newton step: whether Newton has cost more than it saves against Sinkhorn's measured rate, in counted work
+   (why says how, for the monitor): one step costing more than half of what Sinkhorn would need from here to the
+   tolerance, or two steps in a row at less than half of Sinkhorn's rate. */
+static PetscBool NewtonLoses(OTSolver s, const OTNewtonInfo *info, PetscReal step_work, PetscInt *losing_steps, char why[], size_t len)
+{
+  PetscReal sinkhorn_rate = SinkhornRate(s), sinkhorn_left = SinkhornWorkLeft(s);
+  PetscReal newton_rate = info->accepted ? PetscLogReal(info->marginal_error / info->marginal_error_after) / step_work : 0.0;
+
+  if (!(sinkhorn_rate > 0)) return PETSC_FALSE;
+  *losing_steps = newton_rate < 0.5 * sinkhorn_rate ? *losing_steps + 1 : 0;
+  if (step_work > 0.5 * sinkhorn_left) {
+    (void)PetscSNPrintf(why, len, "a Newton step costs %.3g sweeps of work, more than half of the %.3g Sinkhorn needs from here",
+                        (double)(step_work / PassWork(s)), (double)(sinkhorn_left / PassWork(s)));
+    return PETSC_TRUE;
+  }
+  if (*losing_steps >= 2) {
+    (void)PetscSNPrintf(why, len, "two Newton steps in a row reduced the error at less than half of Sinkhorn's rate (%.3g and %.3g per sweep of work)",
+                        (double)(newton_rate * PassWork(s)), (double)(sinkhorn_rate * PassWork(s)));
+    return PETSC_TRUE;
+  }
+  return PETSC_FALSE;
 }
 
 /*
@@ -110,48 +219,53 @@ static PetscErrorCode SinkhornSpeed(OTSolver s, PetscReal *sweep_seconds, PetscR
   sweeps; then Newton steps. Newton steps should converge superlinearly; three accepted steps in a row that
   each reduce the marginal error by less than a factor -ot_newton_slow mean that the kept entries miss too
   much of P (P is not sparse at this eps): the density is then multiplied by 4 (twice at most), and after
-  that the solve finishes with Sinkhorn sweeps, so SNS never stalls where Sinkhorn would not. A step that
-  fails to increase D is followed by -ot_sinkhorn_fallback sweeps.
-  Newton must also pay for itself in time: each step is weighed against the Sinkhorn sweeps measured at the
-  end of the warm-up (SinkhornSpeed). Sinkhorn finishes the stage when one Newton step took more than half the
-  time Sinkhorn would need to reach the tolerance from where the step left off, or when two steps in a row
-  reduced the error at less than half Sinkhorn's rate per second (where P is not sparse enough, a Newton step
-  costs as much as hundreds of sweeps). The warm-up's rate is Sinkhorn's early, fast one, so the rule leans
-  towards Sinkhorn. The phase and the density raises are part of the checkpoint, so a restart goes on in the
-  phase where the run stopped.
+  that Sinkhorn sweeps go on. A step that fails to increase D is followed by -ot_sinkhorn_fallback sweeps.
+  Newton must also pay for itself (-ot_newton_time_check): each step is weighed, in counted work (PassWork,
+  NewtonWork: deterministic), against Sinkhorn's rate measured on its last sweeps (NewtonLoses); where Newton
+  loses, Sinkhorn sweeps go on, and the two are weighed again after each run of sweeps (RunSinkhornPhase), so
+  that SNS returns to Newton where Sinkhorn slows down: it is never far from the better of the two. The phase,
+  the density raises, the returns and Newton's last rate are part of the checkpoint, so a restart goes on in the
+  phase where the run stopped, on the same path.
 */
 static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
 {
   OTResult *r          = &s->result;
   PetscInt  slow_steps = 0, losing_steps = 0;
-  PetscReal sweep_seconds, sweep_rate;
   PetscBool stop;
 
   PetscFunctionBegin;
   *converged = PETSC_FALSE;
   if (s->sns_phase == 0) {
+    PetscInt done = r->iterations_sinkhorn;
+
     PetscCall(RunSinkhorn(s, s->warmup_max, PETSC_TRUE, converged));
+    /* at least 3 sweeps, so that Sinkhorn's rate is measured (SinkhornRate) before Newton is weighed against it */
+    if (!*converged && r->reason == OT_REASON_NONE && s->newton_time_check && r->iterations_sinkhorn - done < 3)
+      PetscCall(RunSinkhorn(s, 3 - (r->iterations_sinkhorn - done), PETSC_FALSE, converged));
     /* stopped by a signal or by -ot_max_it: the warm-up is not over (a restart goes on with it) */
-    if (r->reason != OT_REASON_NONE || r->iterations_sinkhorn + r->iterations_newton >= s->max_it) PetscFunctionReturn(0);
+    if (*converged || r->reason != OT_REASON_NONE || r->iterations_sinkhorn + r->iterations_newton >= s->max_it) PetscFunctionReturn(0);
     s->sns_phase = 1;
   }
-  if (s->sns_phase == 2) {
-    PetscCall(RunSinkhorn(s, s->max_it, PETSC_FALSE, converged));
-    PetscFunctionReturn(0);
-  }
-  PetscCall(SinkhornSpeed(s, &sweep_seconds, &sweep_rate));
   while (!*converged && r->iterations_sinkhorn + r->iterations_newton < s->max_it && r->reason == OT_REASON_NONE) {
     OTNewtonInfo info;
-    PetscReal    step_seconds = MPI_Wtime();
+    PetscReal    step_work;
+    char         why[256];
 
+    if (s->sns_phase == 2) {
+      PetscCall(RunSinkhornPhase(s, converged));
+      losing_steps = slow_steps = 0;
+      continue;
+    }
+    if (s->newton_time_check && SinkhornWorkLeft(s) < NewtonWorkEstimate(s)) {
+      PetscCall(HandToSinkhorn(s, "Sinkhorn's measured rate reaches the tolerance in less work than a Newton step costs"));
+      continue;
+    }
     PetscCall(OTSolverSafePointReduce(s, r->iterations_sinkhorn, r->iterations_newton, &stop));
     if (stop) break;
     PetscCall(PetscLogStagePush(OT_STAGE_NEWTON_LOG));
     PetscCall(OTNewtonStep(s, &info));
     PetscCall(PetscLogStagePop());
-    step_seconds = MPI_Wtime() - step_seconds;
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &step_seconds, 1, MPIU_REAL, MPI_MAX, s->comm)); /* the same decision on every rank */
-    if (info.marginal_error <= s->tol) {                                                      /* the warm-up or fallback sweeps already converged */
+    if (info.marginal_error <= s->tol) { /* the warm-up or fallback sweeps already converged */
       *converged = PETSC_TRUE;
       break;
     }
@@ -171,42 +285,27 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
                               r->iterations_newton, r->iterations_sinkhorn + r->iterations_newton));
       break;
     }
-    if (s->newton_time_check && sweep_rate > 0 && !(info.accepted && info.marginal_error_after <= s->tol)) {
-      /* Newton against Sinkhorn, in log(error) per second */
-      PetscReal error_after   = info.accepted ? info.marginal_error_after : info.marginal_error;
-      PetscReal sinkhorn_rate = sweep_rate / sweep_seconds;
-      PetscReal newton_rate   = info.accepted ? PetscLogReal(info.marginal_error / info.marginal_error_after) / step_seconds : 0.0;
-      PetscReal sinkhorn_left = PetscLogReal(PetscMax(error_after / s->tol, 1.0)) / sinkhorn_rate;
-
-      losing_steps = newton_rate < 0.5 * sinkhorn_rate ? losing_steps + 1 : 0;
-      if (step_seconds > 0.5 * sinkhorn_left || losing_steps >= 2) {
-        PetscCall(PetscInfo(NULL,
-                            "SNS: a Newton step took %g s and reduced the error at %g per second (%" PetscInt_FMT
-                            " slower in a row); Sinkhorn sweeps: %g s each, %g per second, about %g s to the tolerance; finishing with Sinkhorn\n",
-                            (double)step_seconds, (double)newton_rate, losing_steps, (double)sweep_seconds, (double)sinkhorn_rate, (double)sinkhorn_left));
-        if (s->monitor_every) PetscCall(PetscPrintf(s->comm, "  Newton steps cost more than the Sinkhorn sweeps they save at this eps: Sinkhorn finishes\n"));
-        s->sns_phase = 2;
-        PetscCall(RunSinkhorn(s, s->max_it, PETSC_FALSE, converged));
-        break;
-      }
+    step_work      = NewtonWork(s, &info);
+    s->newton_work = step_work;
+    if (info.accepted) s->newton_rate = PetscLogReal(info.marginal_error / info.marginal_error_after) / step_work;
+    *converged = (PetscBool)(info.accepted && info.marginal_error_after <= s->tol);
+    if (*converged) break;
+    if (s->newton_time_check && NewtonLoses(s, &info, step_work, &losing_steps, why, sizeof(why))) {
+      PetscCall(HandToSinkhorn(s, why));
+      continue;
     }
     if (!info.accepted) {
       PetscCall(RunSinkhorn(s, s->fallback_sweeps, PETSC_FALSE, converged));
       continue;
     }
-    *converged = (PetscBool)(info.marginal_error_after <= s->tol);
     if (info.marginal_error_after > s->newton_slow * info.marginal_error) slow_steps++;
     else slow_steps = 0;
-    if (slow_steps < 3 || *converged) continue;
+    if (slow_steps < 3) continue;
     slow_steps = 0;
     if (s->sns_boosts < 2) {
       s->sns_boosts++;
       PetscCall(PetscInfo(NULL, "SNS: Newton converges slowly; density raised %" PetscInt_FMT " time(s) by 4\n", s->sns_boosts));
-    } else {
-      PetscCall(PetscInfo(NULL, "SNS: Newton converges slowly even at 16 times the density; finishing with Sinkhorn sweeps\n"));
-      s->sns_phase = 2;
-      PetscCall(RunSinkhorn(s, s->max_it, PETSC_FALSE, converged));
-    }
+    } else PetscCall(HandToSinkhorn(s, "Newton converges slowly even at 16 times the density"));
   }
   PetscFunctionReturn(0);
 }
@@ -237,7 +336,8 @@ PetscErrorCode OTSolverRunEpsStages(OTSolver s, PetscBool *converged)
     else PetscCall(RunSNS(s, converged)); /* a few sweeps and Newton steps in each stage */
     s->tol = tol;
     if (r->reason != OT_REASON_NONE || !*converged) break; /* interrupted, NaN, or -ot_max_it: stop in this stage */
-    s->sns_phase = s->sns_boosts = 0;                      /* the next stage begins with its own warm-up */
+    s->sns_phase = s->sns_boosts = s->sns_returns = 0;     /* the next stage begins with its own warm-up */
+    s->newton_rate                                = 0.0;   /* (newton_work stays: the best guess at the next stage's) */
     if (s->monitor_every)
       PetscCall(PetscPrintf(s->comm,
                             "  eps stage %" PetscInt_FMT "/%" PetscInt_FMT ": eps = %g done in %" PetscInt_FMT " sweeps and %" PetscInt_FMT " Newton steps\n",
@@ -257,7 +357,7 @@ PetscErrorCode OTSNSSetFromOptions(OTSolver s)
                             &s->fallback_sweeps, NULL));
   PetscCheck(s->warmup_max >= 0 && s->fallback_sweeps > 0, s->comm, OT_ERR_INPUT, "-ot_sinkhorn_warmup must be >= 0 and -ot_sinkhorn_fallback > 0");
   PetscCall(PetscOptionsBool("-ot_newton_time_check",
-                             "SNS: Sinkhorn finishes an eps stage where Newton steps cost more time than they save (false: reproducible)", NULL,
+                             "SNS: weigh Newton steps against Sinkhorn sweeps in counted work, each way (false: Newton steps throughout)", NULL,
                              s->newton_time_check, &s->newton_time_check, NULL));
   PetscCall(PetscOptionsReal("-ot_newton_slow", "SNS: a step reducing the error by less than this factor is slow; 3 in a row raise the density (x4, twice)",
                              NULL, s->newton_slow, &s->newton_slow, NULL));

@@ -92,6 +92,7 @@ PetscErrorCode OTSolverSetUp(OTSolver s)
   if (s->eps <= 0) s->eps = 0.01 * pb->cost_max;
   PetscCheck(s->eps > 0, s->comm, OT_ERR_INPUT, "%s: all costs are zero, so the default eps (0.01 * max C) is zero; give -ot_eps", pb->source);
   PetscCall(OTSolverBuildEpsSchedule(s));
+  PetscCall(OTSinkhornChooseVariant(s));
   PetscCall(PetscFree4(s->f, s->g, s->row_plan, s->col_sum));
   PetscCall(PetscCalloc4(pb->n_local, &s->f, pb->m, &s->g, pb->m, &s->row_plan, pb->m + OT_COLUMN_EXTRA, &s->col_sum));
   s->store.m = pb->m;
@@ -184,9 +185,10 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   r->checkpoint_failures                        = 0;
   r->checkpoint_error[0]                        = '\0';
   r->sinkhorn_time                              = 0.0;
-  s->sns_phase = s->sns_boosts = 0;
-  s->eps_stage                 = 0;
-  s->eps                       = s->eps_schedule[0];
+  s->sns_phase = s->sns_boosts = s->sns_returns = 0;
+  s->newton_rate = s->newton_work = 0.0;
+  s->eps_stage                    = 0;
+  s->eps                          = s->eps_schedule[0];
   if (s->restart_file[0]) {
     PetscCall(OTSolverLoadCheckpoint(s, s->restart_file));
     PetscCall(PetscPrintf(s->comm, "otsolve: resuming from %s after %" PetscInt_FMT " Sinkhorn sweeps and %" PetscInt_FMT " Newton steps\n", s->restart_file,

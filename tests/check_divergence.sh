@@ -1,7 +1,8 @@
 #!/bin/bash
 # -ot_divergence on point clouds (NP ranks) against the debiased Sinkhorn divergence computed from POT 0.8.2:
 # ot.bregman.sinkhorn_log's plans for (a,b), (a,a), (b,b), each turned by numpy into its regularised value
-# <C,P> + eps sum P (log P - 1); also wasserstein = transport_cost^(1/p) for sqeuclidean (p = 2) and pnorm:1.5.
+# <C,P> + eps sum P (log P - 1); also wasserstein = transport_cost^(1/p) for sqeuclidean (p = 2) and pnorm:1.5, and
+# wasserstein_lower <= W_p <= wasserstein_upper with W_p of the unregularised problem from POT's ot.emd2.
 # usage: check_divergence.sh BUILD_DIR NP
 set -uo pipefail
 build=$1 np=$2
@@ -30,21 +31,22 @@ def value(u, v, U, V):
 ab, cost_ab = value(a, b, X, Y)
 aa, _ = value(a, a, X, X)
 bb, _ = value(b, b, Y, Y)
-print(eps, ab - 0.5 * (aa + bb), abs(ab), cost_ab ** (1 / p))
+exact = ot.emd2(a, b, C(X, Y), numItermax=10**7) ** (1 / p)  # W_p of the unregularised problem
+print(eps, ab - 0.5 * (aa + bb), abs(ab), cost_ab ** (1 / p), exact)
 PY
-  read -r eps ref scale wref < "$dir/ref"
+  read -r eps ref scale wref exact < "$dir/ref"
   mpiexec -n "$np" "$build/otsolve" -problem "$dir/problem.h5" -ot_divergence -ot_tol 1e-10 -output "$dir/r.h5" > "$dir/out" 2>&1 ||
     { echo "FAIL: otsolve -ot_divergence ($cost)"; cat "$dir/out"; fail=1; continue; }
   got=$(awk '$1 == "sinkhorn_divergence" {print $3}' "$dir/out")
   w=$(awk '$1 == "wasserstein" {print $3}' "$dir/out")
   if /usr/bin/python3 -c "
 import sys, h5py
-got, ref, scale, w, wref, eps = map(float, sys.argv[1:7])
-r = h5py.File(sys.argv[7], 'r')
+got, ref, scale, w, wref, eps, exact = map(float, sys.argv[1:8])
+r = h5py.File(sys.argv[8], 'r')
 ok = abs(got - ref) <= 1e-8 * scale and abs(w - wref) <= 1e-7 * wref and r.attrs['sinkhorn_divergence'] == got and r.attrs['divergence_converged'] == 1
-ok = ok and abs(r.attrs['eps'] - eps) <= 1e-12 * eps and r.attrs['wasserstein_lower'] <= w <= r.attrs['wasserstein_upper']
-sys.exit(0 if ok else 1)" "$got" "$ref" "$scale" "$w" "$wref" "$eps" "$dir/r.h5"; then
-    echo "ok   $cost: sinkhorn_divergence $got (POT-based $ref), wasserstein $w (POT $wref), $np rank(s)"
+ok = ok and abs(r.attrs['eps'] - eps) <= 1e-12 * eps and r.attrs['wasserstein_lower'] <= exact * (1 + 1e-12) and exact <= r.attrs['wasserstein_upper'] * (1 + 1e-12)
+sys.exit(0 if ok else 1)" "$got" "$ref" "$scale" "$w" "$wref" "$eps" "$exact" "$dir/r.h5"; then
+    echo "ok   $cost: sinkhorn_divergence $got (POT-based $ref), wasserstein $w (POT $wref), exact W_p $exact (POT emd2) within the bounds, $np rank(s)"
   else
     echo "FAIL $cost: sinkhorn_divergence '$got' vs $ref (|diff| must be <= 1e-8 x $scale), wasserstein '$w' vs $wref"; cat "$dir/out"; fail=1
   fi
