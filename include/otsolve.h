@@ -67,7 +67,8 @@ typedef struct {
   PetscReal    wasserstein_lower, wasserstein_upper; /* the certified bounds, to the power 1/p */
   PetscReal    sinkhorn_divergence;                  /* OT_eps(a,b) - OT_eps(a,a)/2 - OT_eps(b,b)/2 after OTSolverComputeDivergence, else NaN */
   PetscBool    divergence_converged;
-  PetscReal    solve_time;            /* seconds in OTSolverSolve */
+  PetscReal    solve_time;            /* seconds in OTSolverSolve, with those before a restart (-ot_restart) */
+  PetscReal    solve_time_restored;   /* of them, the seconds before the restart (from the checkpoint); 0 without one */
   PetscReal    sinkhorn_time;         /* seconds in the Sinkhorn sweeps */
   PetscInt     checkpoint_failures;   /* checkpoints that could not be written (the solve went on) */
   PetscBool    checkpoint_written;    /* the last checkpoint was written (after a signal: there is a state to resume from) */

@@ -90,6 +90,17 @@ static PetscErrorCode WriteCheckpointFile(void *ctx, hid_t file, hid_t xfer)
   PetscCall(OTH5WriteAttrString(file, "method", OTMethods[s->method]));
   PetscCall(OTH5WriteAttrsInt(file, "n m ranks iterations_sinkhorn iterations_newton eps_stage eps_stages sns_phase sns_boosts sns_returns", 10, ints));
   PetscCall(OTH5WriteAttrsReal(file, "cost_max mass eps sinkhorn_time elapsed newton_rate newton_work", 7, reals));
+  { /* the eps schedule, target last: a restart without -ot_eps and -ot_eps_schedule takes it from here */
+    hsize_t len   = (hsize_t)s->eps_stages;
+    hid_t   space = H5Screate_simple(1, &len, NULL), attr;
+
+    OTH5Call(space);
+    attr = H5Acreate2(file, "eps_schedule", H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, H5P_DEFAULT);
+    OTH5Call(attr);
+    OTH5Call(H5Awrite(attr, H5T_NATIVE_DOUBLE, s->eps_schedule));
+    OTH5Call(H5Aclose(attr));
+    OTH5Call(H5Sclose(space));
+  }
   PetscFunctionReturn(0);
 }
 
@@ -185,6 +196,72 @@ PetscErrorCode OTSolverSafePointReduce(OTSolver s, PetscInt iterations_sinkhorn,
 
 /* --- reading --- */
 
+/* Same within a relative tolerance: the checkpoint was written for this problem and eps (the mass is a sum
+   whose rounding depends on the number of ranks, hence a tolerance far above rounding and far below any
+   real change of the weights). */
+static PetscBool Same(double x, double y, double rtol)
+{
+  return (PetscBool)(PetscAbsReal(x - y) <= rtol * PetscMax(PetscAbsReal(x), PetscAbsReal(y)));
+}
+
+/* The checkpoint's eps schedule (attribute eps_schedule, eps_stages values, the target last) into schedule; *found is
+   false for checkpoints written before it was stored. Collective (every rank reads the same attribute). */
+static PetscErrorCode ReadSchedule(MPI_Comm comm, hid_t file, const char filename[], PetscInt stages, PetscReal schedule[], PetscBool *found)
+{
+  hid_t    attr, space;
+  hssize_t len;
+
+  PetscFunctionBegin;
+  *found = (PetscBool)(H5Aexists(file, "eps_schedule") > 0);
+  if (!*found) PetscFunctionReturn(0);
+  attr = H5Aopen(file, "eps_schedule", H5P_DEFAULT);
+  OTH5Call(attr);
+  space = H5Aget_space(attr);
+  len   = H5Sget_simple_extent_npoints(space);
+  PetscCheck(len == stages && stages >= 1 && stages <= OT_MAX_EPS_STAGES, comm, OT_ERR_INPUT,
+             "-ot_restart %s: attribute eps_schedule holds %lld values, eps_stages says %" PetscInt_FMT, filename, (long long)len, stages);
+  OTH5Call(H5Aread(attr, H5T_NATIVE_DOUBLE, schedule));
+  OTH5Call(H5Sclose(space));
+  OTH5Call(H5Aclose(attr));
+  PetscFunctionReturn(0);
+}
+
+/* The eps schedule of the resumed run: the checkpoint's, where this run gives neither -ot_eps (nor -ot_eps_rel) nor
+   -ot_eps_schedule, or gives -ot_eps at the checkpoint's target; otherwise this run's, which must be the checkpoint's
+   (older checkpoints: the same number of stages and the same eps at the checkpoint's stage). Collective. */
+static PetscErrorCode AdoptSchedule(OTSolver s, hid_t file, const char filename[], PetscInt eps_stage, PetscInt eps_stages, double eps)
+{
+  PetscReal schedule[OT_MAX_EPS_STAGES];
+  PetscBool found;
+
+  PetscFunctionBegin;
+  PetscCall(ReadSchedule(s->comm, file, filename, eps_stages, schedule, &found));
+  if (found && !s->schedule_given) {
+    PetscReal target = schedule[eps_stages - 1], asked = s->eps_schedule[s->eps_stages - 1];
+
+    PetscCheck(!s->eps_given || Same(target, asked, 1e-15), s->comm, OT_ERR_INPUT,
+               "-ot_restart %s: the checkpoint was written for eps = %.17g, this run asks for eps = %.17g; leave -ot_eps out to go on at the checkpoint's",
+               filename, target, (double)asked);
+    PetscCall(PetscArraycpy(s->eps_schedule, schedule, eps_stages));
+    s->eps_stages = eps_stages;
+  }
+  PetscCheck(eps_stages == s->eps_stages && eps_stage >= 0 && eps_stage < s->eps_stages, s->comm, OT_ERR_INPUT,
+             "-ot_restart %s: the checkpoint was written with an eps schedule of %" PetscInt_FMT " stage(s), this run has %" PetscInt_FMT
+             "; leave -ot_eps and -ot_eps_schedule out (the checkpoint's are used), or give the same",
+             filename, eps_stages, s->eps_stages);
+  for (PetscInt k = 0; found && k < eps_stages; k++)
+    PetscCheck(Same(schedule[k], s->eps_schedule[k], 1e-15), s->comm, OT_ERR_INPUT,
+               "-ot_restart %s: the checkpoint's eps stage %" PetscInt_FMT
+               " is at eps = %.17g, this run's at %.17g; leave -ot_eps and -ot_eps_schedule out (the "
+               "checkpoint's are used), or give the same",
+               filename, k + 1, schedule[k], (double)s->eps_schedule[k]);
+  PetscCheck(Same(eps, s->eps_schedule[eps_stage], 1e-15), s->comm, OT_ERR_INPUT,
+             "-ot_restart %s: the checkpoint was written at eps = %.17g, this run has eps = %.17g there; leave -ot_eps and -ot_eps_schedule out (the "
+             "checkpoint's are used), or give the same",
+             filename, eps, (double)s->eps_schedule[eps_stage]);
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode ReadAttrDouble(MPI_Comm comm, hid_t file, const char filename[], const char name[], double *value)
 {
   hid_t attr;
@@ -265,14 +342,6 @@ static PetscErrorCode ReadHistory(OTSolver s, hid_t file)
   PetscFunctionReturn(0);
 }
 
-/* Same within a relative tolerance: the checkpoint was written for this problem and eps (the mass is a sum
-   whose rounding depends on the number of ranks, hence a tolerance far above rounding and far below any
-   real change of the weights). */
-static PetscBool Same(double x, double y, double rtol)
-{
-  return (PetscBool)(PetscAbsReal(x - y) <= rtol * PetscMax(PetscAbsReal(x), PetscAbsReal(y)));
-}
-
 PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[])
 {
   OTProblem pb        = s->problem;
@@ -314,13 +383,7 @@ PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[])
              "-ot_restart %s: the checkpoint belongs to another problem (%" PetscInt_FMT " x %" PetscInt_FMT ", max C %.17g, mass %.17g; %s is %" PetscInt_FMT
              " x %" PetscInt_FMT ", max C %.17g, mass %.17g)",
              filename, n, m, cost_max, mass, pb->source, pb->n, pb->m, (double)pb->cost_max, (double)pb->mass);
-  PetscCheck(eps_stages == s->eps_stages && eps_stage >= 0 && eps_stage < s->eps_stages, s->comm, OT_ERR_INPUT,
-             "-ot_restart %s: the checkpoint was written with an eps schedule of %" PetscInt_FMT " stage(s), this run has %" PetscInt_FMT
-             "; give the same -ot_eps and -ot_eps_schedule",
-             filename, eps_stages, s->eps_stages);
-  PetscCheck(Same(eps, s->eps_schedule[eps_stage], 1e-15), s->comm, OT_ERR_INPUT,
-             "-ot_restart %s: the checkpoint was written at eps = %.17g, this run has eps = %.17g there; give the same -ot_eps (and -ot_eps_schedule)",
-             filename, eps, (double)s->eps_schedule[eps_stage]);
+  PetscCall(AdoptSchedule(s, file, filename, eps_stage, eps_stages, eps));
   s->eps_stage = eps_stage;
   s->eps       = eps;
   PetscCall(ReadVectorPart(s->comm, file, filename, "/f", pb->n, pb->row_start, pb->n_local, s->f));
@@ -338,8 +401,9 @@ PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[])
   PetscCall(ReadAttrDouble(s->comm, file, filename, "elapsed", &elapsed));
   PetscCall(ReadHistory(s, file));
   OTH5Call(H5Fclose(file));
-  r->sinkhorn_time = sinkhorn_time;
-  s->solve_start   = MPI_Wtime() - elapsed; /* the history's clock goes on from the checkpoint */
+  r->sinkhorn_time       = sinkhorn_time;
+  s->solve_start         = MPI_Wtime() - elapsed; /* the history's clock goes on from the checkpoint */
+  r->solve_time_restored = elapsed;
   {
     int bad = 0;
 

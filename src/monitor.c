@@ -130,17 +130,20 @@ PetscErrorCode OTSolverPrintSummary(OTSolver s)
     PetscCall(PetscPrintf(s->comm, "interrupted = 1\nconverged = 0\n"));
     PetscFunctionReturn(0);
   }
+  /* the honest numbers first: the certified bounds on the unregularised problem, then the entropic plan's values */
+  if (!PetscIsNanReal(r->wasserstein)) {
+    PetscCall(PetscPrintf(s->comm, "# the Wasserstein distance W_p lies in [wasserstein_lower, wasserstein_upper] (certified); wasserstein is the "
+                                   "entropic estimate transport_cost^(1/p), biased upwards\n"));
+    PetscCall(PetscPrintf(s->comm, "wasserstein_lower = %.17g\nwasserstein_upper = %.17g\n", (double)r->wasserstein_lower, (double)r->wasserstein_upper));
+    PetscCall(PetscPrintf(s->comm, "wasserstein = %.17g\n", (double)r->wasserstein));
+  }
+  PetscCall(PetscPrintf(s->comm, "lower_bound = %.17g\n", (double)r->lower_bound));
+  PetscCall(PetscPrintf(s->comm, "upper_bound = %.17g\n", (double)r->upper_bound));
   PetscCall(PetscPrintf(s->comm, "eps = %.17g\n", (double)r->eps));
   PetscCall(PetscPrintf(s->comm, "transport_cost = %.17g\n", (double)r->transport_cost));
   PetscCall(PetscPrintf(s->comm, "dual_objective = %.17g\n", (double)r->dual_objective));
   PetscCall(PetscPrintf(s->comm, "entropic_cost = %.17g\n", (double)r->entropic_cost));
   PetscCall(PetscPrintf(s->comm, "marginal_error = %.6e\n", (double)r->marginal_error));
-  PetscCall(PetscPrintf(s->comm, "lower_bound = %.17g\n", (double)r->lower_bound));
-  PetscCall(PetscPrintf(s->comm, "upper_bound = %.17g\n", (double)r->upper_bound));
-  if (!PetscIsNanReal(r->wasserstein)) {
-    PetscCall(PetscPrintf(s->comm, "wasserstein = %.17g\n", (double)r->wasserstein));
-    PetscCall(PetscPrintf(s->comm, "wasserstein_lower = %.17g\nwasserstein_upper = %.17g\n", (double)r->wasserstein_lower, (double)r->wasserstein_upper));
-  }
   if (!PetscIsNanReal(r->sinkhorn_divergence)) {
     PetscCall(PetscPrintf(s->comm, "sinkhorn_divergence = %.17g\n", (double)r->sinkhorn_divergence));
     PetscCall(PetscPrintf(s->comm, "divergence_converged = %d\n", (int)r->divergence_converged));
@@ -148,6 +151,7 @@ PetscErrorCode OTSolverPrintSummary(OTSolver s)
   PetscCall(PetscPrintf(s->comm, "iterations_sinkhorn = %" PetscInt_FMT "\n", r->iterations_sinkhorn));
   PetscCall(PetscPrintf(s->comm, "iterations_newton = %" PetscInt_FMT "\n", r->iterations_newton));
   PetscCall(PetscPrintf(s->comm, "solve_time = %.6f\n", (double)r->solve_time));
+  if (r->solve_time_restored > 0) PetscCall(PetscPrintf(s->comm, "solve_time_restored = %.6f\n", (double)r->solve_time_restored));
   PetscCall(PetscPrintf(s->comm, "sinkhorn_seconds_per_iteration = %.6e\n", (double)(r->sinkhorn_time / PetscMax(1, r->iterations_sinkhorn))));
   PetscCall(PrintCheckpointFailures(s));
   PetscCall(PetscPrintf(s->comm, "converged = %d\n", (int)r->converged));

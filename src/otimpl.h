@@ -109,7 +109,10 @@ struct _p_OTSolver {
   OTProblem   problem;
 
   /* options */
-  PetscReal eps; /* <= 0 until set: then 0.01 * max C */
+  PetscReal eps;            /* <= 0 until set: then eps_rel * max C */
+  PetscReal eps_rel;        /* -ot_eps_rel: eps relative to max C where no eps is given (0.01) */
+  PetscBool eps_given;      /* -ot_eps, -ot_eps_rel or OTSolverSetEps: a restart must agree with it */
+  PetscBool schedule_given; /* -ot_eps_schedule or OTSolverSetEpsSchedule: a restart must agree with it */
   PetscReal tol;
   PetscInt  max_it;
   PetscInt  monitor_every;   /* 0: no monitor */

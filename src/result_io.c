@@ -86,18 +86,20 @@ typedef struct {
 /* The contents of the result file (an OTH5WriteFn; ctx is a ResultContext). */
 static PetscErrorCode WriteResultFile(void *ctx, hid_t file, hid_t xfer)
 {
-  OTSolver           s           = ((ResultContext *)ctx)->s;
-  const OTPlanCount *plan        = &((ResultContext *)ctx)->plan;
-  OTProblem          pb          = s->problem;
-  OTResult          *r           = &s->result;
-  const PetscReal    reals[]     = {r->transport_cost, r->dual_objective, r->entropic_cost, r->marginal_error, r->lower_bound, r->upper_bound, r->eps, s->tol,
-                                    r->solve_time};
+  OTSolver           s       = ((ResultContext *)ctx)->s;
+  const OTPlanCount *plan    = &((ResultContext *)ctx)->plan;
+  OTProblem          pb      = s->problem;
+  OTResult          *r       = &s->result;
+  const PetscReal    reals[] = {r->transport_cost, r->dual_objective,     r->entropic_cost, r->marginal_error, r->lower_bound, r->upper_bound, r->eps, s->tol,
+                                r->solve_time,     r->solve_time_restored};
   const PetscReal    distances[] = {r->wasserstein, r->wasserstein_lower, r->wasserstein_upper};
   const PetscInt     ints[]      = {s->eps_stages, r->iterations_sinkhorn, r->iterations_newton, r->converged ? 1 : 0, pb->n, pb->m, s->size};
 
   PetscFunctionBegin;
   PetscCall(OTH5WriteState(s, file, xfer));
-  PetscCall(OTH5WriteAttrsReal(file, "transport_cost dual_objective entropic_cost marginal_error lower_bound upper_bound eps tol solve_time", 9, reals));
+  PetscCall(OTH5WriteAttrsReal(file,
+                               "transport_cost dual_objective entropic_cost marginal_error lower_bound upper_bound eps tol solve_time solve_time_restored", 10,
+                               reals));
   /* the Wasserstein values for costs |x - y|^p only, the divergence where it was computed */
   if (!PetscIsNanReal(r->wasserstein)) PetscCall(OTH5WriteAttrsReal(file, "wasserstein wasserstein_lower wasserstein_upper", 3, distances));
   if (!PetscIsNanReal(r->sinkhorn_divergence)) {

@@ -303,10 +303,6 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
   PetscBool  stop = PETSC_FALSE;
 
   PetscFunctionBegin;
-  if (pb->symmetric) {
-    PetscCall(OTSymmetricRun(s, max_sweeps, first_iteration, stop_when_close, sweeps, converged));
-    PetscFunctionReturn(0);
-  }
   *converged = PETSC_FALSE;
   if (first_iteration == 0 && s->monitor_every) PetscCall(OTSolverMonitorMemory(s));
   PetscCall(SetUpKernel(s, &use_kernel, &single));

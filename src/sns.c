@@ -62,7 +62,7 @@ PetscErrorCode OTSolverBuildEpsSchedule(OTSolver s)
   PetscFunctionReturn(0);
 }
 
-/* Up to max_sweeps Sinkhorn sweeps, counted in the result. */
+/* Up to max_sweeps Sinkhorn sweeps (the averaged iteration of symmetric.c on a symmetric problem), counted in the result. */
 static PetscErrorCode RunSinkhorn(OTSolver s, PetscInt max_sweeps, PetscBool stop_when_close, PetscBool *converged)
 {
   OTResult *r = &s->result;
@@ -75,7 +75,8 @@ static PetscErrorCode RunSinkhorn(OTSolver s, PetscInt max_sweeps, PetscBool sto
   if (max_sweeps <= 0) PetscFunctionReturn(0);
   PetscCall(PetscLogStagePush(OT_STAGE_SINKHORN_LOG));
   s->sinkhorn_run_start = start;
-  PetscCall(OTSinkhornRun(s, max_sweeps, r->iterations_sinkhorn, stop_when_close, &sweeps, converged));
+  if (s->problem->symmetric) PetscCall(OTSymmetricRun(s, max_sweeps, r->iterations_sinkhorn, stop_when_close, &sweeps, converged));
+  else PetscCall(OTSinkhornRun(s, max_sweeps, r->iterations_sinkhorn, stop_when_close, &sweeps, converged));
   s->sinkhorn_run_start = 0.0;
   PetscCall(PetscLogStagePop());
   r->iterations_sinkhorn += sweeps;
@@ -348,6 +349,8 @@ PetscErrorCode OTSolverRunEpsStages(OTSolver s, PetscBool *converged)
 
 PetscErrorCode OTSNSSetFromOptions(OTSolver s)
 {
+  PetscBool set;
+
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "SNS policy and eps-scaling (otsolve)", NULL);
   PetscCall(PetscOptionsInt("-ot_sinkhorn_warmup", "SNS: most Sinkhorn sweeps before the first Newton step", NULL, s->warmup_max, &s->warmup_max, NULL));
@@ -363,7 +366,8 @@ PetscErrorCode OTSNSSetFromOptions(OTSolver s)
                              NULL, s->newton_slow, &s->newton_slow, NULL));
   PetscCall(PetscOptionsString("-ot_eps_schedule",
                                "eps-scaling: E0:F (E0, E0*F, ... down to -ot_eps), E1,E2,..., none, or auto (0.01 max C:0.2; default for sns)", NULL,
-                               s->eps_schedule_spec, s->eps_schedule_spec, sizeof(s->eps_schedule_spec), NULL));
+                               s->eps_schedule_spec, s->eps_schedule_spec, sizeof(s->eps_schedule_spec), &set));
+  s->schedule_given = (PetscBool)(s->schedule_given || set);
   PetscCall(PetscOptionsReal("-ot_eps_stage_tol", "eps-scaling: an intermediate eps stage ends at marginal error <= this times the mass", NULL,
                              s->eps_stage_tol, &s->eps_stage_tol, NULL));
   PetscCheck(s->eps_stage_tol > 0, s->comm, OT_ERR_INPUT, "-ot_eps_stage_tol must be positive, got %g", (double)s->eps_stage_tol);

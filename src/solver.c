@@ -15,6 +15,7 @@ PetscErrorCode OTSolverCreate(MPI_Comm comm, OTSolver *solver)
   PetscCall(PetscNew(&s));
   s->comm                = comm;
   s->eps                 = -1.0;
+  s->eps_rel             = 0.01;
   s->tol                 = 1e-9;
   s->max_it              = 100000;
   s->monitor_every       = 0;
@@ -48,13 +49,19 @@ PetscErrorCode OTSolverSetProblem(OTSolver s, OTProblem problem)
 
 PetscErrorCode OTSolverSetFromOptions(OTSolver s)
 {
-  PetscBool set;
+  PetscBool set, rel_set;
   PetscInt  every = 1;
 
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "Optimal transport solver (otsolve)", NULL);
-  PetscCall(PetscOptionsReal("-ot_eps", "Entropic regularisation eps, in cost units (default: 0.01 * max C)", NULL, s->eps, &s->eps, &set));
+  PetscCall(PetscOptionsReal("-ot_eps", "Entropic regularisation eps, in cost units (default: -ot_eps_rel x max C)", NULL, s->eps, &s->eps, &set));
   PetscCheck(!set || s->eps > 0, s->comm, OT_ERR_INPUT, "-ot_eps must be positive, got %g", (double)s->eps);
+  s->eps_given = (PetscBool)(s->eps_given || set);
+  PetscCall(PetscOptionsReal("-ot_eps_rel", "eps relative to the largest cost: eps = R x max C, where -ot_eps is not given", NULL, s->eps_rel, &s->eps_rel,
+                             &rel_set));
+  PetscCheck(!rel_set || s->eps_rel > 0, s->comm, OT_ERR_INPUT, "-ot_eps_rel must be positive, got %g", (double)s->eps_rel);
+  PetscCheck(!(set && rel_set), s->comm, OT_ERR_INPUT, "-ot_eps and -ot_eps_rel both given: give eps in cost units or relative to max C, not both");
+  s->eps_given = (PetscBool)(s->eps_given || rel_set);
   PetscCall(PetscOptionsReal("-ot_tol", "Stop when the marginal error |P1-a|_1 + |P^T1-b|_1 is at most this", NULL, s->tol, &s->tol, NULL));
   PetscCheck(s->tol > 0, s->comm, OT_ERR_INPUT, "-ot_tol must be positive, got %g", (double)s->tol);
   PetscCall(PetscOptionsEnum("-ot_method", "sns (default): Sinkhorn sweeps, then sparse Newton steps; sinkhorn: sweeps only", NULL, OTMethods,
@@ -89,8 +96,8 @@ PetscErrorCode OTSolverSetUp(OTSolver s)
   PetscFunctionBegin;
   if (s->setup) PetscFunctionReturn(0);
   PetscCheck(pb, s->comm, PETSC_ERR_ARG_WRONGSTATE, "OTSolverSetProblem() must be called before OTSolverSetUp()");
-  if (s->eps <= 0) s->eps = 0.01 * pb->cost_max;
-  PetscCheck(s->eps > 0, s->comm, OT_ERR_INPUT, "%s: all costs are zero, so the default eps (0.01 * max C) is zero; give -ot_eps", pb->source);
+  if (s->eps <= 0) s->eps = s->eps_rel * pb->cost_max;
+  PetscCheck(s->eps > 0, s->comm, OT_ERR_INPUT, "%s: all costs are zero, so eps = %g x max C is zero; give -ot_eps", pb->source, (double)s->eps_rel);
   PetscCall(OTSolverBuildEpsSchedule(s));
   PetscCall(OTSinkhornChooseVariant(s));
   PetscCall(PetscFree4(s->f, s->g, s->row_plan, s->col_sum));
@@ -185,6 +192,7 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   r->checkpoint_failures                        = 0;
   r->checkpoint_error[0]                        = '\0';
   r->sinkhorn_time                              = 0.0;
+  r->solve_time_restored                        = 0.0;
   s->sns_phase = s->sns_boosts = s->sns_returns = 0;
   s->newton_rate = s->newton_work = 0.0;
   s->eps_stage                    = 0;
@@ -269,8 +277,9 @@ PetscErrorCode OTSolverGetProblem(OTSolver s, OTProblem *problem)
 PetscErrorCode OTSolverSetEps(OTSolver s, PetscReal eps)
 {
   PetscFunctionBegin;
-  s->eps   = eps;
-  s->setup = PETSC_FALSE; /* the eps schedule is built from eps at set-up */
+  s->eps       = eps;
+  s->eps_given = (PetscBool)(eps > 0);
+  s->setup     = PETSC_FALSE; /* the eps schedule is built from eps at set-up */
   PetscFunctionReturn(0);
 }
 
@@ -290,7 +299,8 @@ PetscErrorCode OTSolverSetEpsSchedule(OTSolver s, const char spec[])
   PetscCheck(len < sizeof(s->eps_schedule_spec), PETSC_COMM_SELF, OT_ERR_INPUT, "-ot_eps_schedule %s: longer than %zu characters", spec,
              sizeof(s->eps_schedule_spec) - 1);
   PetscCall(PetscStrncpy(s->eps_schedule_spec, spec ? spec : "", sizeof(s->eps_schedule_spec)));
-  s->setup = PETSC_FALSE; /* the schedule is built at set-up */
+  s->schedule_given = (PetscBool)(len > 0);
+  s->setup          = PETSC_FALSE; /* the schedule is built at set-up */
   PetscFunctionReturn(0);
 }
 
