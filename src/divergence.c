@@ -21,13 +21,14 @@ static PetscErrorCode SolveSymmetric(MPI_Comm comm, PetscReal eps, const char ma
 {
   OTResult result;
   char     source[PETSC_MAX_PATH_LEN + 32];
+  double   start = MPI_Wtime();
 
   PetscFunctionBegin;
   PetscCall(PetscSNPrintf(source, sizeof(source), "%s (%s, %s)", main_source, what, what));
   /* the main problem's eps, not this problem's default */
   PetscCall(OTSolveSymmetric(comm, count, d, points, weights, cost, source, eps, &result));
-  PetscCall(PetscPrintf(comm, "otsolve: divergence term OT(%s, %s): dual_objective %.17g, %" PetscInt_FMT " iterations, %s\n", what, what,
-                        (double)result.dual_objective, result.iterations_sinkhorn + result.iterations_newton, result.status));
+  PetscCall(PetscPrintf(comm, "otsolve: divergence term OT(%s, %s): dual_objective %.17g, %" PetscInt_FMT " iterations, %.3f s, %s\n", what, what,
+                        (double)result.dual_objective, result.iterations_sinkhorn + result.iterations_newton, MPI_Wtime() - start, result.status));
   *dual      = result.dual_objective;
   *converged = result.converged;
   PetscFunctionReturn(0);

@@ -275,6 +275,11 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   PetscCall(PetscLogEventBegin(OT_EVENT_SPARSIFY, 0, 0, 0, 0));
   PetscCall(OTNewtonSparsify(s, info, &kept));
   PetscCall(PetscLogEventEnd(OT_EVENT_SPARSIFY, 0, 0, 0, 0));
+  info->declined = (PetscBool)(s->newton_kept_cap > 0 && info->kept > s->newton_kept_cap); /* info->kept: the same on every rank */
+  if (info->declined) {
+    PetscCall(OTNewtonKeptFree(&kept));
+    PetscFunctionReturn(0);
+  }
 
   PetscCall(PetscLogEventBegin(OT_EVENT_ASSEMBLE, 0, 0, 0, 0));
   PetscCall(OTNewtonAssemble(s, &kept, nt->shift * PetscMin(1.0, info->marginal_error / pb->mass), &A, &split));
@@ -299,12 +304,12 @@ PetscErrorCode OTNewtonStep(OTSolver s, OTNewtonInfo *info)
   PetscReal alpha = 1.0, dual, marginal_error;
 
   PetscFunctionBegin;
+  PetscCall(PetscMemzero(info, sizeof(*info)));
   PetscCall(OTNewtonDirection(s, info));
   nt             = s->newton;
   info->accepted = PETSC_FALSE;
   info->step     = 0.0;
-  info->trials   = 0;
-  if (info->marginal_error <= s->tol) { /* nothing to do */
+  if (info->marginal_error <= s->tol || info->declined) { /* nothing to do, or too costly */
     info->dual_after           = info->dual;
     info->marginal_error_after = info->marginal_error;
     PetscFunctionReturn(0);

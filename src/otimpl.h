@@ -101,6 +101,7 @@ typedef struct {
   PetscInt           trials; /* points the line search evaluated */
   KSPConvergedReason ksp_reason;
   PetscBool          accepted;
+  PetscBool          declined; /* more kept entries than the solver's newton_kept_cap: no assembly, no step */
 } OTNewtonInfo;
 
 struct _p_OTSolver {
@@ -159,6 +160,11 @@ struct _p_OTSolver {
   PetscInt  sns_returns;        /* times Sinkhorn handed the stage back to Newton (sns.c) */
   PetscReal newton_rate;        /* the last accepted Newton step's log error reduction per unit of counted work (sns.c) */
   PetscReal newton_work;        /* the last Newton step's counted work */
+  PetscInt  newton_ksp;         /* the last Newton step's KSP iterations */
+  int64_t   newton_kept_cap;    /* a Newton step keeping more entries is declined before its assembly (sns.c); <= 0: none */
+  PetscInt  close_after;        /* SNS's warm-up leaves for Newton at the first iteration >= this that is close enough */
+  PetscBool g_update_pending;   /* a run of sweeps left before its last g-update: col_sum holds the column sums it needs */
+  PetscReal g_update_eps;       /* at this eps */
   PetscReal sinkhorn_run_start; /* MPI_Wtime() when the current run of sweeps began, 0 outside one */
   PetscReal last_checkpoint;    /* MPI_Wtime() of the last checkpoint (or of the start) */
   PetscInt  checkpoints_written;

@@ -199,6 +199,29 @@ static PetscErrorCode SetUpKernel(OTSolver s, PetscBool *use_kernel, PetscBool *
   PetscFunctionReturn(0);
 }
 
+/* Whether a run can resume on the stored (double) kernel instead of rebuilding it in a log-domain pass: it was built at
+   this eps and the scalings u = exp((f - f_ref)/eps), v = exp((g - g_ref)/eps) that turn it into P at the state (f, g)
+   are all in range on every rank (SNS's Sinkhorn runs between Newton steps, whose survey rebuilds the kernel).
+   Collective. */
+static PetscErrorCode ResumeAbsorbed(OTSolver s, PetscBool use_kernel, PetscBool single, PetscBool *absorbed)
+{
+  OTProblem pb = s->problem;
+  int       ok = use_kernel && !single && s->store.eps == s->eps && (pb->n_local == 0 || s->store.k);
+
+  PetscFunctionBegin;
+  for (PetscInt i = 0; ok && i < pb->n_local; i++) {
+    s->u[i] = PetscExpReal((s->f[i] - s->store.f_ref[i]) / s->eps);
+    ok      = ScalingInRange(s->u[i], OT_SCALING_MAX);
+  }
+  for (PetscInt j = 0; ok && j < pb->m; j++) {
+    s->v[j] = PetscExpReal((s->g[j] - s->store.g_ref[j]) / s->eps);
+    ok      = ScalingInRange(s->v[j], OT_SCALING_MAX);
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, s->comm));
+  *absorbed = (PetscBool)ok;
+  PetscFunctionReturn(0);
+}
+
 /* The float kernel has done its part: it makes room for a double one, which the next log-domain pass builds. */
 static PetscErrorCode HandOverToDouble(OTSolver s, PetscInt iteration, PetscReal marginal_error)
 {
@@ -291,7 +314,7 @@ PetscErrorCode OTSinkhornVerdict(OTSolver s, PetscInt iteration, PetscReal margi
   } else if (marginal_error <= s->tol) {
     *converged = PETSC_TRUE;
     *leave     = PETSC_TRUE;
-  } else if (stop_when_close && marginal_error <= s->newton_switch * s->problem->mass) {
+  } else if (stop_when_close && iteration >= s->close_after && marginal_error <= s->newton_switch * s->problem->mass) {
     *leave = PETSC_TRUE; /* close enough for Newton */
   }
   PetscCall(OTSolverMonitor(s, OT_STAGE_SINKHORN, iteration, marginal_error, dual, *leave));
@@ -312,6 +335,10 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
   PetscCall(SetUpKernel(s, &use_kernel, &single));
   scaling_max = single ? OT_SCALING_MAX_SINGLE : OT_SCALING_MAX;
   PetscCall(PetscMalloc3(m, &rescue_columns, n_local, &u_next, m, &v_next));
+  /* the g-update the last run left out when it stopped: without it, this run's first sweep would repeat that run's last */
+  if (s->g_update_pending && s->g_update_eps == s->eps) PetscCall(LogUpdateG(s, rescue_columns));
+  s->g_update_pending = PETSC_FALSE;
+  PetscCall(ResumeAbsorbed(s, use_kernel, single, &absorbed));
   for (it = 1; it <= max_sweeps; it++) {
     PetscReal   marginal_error, dual;
     OTMarginals marginals;
@@ -355,7 +382,11 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     marginal_error = marginals.marginal_error;
     dual           = marginals.dual;
     PetscCall(OTSinkhornVerdict(s, first_iteration + it, marginal_error, dual, stop_when_close, converged, &leave));
-    if (leave) break;
+    if (leave) {
+      s->g_update_pending = (PetscBool)(s->result.reason == OT_REASON_NONE);
+      s->g_update_eps     = s->eps;
+      break;
+    }
 
     if (single && marginal_error <= OT_SINGLE_PHASE_TOL * pb->mass) {
       /* the float kernel has done its part: the state returns to potentials, takes the log-domain g-update

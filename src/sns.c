@@ -155,6 +155,22 @@ static PetscReal SinkhornWorkLeft(OTSolver s)
   return rate > 0 ? PetscLogReal(PetscMax(error / s->tol, 1.0)) / rate : PETSC_INFINITY;
 }
 
+/* The most kept entries a Newton step may have before its assembly: beyond it, the step alone (survey, assembly, KSP
+   iterations as many as the last step's, or 10, one line-search trial) would cost more than Sinkhorn needs to reach
+   the tolerance from here, and the step is declined after its survey (where P is not sparse: millions of kept
+   entries). None without -ot_newton_time_check or a measured Sinkhorn rate. */
+static PetscErrorCode SetKeptCap(OTSolver s)
+{
+  OTProblem pb   = s->problem;
+  PetscReal left = SinkhornWorkLeft(s), fixed = 3 * PassWork(s) + OT_WORK_SURVEY * (PetscReal)pb->n * (PetscReal)pb->m;
+  PetscReal per_entry = OT_WORK_ASSEMBLY + OT_WORK_KSP * (PetscReal)(s->newton_ksp > 0 ? s->newton_ksp : 10);
+
+  PetscFunctionBegin;
+  s->newton_kept_cap = 0;
+  if (s->newton_time_check && left < PETSC_INFINITY) s->newton_kept_cap = (int64_t)PetscMax(1.0, (left - fixed) / per_entry);
+  PetscFunctionReturn(0);
+}
+
 /* Sinkhorn goes on with the stage (phase 2), in runs of sweeps after which RunSinkhornPhase weighs the two again. */
 static PetscErrorCode HandToSinkhorn(OTSolver s, const char why[])
 {
@@ -177,6 +193,7 @@ static PetscErrorCode RunSinkhornPhase(OTSolver s, PetscBool *converged)
 
   PetscFunctionBegin;
   if (s->newton_time_check) sweeps = PetscMin(sweeps, PetscMax(10.0, PetscCeilReal(PetscPowReal(2.0, (PetscReal)s->sns_returns) * newton_work / PassWork(s))));
+  if (!(sweeps >= 1)) sweeps = 1; /* (and a NaN, should a count ever be one) */
   PetscCall(RunSinkhorn(s, (PetscInt)sweeps, PETSC_FALSE, converged));
   if (*converged || s->result.reason != OT_REASON_NONE || !s->newton_time_check) PetscFunctionReturn(0);
   rate = SinkhornRate(s);
@@ -237,12 +254,9 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
   PetscFunctionBegin;
   *converged = PETSC_FALSE;
   if (s->sns_phase == 0) {
-    PetscInt done = r->iterations_sinkhorn;
-
-    PetscCall(RunSinkhorn(s, s->warmup_max, PETSC_TRUE, converged));
     /* at least 3 sweeps, so that Sinkhorn's rate is measured (SinkhornRate) before Newton is weighed against it */
-    if (!*converged && r->reason == OT_REASON_NONE && s->newton_time_check && r->iterations_sinkhorn - done < 3)
-      PetscCall(RunSinkhorn(s, 3 - (r->iterations_sinkhorn - done), PETSC_FALSE, converged));
+    s->close_after = s->newton_time_check ? r->iterations_sinkhorn + 3 : 0;
+    PetscCall(RunSinkhorn(s, s->warmup_max, PETSC_TRUE, converged));
     /* stopped by a signal or by -ot_max_it: the warm-up is not over (a restart goes on with it) */
     if (*converged || r->reason != OT_REASON_NONE || r->iterations_sinkhorn + r->iterations_newton >= s->max_it) PetscFunctionReturn(0);
     s->sns_phase = 1;
@@ -261,15 +275,27 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
       PetscCall(HandToSinkhorn(s, "Sinkhorn's measured rate reaches the tolerance in less work than a Newton step costs"));
       continue;
     }
+    PetscCall(SetKeptCap(s));
     PetscCall(OTSolverSafePointReduce(s, r->iterations_sinkhorn, r->iterations_newton, &stop));
     if (stop) break;
     PetscCall(PetscLogStagePush(OT_STAGE_NEWTON_LOG));
     PetscCall(OTNewtonStep(s, &info));
     PetscCall(PetscLogStagePop());
+    s->g_update_pending = PETSC_FALSE;   /* the state may have moved */
     if (info.marginal_error <= s->tol) { /* the warm-up or fallback sweeps already converged */
       *converged = PETSC_TRUE;
       break;
     }
+    if (info.declined) {                                            /* P is not sparse enough here: the step would cost more than Sinkhorn needs (SetKeptCap) */
+      info.ksp_iterations = s->newton_ksp > 0 ? s->newton_ksp : 10; /* what the step would have cost, as SetKeptCap estimated it */
+      info.trials         = 1;
+      s->newton_work      = NewtonWork(s, &info);
+      (void)PetscSNPrintf(why, sizeof(why), "a Newton step would keep %lld entries of P, more work than the %.3g sweeps Sinkhorn needs from here",
+                          (long long)info.kept, (double)(SinkhornWorkLeft(s) / PassWork(s)));
+      PetscCall(HandToSinkhorn(s, why));
+      continue;
+    }
+    s->newton_ksp = info.ksp_iterations;
     r->iterations_newton++;
     if (s->monitor_every)
       PetscCall(PetscPrintf(s->comm,

@@ -195,8 +195,11 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   r->solve_time_restored                        = 0.0;
   s->sns_phase = s->sns_boosts = s->sns_returns = 0;
   s->newton_rate = s->newton_work = 0.0;
-  s->eps_stage                    = 0;
-  s->eps                          = s->eps_schedule[0];
+  s->newton_ksp = s->close_after = 0;
+  s->newton_kept_cap             = 0;
+  s->g_update_pending            = PETSC_FALSE;
+  s->eps_stage                   = 0;
+  s->eps                         = s->eps_schedule[0];
   if (s->restart_file[0]) {
     PetscCall(OTSolverLoadCheckpoint(s, s->restart_file));
     PetscCall(PetscPrintf(s->comm, "otsolve: resuming from %s after %" PetscInt_FMT " Sinkhorn sweeps and %" PetscInt_FMT " Newton steps\n", s->restart_file,

@@ -89,8 +89,11 @@ PetscErrorCode OTSymmetricRun(OTSolver s, PetscInt max_sweeps, PetscInt first_it
     s->rescued_rows += (PetscInt)sums[3];
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 3, MPIU_REAL, MPIU_SUM, s->comm));
     PetscCall(OTSinkhornVerdict(s, first_iteration + it, 2.0 * sums[0], 2.0 * sums[2] - s->eps * sums[1], stop_when_close, converged, &leave));
-    if (leave) break; /* the state is the h just measured */
+    /* converged: the state is the h just measured; else the update is taken before leaving, so that the next run
+       (SNS: after Newton declined or lost) does not repeat this pass */
+    if (leave && (*converged || s->result.reason != OT_REASON_NONE)) break;
     PetscCallMPI(MPI_Allgatherv(next, counts[pb->rank], MPIU_REAL, h, counts, displs, MPIU_REAL, s->comm));
+    if (leave) break;
   }
   PetscCall(PetscArraycpy(s->f, h + pb->row_start, pb->n_local));
   *sweeps = PetscMin(it, max_sweeps);
