@@ -25,6 +25,16 @@ typedef struct {
   PetscReal        sum;
 } OTRow;
 
+/* Scalings of the stored kernel beyond this (or below its inverse) are absorbed into the potentials. A float kernel
+   stores entries below FLT_MIN (1.2e-38) as 0: with scalings within 1e10 the plan entries it drops are below 1.2e-18. */
+#define OT_SCALING_MAX        1e100
+#define OT_SCALING_MAX_SINGLE 1e10
+
+static inline PetscBool OTScalingInRange(PetscReal x, PetscReal scaling_max)
+{
+  return (PetscBool)(x >= 1.0 / scaling_max && x <= scaling_max);
+}
+
 /* The stored absorbed kernel of a solver: n_local x m rows of K = exp((f_ref + g_ref - C)/eps), in double (k) or,
    while the single-precision phase lasts, in float (k_single); eps is the eps k was built for (0: not built). */
 typedef struct {

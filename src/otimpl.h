@@ -223,6 +223,14 @@ PETSC_EXTERN PetscErrorCode OTSinkhornVerdict(OTSolver s, PetscInt iteration, Pe
    after a restart): the kernel is used if it fits in half of the memory this node has free, shared among the ranks
    on the node. Collective. */
 PETSC_EXTERN PetscErrorCode OTSinkhornChooseVariant(OTSolver solver);
+/* The stored kernel (sinkhorn_store.c): allocated where the variant asks for one (use_kernel; single: the float kernel
+   is in use), the same branches on every rank (a rank without rows has a NULL kernel). Collective. */
+PETSC_EXTERN PetscErrorCode OTSinkhornSetUpKernel(OTSolver solver, PetscBool *use_kernel, PetscBool *single);
+/* Whether a run can resume on the stored double kernel: built at this eps, scalings u, v of the state all in range
+   (then set). Collective. */
+PETSC_EXTERN PetscErrorCode OTSinkhornResumeAbsorbed(OTSolver solver, PetscBool use_kernel, PetscBool single, PetscBool *absorbed);
+/* Frees the float kernel and allocates the double one, which the next log-domain pass builds. Not collective. */
+PETSC_EXTERN PetscErrorCode OTSinkhornHandOverToDouble(OTSolver solver, PetscInt iteration, PetscReal marginal_error);
 /* OTSinkhornRun for a symmetric problem: the averaged iteration on the one potential (symmetric.c). Collective. */
 PETSC_EXTERN PetscErrorCode OTSymmetricRun(OTSolver solver, PetscInt max_sweeps, PetscInt first_iteration, PetscBool stop_when_close, PetscInt *sweeps,
                                            PetscBool *converged);

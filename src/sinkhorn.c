@@ -23,18 +23,12 @@
   underflows) the scalings are absorbed into the potentials by the next log-domain pass, which rebuilds K.
   Entries of K below exp(-708) are stored as 0; with both scalings within 1e100 the plan entries this
   drops are below 1e-108, far under any tolerance, so both variants converge to the same answer. The
-  kernel doubles the memory per rank; -ot_sinkhorn_variant auto uses it only where it fits.
+  kernel doubles the memory per rank; -ot_sinkhorn_variant auto uses it only where it fits. Its allocation, the
+  variant choice and the float kernel's hand-over are in sinkhorn_store.c.
 */
-#define _DEFAULT_SOURCE /* madvise and MADV_HUGEPAGE, beyond the project's POSIX level */
 #include "otimpl.h"
 #include "kernels.h"
 #include <float.h>
-#include <sys/mman.h>
-
-/* Scalings beyond this (or below its inverse) are absorbed into the potentials. A float kernel stores entries
-   below FLT_MIN (1.2e-38) as 0: with scalings within 1e10 the plan entries it drops are below 1.2e-18. */
-#define OT_SCALING_MAX        1e100
-#define OT_SCALING_MAX_SINGLE 1e10
 
 /* The single-precision phase hands over to double sweeps at this marginal error (times the mass), measured
    on the float kernel itself. Float's rounding (6e-8 relative per entry) moves the float iteration's fixed
@@ -51,11 +45,6 @@ enum {
   FLAG_COUNT = FLAG_SAFE_POINT + OT_SAFE_POINT_FLAGS
 };
 _Static_assert(1 + FLAG_COUNT <= OT_COLUMN_EXTRA, "the sweep's scalars must fit after the column sums");
-
-static inline PetscBool ScalingInRange(PetscReal x, PetscReal scaling_max)
-{
-  return (PetscBool)(x >= 1.0 / scaling_max && x <= scaling_max);
-}
 
 /* Log-domain pass over the owned rows: updates f (and, with a kernel, stores it, in double or in float, with
    f_ref and u), accumulates the column sums of the new plan into col_sum. Counts rows that needed an exact shift. */
@@ -81,7 +70,7 @@ OT_HOT_LOOP static void LogSweepRows(OTProblem pb, PetscReal eps, PetscReal *f, 
     if (use_kernel) {
       store->f_ref[i] = f_i;
       u[i]            = scaling;
-      flags[FLAG_SCALING_OUT_OF_RANGE] += !ScalingInRange(scaling, scaling_max);
+      flags[FLAG_SCALING_OUT_OF_RANGE] += !OTScalingInRange(scaling, scaling_max);
       if (store->k_single) OTKernelStoreSingle(store, i, &row);
     }
     f[i] = f_i + eps * (PetscLogReal(a[i]) - PetscLogReal(row.sum));
@@ -108,7 +97,7 @@ OT_HOT_LOOP static void KernelSweepRows(PetscInt n_local, PetscInt m, const OTKe
       if (sums[r] >= OT_TINY && sums[r] <= 1e300) {
         u[i + r] = a[i + r] / sums[r];
         scale[r] = u[i + r];
-        flags[FLAG_SCALING_OUT_OF_RANGE] += !ScalingInRange(u[i + r], scaling_max);
+        flags[FLAG_SCALING_OUT_OF_RANGE] += !OTScalingInRange(u[i + r], scaling_max);
       } else flags[FLAG_BAD_ROW] += 1;
     }
     OTQuadAxpy(&quad, scale, col_sum);
@@ -152,91 +141,6 @@ static void Materialize(OTSolver s, const PetscReal *u)
   for (PetscInt j = 0; j < s->problem->m; j++) s->g[j] = s->store.g_ref[j] + s->eps * PetscLogReal(s->v[j]);
 }
 
-PetscErrorCode OTSinkhornChooseVariant(OTSolver s)
-{
-  OTProblem   pb = s->problem;
-  PetscMPIInt node_ranks;
-  double      kernel_bytes = 8.0 * pb->n_local * pb->m, node_kernel_bytes, free_bytes;
-  int         fits;
-
-  PetscFunctionBegin;
-  if (s->variant != OT_SINKHORN_AUTO) PetscFunctionReturn(0);
-  if (pb->symmetric) { /* the averaged iteration of a symmetric problem (symmetric.c) sweeps in the log domain */
-    s->variant = OT_SINKHORN_LOG;
-    PetscFunctionReturn(0);
-  }
-  /* point clouds too: their kernel is computed once, where the log domain computes every cost and exponential in
-     every sweep (8,000 + 6,000 3-D points on 2 ranks: 7.4 s with the kernel, 26 s without); a problem whose kernel
-     does not fit stays O(n + m) per rank */
-  PetscCall(OTNodeMemory(s->comm, kernel_bytes, &node_kernel_bytes, &free_bytes, &node_ranks));
-  fits = node_kernel_bytes <= 0.5 * free_bytes;
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &fits, 1, MPI_INT, MPI_LAND, s->comm));
-  s->variant = fits ? OT_SINKHORN_ABSORB : OT_SINKHORN_LOG;
-  PetscCall(PetscInfo(NULL, "Sinkhorn variant %s: kernel needs %.3g GB on this node of %d rank(s), %.3g GB free\n", OTSinkhornVariants[s->variant],
-                      node_kernel_bytes / 1e9, node_ranks, free_bytes / 1e9));
-  PetscFunctionReturn(0);
-}
-
-/* The stored kernel, where the variant asks for one (decided on every rank alike: a rank without rows has a NULL
-   kernel but takes the same branches); single: the float kernel is in use (a flag, not its pointer). Collective. */
-static PetscErrorCode SetUpKernel(OTSolver s, PetscBool *use_kernel, PetscBool *single)
-{
-  PetscInt n_local = s->problem->n_local, m = s->problem->m;
-
-  PetscFunctionBegin;
-  *use_kernel = (PetscBool)(s->variant == OT_SINKHORN_ABSORB);
-  if (*use_kernel && !s->v) PetscCall(PetscMalloc4(n_local, &s->store.f_ref, n_local, &s->u, m, &s->store.g_ref, m, &s->v));
-  *single = (PetscBool)(*use_kernel && s->kernel_precision == OT_KERNEL_SINGLE && !s->single_phase_over);
-  if (*use_kernel && !s->store.k && !s->store.k_single) {
-    if (*single) {
-      PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->store.k_single));
-      OTAdviseHugePages(s->store.k_single, sizeof(float) * (size_t)n_local * (size_t)m);
-    } else {
-      PetscCall(PetscMalloc1((size_t)n_local * (size_t)m, &s->store.k));
-      OTAdviseHugePages(s->store.k, sizeof(PetscReal) * (size_t)n_local * (size_t)m);
-    }
-  }
-  PetscFunctionReturn(0);
-}
-
-/* Whether a run can resume on the stored (double) kernel instead of rebuilding it in a log-domain pass: it was built at
-   this eps and the scalings u = exp((f - f_ref)/eps), v = exp((g - g_ref)/eps) that turn it into P at the state (f, g)
-   are all in range on every rank (SNS's Sinkhorn runs between Newton steps, whose survey rebuilds the kernel).
-   Collective. */
-static PetscErrorCode ResumeAbsorbed(OTSolver s, PetscBool use_kernel, PetscBool single, PetscBool *absorbed)
-{
-  OTProblem pb = s->problem;
-  int       ok = use_kernel && !single && s->store.eps == s->eps && (pb->n_local == 0 || s->store.k);
-
-  PetscFunctionBegin;
-  for (PetscInt i = 0; ok && i < pb->n_local; i++) {
-    s->u[i] = PetscExpReal((s->f[i] - s->store.f_ref[i]) / s->eps);
-    ok      = ScalingInRange(s->u[i], OT_SCALING_MAX);
-  }
-  for (PetscInt j = 0; ok && j < pb->m; j++) {
-    s->v[j] = PetscExpReal((s->g[j] - s->store.g_ref[j]) / s->eps);
-    ok      = ScalingInRange(s->v[j], OT_SCALING_MAX);
-  }
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, s->comm));
-  *absorbed = (PetscBool)ok;
-  PetscFunctionReturn(0);
-}
-
-/* The float kernel has done its part: it makes room for a double one, which the next log-domain pass builds. */
-static PetscErrorCode HandOverToDouble(OTSolver s, PetscInt iteration, PetscReal marginal_error)
-{
-  size_t entries = (size_t)s->problem->n_local * (size_t)s->problem->m;
-
-  PetscFunctionBegin;
-  PetscCall(PetscFree(s->store.k_single));
-  PetscCall(PetscMalloc1(entries, &s->store.k));
-  s->store.eps = 0.0;
-  OTAdviseHugePages(s->store.k, sizeof(PetscReal) * entries);
-  PetscCall(PetscInfo(NULL, "Single-precision kernel handed over to double at sweep %" PetscInt_FMT ", marginal error %g\n", iteration,
-                      (double)marginal_error));
-  PetscFunctionReturn(0);
-}
-
 /* The log-domain g-update g_j += eps (log b_j - log s_j) from the reduced column sums s; columns whose sum underflowed
    are recomputed exactly (RescueColumns). Collective. */
 static PetscErrorCode LogUpdateG(OTSolver s, PetscInt *rescue_columns)
@@ -252,21 +156,6 @@ static PetscErrorCode LogUpdateG(OTSolver s, PetscInt *rescue_columns)
   if (rescue_count) PetscCall(RescueColumns(s, rescue_count, rescue_columns));
   s->rescued_columns += rescue_count;
   PetscFunctionReturn(0);
-}
-
-/* Asks the operating system for 2 MB pages over an allocation (before its first touch): a sweep streams through
-   the stored kernel once, and with 4 kB pages every 4 kB costs a TLB miss and a page walk. Only advice: without
-   transparent huge pages it changes nothing. */
-void OTAdviseHugePages(void *start, size_t bytes)
-{
-#if defined(MADV_HUGEPAGE)
-  const uintptr_t huge = (uintptr_t)2 << 20, first = ((uintptr_t)start + huge - 1) & ~(huge - 1), end = ((uintptr_t)start + bytes) & ~(huge - 1);
-
-  if (end > first) (void)madvise((void *)first, end - first, MADV_HUGEPAGE);
-#else
-  (void)start;
-  (void)bytes;
-#endif
 }
 
 PetscErrorCode OTSinkhornSetFromOptions(OTSolver s)
@@ -321,6 +210,58 @@ PetscErrorCode OTSinkhornVerdict(OTSolver s, PetscInt iteration, PetscReal margi
   PetscFunctionReturn(0);
 }
 
+/* The g-update as scalings on the stored kernel: v_j *= b_j / (column sum of P) (from v_j = 1 where the state is not
+   absorbed yet), into s->v if every scaling, and u (u_in_range), stay in range; otherwise false, and the state must
+   return to potentials and take the log-domain update. Rank-local (the same verdict on every rank: the column sums
+   and u's count are reduced). */
+static PetscBool KernelUpdateG(OTSolver s, PetscBool absorbed, PetscReal scaling_max, PetscBool u_in_range, PetscReal *v_next)
+{
+  OTProblem pb       = s->problem;
+  PetscBool in_range = u_in_range;
+
+  for (PetscInt j = 0; j < pb->m; j++) {
+    v_next[j] = s->col_sum[j] >= OT_TINY ? (absorbed ? s->v[j] : 1.0) * (pb->b[j] / s->col_sum[j]) : 0.0;
+    in_range  = (PetscBool)(in_range && OTScalingInRange(v_next[j], scaling_max));
+  }
+  if (in_range) memcpy(s->v, v_next, sizeof(PetscReal) * (size_t)pb->m);
+  return in_range;
+}
+
+/* After an absorbed sweep: the column sums of P (not of diag(u) K) into col_sum, the new u, and g of the state (f_new,
+   g) in row_plan (free in an absorbed sweep), which is returned. Rank-local. */
+static PetscReal *AbsorbedState(OTSolver s, const PetscReal *u_next)
+{
+  PetscReal *g_now = s->row_plan;
+
+  for (PetscInt j = 0; j < s->problem->m; j++) {
+    s->col_sum[j] *= s->v[j];
+    g_now[j] = s->store.g_ref[j] + s->eps * PetscLogReal(s->v[j]);
+  }
+  memcpy(s->u, u_next, sizeof(PetscReal) * (size_t)s->problem->n_local);
+  return g_now;
+}
+
+/* The start of a run: the g-update the last run left out when it stopped (without it, this run's first sweep would
+   repeat that run's last), then the stored kernel where it still serves the state. Collective. */
+static PetscErrorCode ResumeRun(OTSolver s, PetscBool use_kernel, PetscBool single, PetscInt *rescue_columns, PetscBool *absorbed)
+{
+  PetscFunctionBegin;
+  if (s->g_update_pending && s->g_update_eps == s->eps) PetscCall(LogUpdateG(s, rescue_columns));
+  s->g_update_pending = PETSC_FALSE;
+  PetscCall(OTSinkhornResumeAbsorbed(s, use_kernel, single, absorbed));
+  PetscFunctionReturn(0);
+}
+
+/* The sweep's one reduction: the m column sums, <a, f> and the flags. Collective. */
+static PetscErrorCode ReduceColumns(OTSolver s)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscLogEventBegin(OT_EVENT_COLUMN_REDUCE, 0, 0, 0, 0));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, s->col_sum, (PetscMPIInt)(s->problem->m + 1 + FLAG_COUNT), MPIU_REAL, MPIU_SUM, s->comm));
+  PetscCall(PetscLogEventEnd(OT_EVENT_COLUMN_REDUCE, 0, 0, 0, 0));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_iteration, PetscBool stop_when_close, PetscInt *sweeps, PetscBool *converged)
 {
   OTProblem  pb = s->problem;
@@ -332,13 +273,10 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
   PetscFunctionBegin;
   *converged = PETSC_FALSE;
   if (first_iteration == 0 && s->monitor_every) PetscCall(OTSolverMonitorMemory(s));
-  PetscCall(SetUpKernel(s, &use_kernel, &single));
+  PetscCall(OTSinkhornSetUpKernel(s, &use_kernel, &single));
   scaling_max = single ? OT_SCALING_MAX_SINGLE : OT_SCALING_MAX;
   PetscCall(PetscMalloc3(m, &rescue_columns, n_local, &u_next, m, &v_next));
-  /* the g-update the last run left out when it stopped: without it, this run's first sweep would repeat that run's last */
-  if (s->g_update_pending && s->g_update_eps == s->eps) PetscCall(LogUpdateG(s, rescue_columns));
-  s->g_update_pending = PETSC_FALSE;
-  PetscCall(ResumeAbsorbed(s, use_kernel, single, &absorbed));
+  PetscCall(ResumeRun(s, use_kernel, single, rescue_columns, &absorbed));
   for (it = 1; it <= max_sweeps; it++) {
     PetscReal   marginal_error, dual;
     OTMarginals marginals;
@@ -357,9 +295,7 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     if (s->checkpoint_file[0]) OTSolverSafePointRequests(s, flags + FLAG_SAFE_POINT);
     s->col_sum[m] = Sweep(s, absorbed, use_kernel, single, scaling_max, u_next, flags);
     PetscCall(PetscLogEventEnd(OT_EVENT_SWEEP, 0, 0, 0, 0));
-    PetscCall(PetscLogEventBegin(OT_EVENT_COLUMN_REDUCE, 0, 0, 0, 0));
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, s->col_sum, (PetscMPIInt)(m + 1 + FLAG_COUNT), MPIU_REAL, MPIU_SUM, s->comm));
-    PetscCall(PetscLogEventEnd(OT_EVENT_COLUMN_REDUCE, 0, 0, 0, 0));
+    PetscCall(ReduceColumns(s));
     s->rescued_rows += (PetscInt)flags[FLAG_RESCUED_ROW];
     for (int k = 0; k < OT_SAFE_POINT_FLAGS; k++) safe_point[k] = flags[FLAG_SAFE_POINT + k];
 
@@ -371,10 +307,7 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
         s->absorptions++;
         continue;
       }
-      for (PetscInt j = 0; j < m; j++) s->col_sum[j] *= s->v[j]; /* column sums of P, not of diag(u) K */
-      g_now = s->row_plan;                                       /* free in an absorbed sweep */
-      for (PetscInt j = 0; j < m; j++) g_now[j] = s->store.g_ref[j] + s->eps * PetscLogReal(s->v[j]);
-      PetscCall(PetscArraycpy(s->u, u_next, n_local));
+      g_now = AbsorbedState(s, u_next);
     }
 
     /* the state (f_new, g): row marginals exact, column marginals col_sum */
@@ -391,25 +324,17 @@ PetscErrorCode OTSinkhornRun(OTSolver s, PetscInt max_sweeps, PetscInt first_ite
     if (single && marginal_error <= OT_SINGLE_PHASE_TOL * pb->mass) {
       /* the float kernel has done its part: the state returns to potentials, takes the log-domain g-update
          below, and the next pass rebuilds the kernel in double */
-      PetscCall(HandOverToDouble(s, first_iteration + it, marginal_error));
+      PetscCall(OTSinkhornHandOverToDouble(s, first_iteration + it, marginal_error));
       s->single_phase_over = PETSC_TRUE;
       single               = PETSC_FALSE;
       scaling_max          = OT_SCALING_MAX;
       if (absorbed) Materialize(s, s->u);
       absorbed = PETSC_FALSE;
     } else if (use_kernel) {
-      /* the g-update as scalings on the stored kernel: v_j *= b_j / (column sum of P); taken if every scaling
-         stays in range, otherwise the state returns to potentials and takes the log-domain update */
-      PetscBool in_range = (PetscBool)(flags[FLAG_SCALING_OUT_OF_RANGE] == 0); /* u, counted over all ranks by the sweep's reduction */
-
-      for (PetscInt j = 0; j < m; j++) {
-        v_next[j] = s->col_sum[j] >= OT_TINY ? (absorbed ? s->v[j] : 1.0) * (pb->b[j] / s->col_sum[j]) : 0.0;
-        in_range  = (PetscBool)(in_range && ScalingInRange(v_next[j], scaling_max));
-      }
-      if (in_range) {
+      /* u's range was counted over all ranks by the sweep's reduction */
+      if (KernelUpdateG(s, absorbed, scaling_max, (PetscBool)(flags[FLAG_SCALING_OUT_OF_RANGE] == 0), v_next)) {
         if (!absorbed) s->absorptions++;
         absorbed = PETSC_TRUE;
-        PetscCall(PetscArraycpy(s->v, v_next, m));
         continue;
       }
       if (absorbed) Materialize(s, s->u); /* (f_new, g_old) as potentials */

@@ -230,6 +230,29 @@ static PetscBool NewtonLoses(OTSolver s, const OTNewtonInfo *info, PetscReal ste
   return PETSC_FALSE;
 }
 
+/* Counts a Newton step, prints its monitor line, appends its history row, and marks a NaN or Inf as a breakdown. */
+static PetscErrorCode RecordNewtonStep(OTSolver s, const OTNewtonInfo *info)
+{
+  OTResult *r     = &s->result;
+  PetscReal error = info->accepted ? info->marginal_error_after : info->marginal_error, dual = info->accepted ? info->dual_after : info->dual;
+
+  PetscFunctionBegin;
+  r->iterations_newton++;
+  if (s->monitor_every)
+    PetscCall(PetscPrintf(s->comm,
+                          "  newton   %6" PetscInt_FMT "  marginal_error %.6e  dual %.15e  kept %lld (dropped mass %.1e)  ksp %" PetscInt_FMT
+                          " %s  step %g%s\n",
+                          r->iterations_newton, (double)error, (double)dual, (long long)info->kept, (double)info->dropped_mass, info->ksp_iterations,
+                          KSPConvergedReasons[info->ksp_reason], (double)info->step, info->accepted ? "" : " (rejected: Sinkhorn fallback)"));
+  PetscCall(OTSolverHistoryAppend(s, OT_STAGE_NEWTON, r->iterations_newton, error, dual));
+  if (PetscIsInfOrNanReal(info->marginal_error_after) || PetscIsInfOrNanReal(info->dual_after) || PetscIsInfOrNanReal(info->marginal_error)) {
+    r->reason = OT_REASON_BREAKDOWN;
+    PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "NaN or Inf in the Newton stage at Newton step %" PetscInt_FMT " (iteration %" PetscInt_FMT ")",
+                            r->iterations_newton, r->iterations_sinkhorn + r->iterations_newton));
+  }
+  PetscFunctionReturn(0);
+}
+
 /*
   Sinkhorn-Newton-Sparse. Warm-up sweeps until the marginal error is below -ot_newton_switch times the
   total mass (Newton's fast local convergence needs a start that close; measured on Fashion-MNIST and
@@ -296,22 +319,8 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
       continue;
     }
     s->newton_ksp = info.ksp_iterations;
-    r->iterations_newton++;
-    if (s->monitor_every)
-      PetscCall(PetscPrintf(s->comm,
-                            "  newton   %6" PetscInt_FMT "  marginal_error %.6e  dual %.15e  kept %lld (dropped mass %.1e)  ksp %" PetscInt_FMT
-                            " %s  step %g%s\n",
-                            r->iterations_newton, (double)(info.accepted ? info.marginal_error_after : info.marginal_error),
-                            (double)(info.accepted ? info.dual_after : info.dual), (long long)info.kept, (double)info.dropped_mass, info.ksp_iterations,
-                            KSPConvergedReasons[info.ksp_reason], (double)info.step, info.accepted ? "" : " (rejected: Sinkhorn fallback)"));
-    PetscCall(OTSolverHistoryAppend(s, OT_STAGE_NEWTON, r->iterations_newton, info.accepted ? info.marginal_error_after : info.marginal_error,
-                                    info.accepted ? info.dual_after : info.dual));
-    if (PetscIsInfOrNanReal(info.marginal_error_after) || PetscIsInfOrNanReal(info.dual_after) || PetscIsInfOrNanReal(info.marginal_error)) {
-      r->reason = OT_REASON_BREAKDOWN;
-      PetscCall(PetscSNPrintf(r->status, sizeof(r->status), "NaN or Inf in the Newton stage at Newton step %" PetscInt_FMT " (iteration %" PetscInt_FMT ")",
-                              r->iterations_newton, r->iterations_sinkhorn + r->iterations_newton));
-      break;
-    }
+    PetscCall(RecordNewtonStep(s, &info));
+    if (r->reason == OT_REASON_BREAKDOWN) break;
     step_work      = NewtonWork(s, &info);
     s->newton_work = step_work;
     if (info.accepted) s->newton_rate = PetscLogReal(info.marginal_error / info.marginal_error_after) / step_work;
