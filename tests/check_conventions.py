@@ -17,8 +17,11 @@ the numbers of POT 0.8.2 and GeomLoss, each computed here independently of otsol
 Prints every number (the doc's example is this output, from 2 ranks with -ot_newton_time_check false, which makes
 SNS's iterations independent of timings, so the digits repeat from run to run).
 usage: check_conventions.py BUILD_DIR NP [OTSOLVE OPTIONS...]"""
-import os, subprocess, sys, tempfile, time, warnings
+import os, subprocess, sys, tempfile, warnings
 import h5py, numpy as np, ot
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from geomloss_ref import geomloss_ot, geomloss_ot_symmetric, run_otsolve, sqdist
 
 build, nranks, options = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 EPS = 0.02          # otsolve's eps, on the cost |x - y|^2
@@ -38,60 +41,10 @@ def rel(x, ref, scale=None):
     return abs(x - ref) / abs(scale if scale is not None else ref)
 
 
-def lse(x, axis):
-    """log sum exp along axis, in numpy (scipy may be absent)."""
-    top = np.max(x, axis=axis, keepdims=True)
-    return np.squeeze(top, axis=axis) + np.log(np.sum(np.exp(x - top), axis=axis))
-
-
-def geomloss_ot(a, b, C, eps, tol=1e-12, max_it=100000):
-    """GeomLoss's OT_eps(a,b) = min <C,P> + eps KL(P | a x b) (KL(p|q) = sum p log(p/q) - sum p + sum q) by log-domain
-    Sinkhorn on its dual potentials F, G (P = a_i b_j exp((F_i + G_j - C_ij)/eps)), to marginal error tol. Returns the
-    dual value <a,F> + <b,G> - eps <a x b, exp((F + G - C)/eps) - 1>, F, G and the iterations."""
-    la, lb = np.log(a), np.log(b)
-    F, G = np.zeros(len(a)), np.zeros(len(b))
-    for it in range(1, max_it + 1):
-        F = -eps * lse(lb[None, :] + (G[None, :] - C) / eps, 1)
-        G = -eps * lse(la[:, None] + (F[:, None] - C) / eps, 0)
-        P = np.exp(la[:, None] + lb[None, :] + (F[:, None] + G[None, :] - C) / eps)
-        err = np.abs(P.sum(1) - a).sum() + np.abs(P.sum(0) - b).sum()
-        if err <= tol:
-            break
-    else:
-        raise RuntimeError("GeomLoss-convention Sinkhorn: marginal error %.3e after %d iterations" % (err, max_it))
-    return a @ F + b @ G - eps * (P.sum() - a.sum() * b.sum()), F, G, it
-
-
-def geomloss_ot_symmetric(a, C, eps, tol=1e-12, max_it=100000):
-    """OT_eps(a,a) as GeomLoss computes it: one potential F, the averaged update F <- (F + T(F))/2 with
-    T(F)_i = -eps LSE_j(log a_j + (F_j - C_ij)/eps), to marginal error tol (both sides)."""
-    la = np.log(a)
-    F = np.zeros(len(a))
-    for it in range(1, max_it + 1):
-        F = 0.5 * (F - eps * lse(la[None, :] + (F[None, :] - C) / eps, 1))
-        P = np.exp(la[:, None] + la[None, :] + (F[:, None] + F[None, :] - C) / eps)
-        err = 2 * np.abs(P.sum(1) - a).sum()
-        if err <= tol:
-            break
-    else:
-        raise RuntimeError("GeomLoss-convention symmetric Sinkhorn: marginal error %.3e after %d iterations" % (err, max_it))
-    return 2 * (a @ F) - eps * (P.sum() - a.sum() ** 2), F, it
-
-
-def sqdist(U, V):
-    return ((U[:, None, :] - V[None, :, :]) ** 2).sum(-1)
-
-
 def otsolve(problem, result, extra):
     cmd = ["mpiexec", "-n", str(nranks), os.path.join(build, "otsolve"), "-problem", problem, "-output", result,
            "-ot_eps", repr(EPS), "-ot_tol", TOL] + options + extra
-    print("$ " + " ".join(cmd))
-    t = time.perf_counter()
-    run = subprocess.run(cmd, capture_output=True, text=True)
-    seconds = time.perf_counter() - t
-    print(run.stdout + run.stderr, end="")
-    if run.returncode != 0:
-        sys.exit("FAIL: otsolve exited with status %d" % run.returncode)
+    _, seconds = run_otsolve(cmd)
     print("(otsolve wall time %.2f s)" % seconds)
     with h5py.File(result, "r") as r:
         out = {k: (v.item() if hasattr(v, "item") else v) for k, v in r.attrs.items()}

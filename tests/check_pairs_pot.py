@@ -15,16 +15,20 @@ Checks, for every pair i < j:
    matrices, 1e-13); with -pairs_eps_per_pair no attribute and a K x K /eps of 0.01 x each pair's max C;
  - transport_cost = <C, P> of the entropic plan, and sinkhorn_divergence = OT(a, b) - OT(a, a)/2 - OT(b, b)/2
    in GeomLoss's convention (OT_eps(a, b) = <a, F> + <b, G> at the optimum of the KL(P | a x b)-regularised
-   problem), both from a log-domain Sinkhorn in numpy run to marginal error 1e-12 (transport_cost to 1e-6, the
-   divergence to 1e-7 relative or absolute);
+   problem), both from a log-domain Sinkhorn in numpy (tests/geomloss_ref.py) run to marginal error 1e-12
+   (transport_cost to 1e-6, the divergence to 1e-7 relative or absolute);
 and everywhere: symmetric matrices, an exact diagonal (0; converged 1, iterations 0), integer /converged,
 /iterations, /divergence_converged, /self_converged, every solve converged.
 """
+import os
 import sys
 
 import h5py
 import numpy as np
 import ot
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from geomloss_ref import geomloss_ot, geomloss_ot_symmetric, geomloss_plan, sqdist
 
 SIZES = (60, 90, 120, 150)
 REL = 0.01  # the default -ot_eps_rel
@@ -63,31 +67,8 @@ def load(d):
 
 
 def cost(X, Y, p):
-    D2 = ((X[:, None, :] - Y[None, :, :]) ** 2).sum(-1)
+    D2 = sqdist(X, Y)
     return D2 if p == 2 else np.sqrt(D2)
-
-
-def lse(A, axis):
-    m = A.max(axis=axis, keepdims=True)
-    return (m + np.log(np.exp(A - m).sum(axis=axis, keepdims=True))).squeeze(axis)
-
-
-def sinkhorn(a, b, C, eps, symmetric=False):
-    """Log-domain Sinkhorn for min <C,P> + eps KL(P | a x b): potentials F, G and the plan, to marginal error 1e-12."""
-    la, lb = np.log(a), np.log(b)
-    F, G = np.zeros(len(a)), np.zeros(len(b))
-    for it in range(200000):
-        if symmetric:  # the averaged update, F <- (F + T(F)) / 2
-            F = 0.5 * (F - eps * lse(la[None, :] + (F[None, :] - C) / eps, 1))
-            G = F
-        else:
-            F = -eps * lse(lb[None, :] + (G[None, :] - C) / eps, 1)
-            G = -eps * lse(la[:, None] + (F[:, None] - C) / eps, 0)
-        P = np.exp(la[:, None] + lb[None, :] + (F[:, None] + G[None, :] - C) / eps)
-        error = np.abs(P.sum(1) - a).sum() + np.abs(P.sum(0) - b).sum()
-        if error <= 1e-12:
-            return F, G, P
-    sys.exit("numpy Sinkhorn did not reach marginal error 1e-12 (%.3g)" % error)
 
 
 def close(x, y, tol):
@@ -162,14 +143,13 @@ def check(d, sq_file, eu_file, per_file):
         # transport_cost and the divergence against a numpy Sinkhorn at the same eps
         self_ot = []
         for X, a in measures:
-            F, _, _ = sinkhorn(a, a, cost(X, X, p), eps, symmetric=True)
-            self_ot.append(2 * a @ F)
+            self_ot.append(geomloss_ot_symmetric(a, cost(X, X, p), eps, max_it=200000)[0])
         worst_cost = worst_div = 0.0
         for i, j in pairs:
-            (X, a), (Y, b) = measures[i], measures[j]
-            F, G, P = sinkhorn(a, b, C[i, j], eps)
-            T = (C[i, j] * P).sum()
-            S = a @ F + b @ G - 0.5 * (self_ot[i] + self_ot[j])
+            a, b = measures[i][1], measures[j][1]
+            ot_ab, F, G, _ = geomloss_ot(a, b, C[i, j], eps, max_it=200000)
+            T = (C[i, j] * geomloss_plan(a, b, C[i, j], eps, F, G)).sum()
+            S = ot_ab - 0.5 * (self_ot[i] + self_ot[j])
             worst_cost = max(worst_cost, abs(D["transport_cost"][i, j] - T) / T)
             worst_div = max(worst_div, abs(D["sinkhorn_divergence"][i, j] - S) / max(1.0, abs(S)))
             verdict(close(D["sinkhorn_divergence"][i, j], S, 1e-7) and abs(D["transport_cost"][i, j] - T) <= 1e-6 * T,
