@@ -79,8 +79,9 @@ static PetscErrorCode WriteCheckpointFile(void *ctx, hid_t file, hid_t xfer)
   OTProblem          pb            = s->problem;
   OTResult          *r             = &s->result;
   PetscReal          sinkhorn_time = r->sinkhorn_time + (s->sinkhorn_run_start > 0 ? MPI_Wtime() - s->sinkhorn_run_start : 0.0);
-  const PetscInt     ints[]        = {pb->n,        pb->m,         s->size,      c->iterations_sinkhorn, c->iterations_newton,
-                                      s->eps_stage, s->eps_stages, s->sns_phase, s->sns_boosts,          s->sns_returns};
+  const PetscInt     ints[]        = {pb->n,         pb->m,        s->size,       c->iterations_sinkhorn, c->iterations_newton, s->eps_stage,
+                                      s->eps_stages, s->sns_phase, s->sns_boosts, s->sns_returns,         s->sns_chunk_end,     s->close_after,
+                                      s->sns_losing, s->sns_slow,  s->newton_ksp};
   const PetscReal    reals[]       = {pb->cost_max, pb->mass, s->eps, sinkhorn_time, MPI_Wtime() - s->solve_start, s->newton_rate, s->newton_work};
 
   PetscFunctionBegin;
@@ -88,7 +89,9 @@ static PetscErrorCode WriteCheckpointFile(void *ctx, hid_t file, hid_t xfer)
   PetscCall(OTH5WriteAttrString(file, "format", OT_CHECKPOINT_FORMAT));
   PetscCall(OTH5WriteAttrString(file, "problem", pb->source));
   PetscCall(OTH5WriteAttrString(file, "method", OTMethods[s->method]));
-  PetscCall(OTH5WriteAttrsInt(file, "n m ranks iterations_sinkhorn iterations_newton eps_stage eps_stages sns_phase sns_boosts sns_returns", 10, ints));
+  PetscCall(OTH5WriteAttrsInt(file,
+                              "n m ranks iterations_sinkhorn iterations_newton eps_stage eps_stages sns_phase sns_boosts sns_returns sns_chunk_end close_after sns_losing sns_slow newton_ksp",
+                              15, ints));
   PetscCall(OTH5WriteAttrsReal(file, "cost_max mass eps sinkhorn_time elapsed newton_rate newton_work", 7, reals));
   { /* the eps schedule, target last: a restart without -ot_eps and -ot_eps_schedule takes it from here */
     hsize_t len   = (hsize_t)s->eps_stages;
@@ -394,6 +397,11 @@ PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[])
   PetscCall(ReadAttrInt(s->comm, file, filename, "sns_boosts", &s->sns_boosts));
   if (H5Aexists(file, "sns_returns") > 0) { /* the SNS policy's state since checkpoints of 2026-11-30 */
     PetscCall(ReadAttrInt(s->comm, file, filename, "sns_returns", &s->sns_returns));
+    PetscCall(ReadAttrInt(s->comm, file, filename, "sns_chunk_end", &s->sns_chunk_end));
+    PetscCall(ReadAttrInt(s->comm, file, filename, "close_after", &s->close_after));
+    PetscCall(ReadAttrInt(s->comm, file, filename, "sns_losing", &s->sns_losing));
+    PetscCall(ReadAttrInt(s->comm, file, filename, "sns_slow", &s->sns_slow));
+    PetscCall(ReadAttrInt(s->comm, file, filename, "newton_ksp", &s->newton_ksp));
     PetscCall(ReadAttrDouble(s->comm, file, filename, "newton_rate", &s->newton_rate));
     PetscCall(ReadAttrDouble(s->comm, file, filename, "newton_work", &s->newton_work));
   }

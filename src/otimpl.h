@@ -163,6 +163,9 @@ struct _p_OTSolver {
   PetscInt  newton_ksp;         /* the last Newton step's KSP iterations */
   int64_t   newton_kept_cap;    /* a Newton step keeping more entries is declined before its assembly (sns.c); <= 0: none */
   PetscInt  close_after;        /* SNS's warm-up leaves for Newton at the first iteration >= this that is close enough */
+  PetscInt  sns_chunk_end;      /* the sweep count at which SNS's current run of Sinkhorn sweeps ends (0: none under way) */
+  PetscInt  sns_losing;         /* Newton steps in a row that lost against Sinkhorn's rate (sns.c) */
+  PetscInt  sns_slow;           /* slow Newton steps in a row (sns.c) */
   PetscBool g_update_pending;   /* a run of sweeps left before its last g-update: col_sum holds the column sums it needs */
   PetscReal g_update_eps;       /* at this eps */
   PetscReal sinkhorn_run_start; /* MPI_Wtime() when the current run of sweeps began, 0 outside one */

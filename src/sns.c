@@ -188,16 +188,27 @@ static PetscErrorCode HandToSinkhorn(OTSolver s, const char why[])
    crawl, so a handover is never final. Without -ot_newton_time_check Sinkhorn finishes. */
 static PetscErrorCode RunSinkhornPhase(OTSolver s, PetscBool *converged)
 {
-  PetscReal newton_work = NewtonWorkEstimate(s), sweeps = s->max_it, rate;
+  PetscReal newton_work = NewtonWorkEstimate(s), sweeps, rate;
+  PetscInt  done        = s->result.iterations_sinkhorn;
   PetscBool back;
 
   PetscFunctionBegin;
-  if (s->newton_time_check) sweeps = PetscMin(sweeps, PetscMax(10.0, PetscCeilReal(PetscPowReal(2.0, (PetscReal)s->sns_returns) * newton_work / PassWork(s))));
-  if (!(sweeps >= 1)) sweeps = 1; /* (and a NaN, should a count ever be one) */
-  PetscCall(RunSinkhorn(s, (PetscInt)sweeps, PETSC_FALSE, converged));
-  if (*converged || s->result.reason != OT_REASON_NONE || !s->newton_time_check) PetscFunctionReturn(0);
-  rate = SinkhornRate(s);
-  back = s->newton_rate > 0 ? (PetscBool)(s->newton_rate > rate) : (PetscBool)(SinkhornWorkLeft(s) > newton_work);
+  if (!s->newton_time_check) {
+    PetscCall(RunSinkhorn(s, s->max_it, PETSC_FALSE, converged));
+    PetscFunctionReturn(0);
+  }
+  /* the run's end is a sweep count, kept in checkpoints (and not cut by -ot_max_it, which only stops the sweeps): a run
+     stopped by a signal or -ot_max_it goes on to the same end */
+  if (s->sns_chunk_end <= done) {
+    sweeps = PetscMin(1e9, PetscMax(10.0, PetscCeilReal(PetscPowReal(2.0, (PetscReal)s->sns_returns) * newton_work / PassWork(s))));
+    if (!(sweeps >= 1)) sweeps = 1; /* (and a NaN, should a count ever be one) */
+    s->sns_chunk_end = done + (PetscInt)sweeps;
+  }
+  PetscCall(RunSinkhorn(s, s->sns_chunk_end - done, PETSC_FALSE, converged));
+  if (*converged || s->result.reason != OT_REASON_NONE || s->result.iterations_sinkhorn < s->sns_chunk_end) PetscFunctionReturn(0);
+  s->sns_chunk_end = 0;
+  rate             = SinkhornRate(s);
+  back             = s->newton_rate > 0 ? (PetscBool)(s->newton_rate > rate) : (PetscBool)(SinkhornWorkLeft(s) > newton_work);
   if (back) {
     s->sns_phase = 1;
     s->sns_returns++;
@@ -270,15 +281,15 @@ static PetscErrorCode RecordNewtonStep(OTSolver s, const OTNewtonInfo *info)
 */
 static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
 {
-  OTResult *r          = &s->result;
-  PetscInt  slow_steps = 0, losing_steps = 0;
+  OTResult *r = &s->result;
   PetscBool stop;
 
   PetscFunctionBegin;
   *converged = PETSC_FALSE;
   if (s->sns_phase == 0) {
-    /* at least 3 sweeps, so that Sinkhorn's rate is measured (SinkhornRate) before Newton is weighed against it */
-    s->close_after = s->newton_time_check ? r->iterations_sinkhorn + 3 : 0;
+    /* at least 3 sweeps, so that Sinkhorn's rate is measured (SinkhornRate) before Newton is weighed against it (set
+       once per stage, kept in checkpoints: a restart inside the warm-up ends it at the same sweep) */
+    if (s->close_after <= 0) s->close_after = s->newton_time_check ? r->iterations_sinkhorn + 3 : 0;
     PetscCall(RunSinkhorn(s, s->warmup_max, PETSC_TRUE, converged));
     /* stopped by a signal or by -ot_max_it: the warm-up is not over (a restart goes on with it) */
     if (*converged || r->reason != OT_REASON_NONE || r->iterations_sinkhorn + r->iterations_newton >= s->max_it) PetscFunctionReturn(0);
@@ -291,7 +302,7 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
 
     if (s->sns_phase == 2) {
       PetscCall(RunSinkhornPhase(s, converged));
-      losing_steps = slow_steps = 0;
+      s->sns_losing = s->sns_slow = 0;
       continue;
     }
     if (s->newton_time_check && SinkhornWorkLeft(s) < NewtonWorkEstimate(s)) {
@@ -326,7 +337,7 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
     if (info.accepted) s->newton_rate = PetscLogReal(info.marginal_error / info.marginal_error_after) / step_work;
     *converged = (PetscBool)(info.accepted && info.marginal_error_after <= s->tol);
     if (*converged) break;
-    if (s->newton_time_check && NewtonLoses(s, &info, step_work, &losing_steps, why, sizeof(why))) {
+    if (s->newton_time_check && NewtonLoses(s, &info, step_work, &s->sns_losing, why, sizeof(why))) {
       PetscCall(HandToSinkhorn(s, why));
       continue;
     }
@@ -334,10 +345,10 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
       PetscCall(RunSinkhorn(s, s->fallback_sweeps, PETSC_FALSE, converged));
       continue;
     }
-    if (info.marginal_error_after > s->newton_slow * info.marginal_error) slow_steps++;
-    else slow_steps = 0;
-    if (slow_steps < 3) continue;
-    slow_steps = 0;
+    if (info.marginal_error_after > s->newton_slow * info.marginal_error) s->sns_slow++;
+    else s->sns_slow = 0;
+    if (s->sns_slow < 3) continue;
+    s->sns_slow = 0;
     if (s->sns_boosts < 2) {
       s->sns_boosts++;
       PetscCall(PetscInfo(NULL, "SNS: Newton converges slowly; density raised %" PetscInt_FMT " time(s) by 4\n", s->sns_boosts));
@@ -373,7 +384,8 @@ PetscErrorCode OTSolverRunEpsStages(OTSolver s, PetscBool *converged)
     s->tol = tol;
     if (r->reason != OT_REASON_NONE || !*converged) break; /* interrupted, NaN, or -ot_max_it: stop in this stage */
     s->sns_phase = s->sns_boosts = s->sns_returns = 0;     /* the next stage begins with its own warm-up */
-    s->newton_rate                                = 0.0;   /* (newton_work stays: the best guess at the next stage's) */
+    s->sns_chunk_end = s->close_after = s->sns_losing = s->sns_slow = 0;
+    s->newton_rate                                                  = 0.0; /* (newton_work stays: the best guess at the next stage's) */
     if (s->monitor_every)
       PetscCall(PetscPrintf(s->comm,
                             "  eps stage %" PetscInt_FMT "/%" PetscInt_FMT ": eps = %g done in %" PetscInt_FMT " sweeps and %" PetscInt_FMT " Newton steps\n",

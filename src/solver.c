@@ -198,8 +198,9 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   s->newton_ksp = s->close_after = 0;
   s->newton_kept_cap             = 0;
   s->g_update_pending            = PETSC_FALSE;
-  s->eps_stage                   = 0;
-  s->eps                         = s->eps_schedule[0];
+  s->sns_chunk_end = s->sns_losing = s->sns_slow = 0;
+  s->eps_stage                                   = 0;
+  s->eps                                         = s->eps_schedule[0];
   if (s->restart_file[0]) {
     PetscCall(OTSolverLoadCheckpoint(s, s->restart_file));
     PetscCall(PetscPrintf(s->comm, "otsolve: resuming from %s after %" PetscInt_FMT " Sinkhorn sweeps and %" PetscInt_FMT " Newton steps\n", s->restart_file,

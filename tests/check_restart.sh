@@ -75,12 +75,17 @@ PY
   ;;
 max_it)
   load_case_tmp "$build" random500
-  # the time check (Sinkhorn finishing where Newton does not pay) makes the path depend on timings: off here
-  opts=(-problem "$dir/problem.h5" -ot_eps "$case_eps" -ot_method sns -ot_newton_time_check false)
+  # the default (SNS weighing Newton against Sinkhorn in counted work, each way: a path made of counts, which the
+  # checkpoint carries) and Newton throughout
+  for check in true false; do
+  opts=(-problem "$dir/problem.h5" -ot_eps "$case_eps" -ot_method sns -ot_newton_time_check $check)
   mpiexec -n 2 "$build/otsolve" "${opts[@]}" > "$dir/full" || { echo "FAIL: uninterrupted run"; exit 1; }
   full=$(value transport_cost "$dir/full")
   counts="$(value iterations_sinkhorn "$dir/full") $(value iterations_newton "$dir/full")"
-  for stop in 5 14 17; do
+  echo "uninterrupted, -ot_newton_time_check $check: $counts (sweeps, Newton steps)"
+  stops="5 14 17"
+  [ $check = true ] && stops="5 14 17 40 100 150" # its path: warm-up, Newton, runs of sweeps
+  for stop in $stops; do
     rm -f "$dir/ck.h5"
     mpiexec -n 2 "$build/otsolve" "${opts[@]}" -ot_checkpoint "$dir/ck.h5" -ot_checkpoint_interval 1e-9 -ot_max_it $stop > "$dir/part" 2>&1
     status=$?
@@ -91,6 +96,7 @@ max_it)
       [ "$got" = "$counts" ] || { echo "FAIL: resumed after $stop iterations on $np ranks: iterations $got, uninterrupted $counts"; fail=1; }
       same_cost "SNS stopped at $stop iterations, resumed on $np rank(s), iterations $got" "$(value transport_cost "$dir/resumed")" "$full"
     done
+  done
   done
   ;;
 schedule)
