@@ -12,7 +12,9 @@
   --signal; what mpiexec forwards to every rank) only set a flag. Ranks see the signal at different
   moments, so the flag rides on the reduction each sweep makes anyway (one more number in the column
   sums) and every rank acts on the same sweep: all write the checkpoint together, then the run stops
-  with OT_REASON_INTERRUPTED (exit status 4). The periodic checkpoint (-ot_checkpoint_interval) uses rank
+  with OT_REASON_INTERRUPTED (exit status 4). The handlers stay until OTSolverDestroy: a signal that arrives after
+  the last sweep, while the result is evaluated and written, is ignored instead of killing a run that has its
+  answer (a time limit's signal and a solve's end can meet). The periodic checkpoint (-ot_checkpoint_interval) uses rank
   0's clock the same way, so no rank decides alone.
 */
 #include "otimpl.h"
@@ -37,6 +39,7 @@ PetscErrorCode OTSignalsCatch(void)
   struct sigaction action;
 
   PetscFunctionBegin;
+  ot_signal_received = 0; /* a signal that came after the last solve's iterations ended stops nothing later */
   if (ot_signals_caught) PetscFunctionReturn(0);
   memset(&action, 0, sizeof(action));
   action.sa_handler = OnSignal;
@@ -44,8 +47,7 @@ PetscErrorCode OTSignalsCatch(void)
   action.sa_flags = SA_RESTART; /* a signal during MPI or file I/O must not make a system call fail */
   PetscCheck(sigaction(SIGTERM, &action, &ot_previous_term) == 0 && sigaction(SIGUSR1, &action, &ot_previous_usr1) == 0, PETSC_COMM_SELF, PETSC_ERR_SYS,
              "could not install the SIGTERM/SIGUSR1 handlers");
-  ot_signal_received = 0;
-  ot_signals_caught  = PETSC_TRUE;
+  ot_signals_caught = PETSC_TRUE;
   PetscFunctionReturn(0);
 }
 
@@ -53,8 +55,16 @@ PetscErrorCode OTSignalsRelease(void)
 {
   PetscFunctionBegin;
   if (!ot_signals_caught) PetscFunctionReturn(0);
-  PetscCheck(sigaction(SIGTERM, &ot_previous_term, NULL) == 0 && sigaction(SIGUSR1, &ot_previous_usr1, NULL) == 0, PETSC_COMM_SELF, PETSC_ERR_SYS,
-             "could not restore the SIGTERM/SIGUSR1 handlers");
+  /* each signal's previous handler, unless the program has put its own in place of OnSignal since */
+  for (int k = 0; k < 2; k++) {
+    int                     signo    = k ? SIGUSR1 : SIGTERM;
+    const struct sigaction *previous = k ? &ot_previous_usr1 : &ot_previous_term;
+    struct sigaction        now;
+
+    PetscCheck(sigaction(signo, NULL, &now) == 0, PETSC_COMM_SELF, PETSC_ERR_SYS, "could not read the handler of signal %d", signo);
+    if (now.sa_handler == OnSignal)
+      PetscCheck(sigaction(signo, previous, NULL) == 0, PETSC_COMM_SELF, PETSC_ERR_SYS, "could not restore the handler of signal %d", signo);
+  }
   ot_signals_caught = PETSC_FALSE;
   PetscFunctionReturn(0);
 }

@@ -288,8 +288,8 @@ PETSC_EXTERN PetscErrorCode OTSolverSafePoint(OTSolver s, const PetscReal flags[
                                               PetscBool *stop);
 /* The same, with its own reduction (for the Newton loop, one per step). Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverSafePointReduce(OTSolver s, PetscInt iterations_sinkhorn, PetscInt iterations_newton, PetscBool *stop);
-/* Catches SIGTERM and SIGUSR1 while a solve with -ot_checkpoint runs (handlers set a flag), and restores
-   the previous handlers. Not collective. */
+/* Catches SIGTERM and SIGUSR1 from the start of a solve with -ot_checkpoint (handlers set a flag) until
+   OTSolverDestroy, which restores the previous handlers. Not collective. */
 PETSC_EXTERN PetscErrorCode OTSignalsCatch(void);
 PETSC_EXTERN PetscErrorCode OTSignalsRelease(void);
 /* Reads the checkpoint named by -ot_restart into the solver's state. Collective. */

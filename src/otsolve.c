@@ -1,6 +1,7 @@
 /* The otsolve program: command line -> load -> solve -> write -> summary (docs/design.md §4). Built on the
    public API (include/otsolve.h) only. */
 #include <otsolve.h>
+#include <signal.h>
 #include <unistd.h>
 
 static const char help[] = "otsolve: entropy-regularised optimal transport on many MPI ranks.\n\n"
@@ -216,6 +217,13 @@ static PetscErrorCode RunOne(const ProgramOptions *o, OTSolver solver, OTProblem
   if (o->has_output && result.reason != OT_REASON_INTERRUPTED) PetscCall(WriteResult(solver, o->output, &written, reason, sizeof(reason)));
   if (!written && checkpoint[0]) PetscCall(OTSolverWriteCheckpoint(solver, checkpoint, &saved));
   PetscCall(OTSolverGetResult(solver, &result));
+  /* the run is over: a time limit's SIGTERM or SIGUSR1 from here on has nothing to stop, and must not turn a run
+     that wrote its answer into one killed by a signal (exit 138 for the job script); the solver, destroyed later,
+     leaves these in place */
+  if (checkpoint[0]) {
+    (void)signal(SIGTERM, SIG_IGN);
+    (void)signal(SIGUSR1, SIG_IGN);
+  }
   PetscCall(OTSolverPrintSummary(solver));
   if (o->has_output && result.reason != OT_REASON_INTERRUPTED) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "result_written = %d\n", (int)written));
   switch (result.reason) {

@@ -222,7 +222,9 @@ PetscErrorCode OTSolverSolve(OTSolver s)
        iterate on (a few times at most) */
     if (!converged || r->marginal_error <= s->tol || r->iterations_sinkhorn + r->iterations_newton >= s->max_it || attempt == 3) break;
   }
-  PetscCall(OTSignalsRelease());
+  /* SIGTERM and SIGUSR1 stay caught until OTSolverDestroy: one that arrives while the result is evaluated and
+     written (a time limit's signal, just after the last sweep) must not kill the process with the answer in hand; it
+     has nothing left to stop */
   r->solve_time = MPI_Wtime() - s->solve_start;
   r->converged  = PETSC_FALSE;
   if (r->reason == OT_REASON_INTERRUPTED) PetscFunctionReturn(0);
@@ -251,6 +253,7 @@ PetscErrorCode OTSolverDestroy(OTSolver *solver)
 {
   PetscFunctionBegin;
   if (!*solver) PetscFunctionReturn(0);
+  if ((*solver)->checkpoint_file[0]) PetscCall(OTSignalsRelease());
   PetscCall(OTProblemDestroy(&(*solver)->problem));
   PetscCall(PetscFree4((*solver)->f, (*solver)->g, (*solver)->row_plan, (*solver)->col_sum));
   PetscCall(PetscFree((*solver)->history));

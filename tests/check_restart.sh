@@ -33,6 +33,35 @@ wait_for_iteration() {
 }
 
 case $mode in
+late)
+  # SIGUSR1 at moments around the end of the iterations (0 to 0.8 s after the last sweep's monitor line, while the
+  # bounds are computed and the result written): the run either stops with its checkpoint (exit 4) or finishes
+  # and writes its result (exit 0), never dies of the signal (138: its default action)
+  dir=$(mktemp -d)
+  trap 'rm -rf "$dir"' EXIT
+  mpiexec -n 1 "$build/otgen" -gen_type mixture -gen_n 6000 -gen_m 6000 -gen_dim 3 -gen_output "$dir/problem.h5" > /dev/null
+  for delay in 0 0.1 0.2 0.3 0.4 0.6 0.8; do
+    rm -f "$dir/ck.h5" "$dir/r.h5"
+    mpiexec -n 2 "$build/otsolve" -problem "$dir/problem.h5" -ot_eps 0.5 -ot_method sinkhorn -ot_sinkhorn_variant log -ot_tol 1e-9 \
+      -ot_checkpoint "$dir/ck.h5" -ot_monitor -output "$dir/r.h5" > "$dir/out" 2>&1 &
+    pid=$!
+    for _ in $(seq 1500); do
+      grep -qE 'sinkhorn .*marginal_error [0-9.]*e-(09|1[0-9])' "$dir/out" 2> /dev/null && break
+      sleep 0.02
+    done
+    sleep $delay
+    kill -USR1 $pid 2> /dev/null
+    wait $pid
+    status=$?
+    if [ $status -eq 0 ] && grep -q "result_written = 1" "$dir/out"; then
+      echo "ok   SIGUSR1 $delay s after the last sweep: finished, result written (exit 0)"
+    elif [ $status -eq 4 ] && [ -s "$dir/ck.h5" ]; then
+      echo "ok   SIGUSR1 $delay s after the last sweep: stopped with a checkpoint (exit 4)"
+    else
+      echo "FAIL SIGUSR1 $delay s after the last sweep: exit status $status"; tail -5 "$dir/out"; fail=1
+    fi
+  done
+  ;;
 signal)
   # ~1250 sweeps; the interrupted runs take the slower log-domain sweeps (same iterates to rounding) so that
   # the signal lands mid-solve, the others the absorbed kernel
