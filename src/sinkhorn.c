@@ -237,7 +237,7 @@ static PetscReal *AbsorbedState(OTSolver s, const PetscReal *u_next)
     s->col_sum[j] *= s->v[j];
     g_now[j] = s->store.g_ref[j] + s->eps * PetscLogReal(s->v[j]);
   }
-  memcpy(s->u, u_next, sizeof(PetscReal) * (size_t)s->problem->n_local);
+  if (s->problem->n_local) memcpy(s->u, u_next, sizeof(PetscReal) * (size_t)s->problem->n_local); /* (a rank without rows has NULL arrays) */
   return g_now;
 }
 

@@ -124,13 +124,18 @@ static PetscReal NewtonWork(OTSolver s, const OTNewtonInfo *info)
          (PetscReal)info->kept * (OT_WORK_ASSEMBLY + OT_WORK_KSP * (PetscReal)info->ksp_iterations);
 }
 
-/* The work one Newton step is expected to cost: the last one's, or before any, the least one can (the survey and one
-   trial, no kept entries). */
+/* The least a Newton step can cost: its survey and one line-search trial, no kept entries. */
+static PetscReal LeastNewtonWork(OTSolver s)
+{
+  OTNewtonInfo info = {.trials = 1};
+
+  return NewtonWork(s, &info);
+}
+
+/* The work one Newton step is expected to cost: the last one's, or before any, the least one can. */
 static PetscReal NewtonWorkEstimate(OTSolver s)
 {
-  OTProblem pb = s->problem;
-
-  return s->newton_work > 0 ? s->newton_work : 3 * PassWork(s) + OT_WORK_SURVEY * (PetscReal)pb->n * (PetscReal)pb->m;
+  return s->newton_work > 0 ? s->newton_work : LeastNewtonWork(s);
 }
 
 /* Sinkhorn's measured rate at this eps: the log of the factor by which a sweep reduced the marginal error over the
@@ -161,8 +166,7 @@ static PetscReal SinkhornWorkLeft(OTSolver s)
    entries). None without -ot_newton_time_check or a measured Sinkhorn rate. */
 static PetscErrorCode SetKeptCap(OTSolver s)
 {
-  OTProblem pb   = s->problem;
-  PetscReal left = SinkhornWorkLeft(s), fixed = 3 * PassWork(s) + OT_WORK_SURVEY * (PetscReal)pb->n * (PetscReal)pb->m;
+  PetscReal left = SinkhornWorkLeft(s), fixed = LeastNewtonWork(s);
   PetscReal per_entry = OT_WORK_ASSEMBLY + OT_WORK_KSP * (PetscReal)(s->newton_ksp > 0 ? s->newton_ksp : 10);
 
   PetscFunctionBegin;
