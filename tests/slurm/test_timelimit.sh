@@ -10,12 +10,13 @@
 #    same transport cost as an uninterrupted run of the same problem and options to 1e-10 relative, and the
 #    same number of Sinkhorn sweeps (a resumed run goes on exactly where it stopped).
 # The problem: the SNS paper's random assignment problem (n = m = 500, eps = 1/1200, case random500 of
-# tests/data/references.txt), log-domain Sinkhorn, 88,772 sweeps: 25-40 s on 2 ranks of an idle machine
+# tests/data/references.txt), log-domain Sinkhorn, 88,772 sweeps: 45-50 s on 1 rank of an idle machine
 # here, more under load. Slurm may send the signal up to a minute early (its event resolution), so the
-# first run may be interrupted at any time before its limit.
-# usage: test_timelimit.sh BUILD_DIR SOURCE_DIR [NRANKS (default 2)]
+# first run may be interrupted at any time before its limit; it may also come some 30 s later than asked
+# (slurmctld checks time limits periodically): on 2 ranks (25 s) the job once finished before any signal.
+# usage: test_timelimit.sh BUILD_DIR SOURCE_DIR [NRANKS (default 1)]
 set -euo pipefail
-build=$1 source=$2 nranks=${3:-2}
+build=$1 source=$2 nranks=${3:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/slurm/cluster.sh
 . "$here/cluster.sh"
