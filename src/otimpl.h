@@ -246,6 +246,9 @@ PETSC_EXTERN PetscErrorCode OTCheckpointSetFromOptions(OTSolver solver); /* chec
 /* --- SNS policy and eps-scaling (sns.c) --- */
 /* Builds the eps schedule from -ot_eps_schedule and the target eps. Collective (same on every rank). */
 PETSC_EXTERN PetscErrorCode OTSolverBuildEpsSchedule(OTSolver solver);
+/* Resets the SNS path's state (phase, density raises, returns, runs of sweeps, step counts, Newton's rate) for a new
+   eps stage. Not collective. */
+PETSC_EXTERN void OTSNSResetStage(OTSolver solver);
 /* Runs the eps stages above the target, each to -ot_eps_stage_tol; stops in a stage that did not converge. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverRunEpsStages(OTSolver solver, PetscBool *converged);
 /* Runs the method (SNS or Sinkhorn) at the current eps to -ot_tol or -ot_max_it. Collective. */

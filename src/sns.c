@@ -369,6 +369,12 @@ PetscErrorCode OTSolverRunStage(OTSolver s, PetscBool *converged)
   PetscFunctionReturn(0);
 }
 
+void OTSNSResetStage(OTSolver s)
+{
+  s->sns_phase = s->sns_boosts = s->sns_returns = s->sns_chunk_end = s->close_after = s->sns_losing = s->sns_slow = 0;
+  s->newton_rate = 0.0; /* newton_work and newton_ksp stay: the best guesses at the next stage's steps */
+}
+
 PetscErrorCode OTSolverRunEpsStages(OTSolver s, PetscBool *converged)
 {
   OTResult *r = &s->result;
@@ -387,9 +393,7 @@ PetscErrorCode OTSolverRunEpsStages(OTSolver s, PetscBool *converged)
     else PetscCall(RunSNS(s, converged)); /* a few sweeps and Newton steps in each stage */
     s->tol = tol;
     if (r->reason != OT_REASON_NONE || !*converged) break; /* interrupted, NaN, or -ot_max_it: stop in this stage */
-    s->sns_phase = s->sns_boosts = s->sns_returns = 0;     /* the next stage begins with its own warm-up */
-    s->sns_chunk_end = s->close_after = s->sns_losing = s->sns_slow = 0;
-    s->newton_rate                                                  = 0.0; /* (newton_work stays: the best guess at the next stage's) */
+    OTSNSResetStage(s);                                    /* the next stage begins with its own warm-up */
     if (s->monitor_every)
       PetscCall(PetscPrintf(s->comm,
                             "  eps stage %" PetscInt_FMT "/%" PetscInt_FMT ": eps = %g done in %" PetscInt_FMT " sweeps and %" PetscInt_FMT " Newton steps\n",

@@ -193,14 +193,13 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   r->checkpoint_error[0]                        = '\0';
   r->sinkhorn_time                              = 0.0;
   r->solve_time_restored                        = 0.0;
-  s->sns_phase = s->sns_boosts = s->sns_returns = 0;
-  s->newton_rate = s->newton_work = 0.0;
-  s->newton_ksp = s->close_after = 0;
-  s->newton_kept_cap             = 0;
-  s->g_update_pending            = PETSC_FALSE;
-  s->sns_chunk_end = s->sns_losing = s->sns_slow = 0;
-  s->eps_stage                                   = 0;
-  s->eps                                         = s->eps_schedule[0];
+  OTSNSResetStage(s);
+  s->newton_work      = 0.0;
+  s->newton_ksp       = 0;
+  s->newton_kept_cap  = 0;
+  s->g_update_pending = PETSC_FALSE;
+  s->eps_stage        = 0;
+  s->eps              = s->eps_schedule[0];
   if (s->restart_file[0]) {
     PetscCall(OTSolverLoadCheckpoint(s, s->restart_file));
     PetscCall(PetscPrintf(s->comm, "otsolve: resuming from %s after %" PetscInt_FMT " Sinkhorn sweeps and %" PetscInt_FMT " Newton steps\n", s->restart_file,
@@ -253,7 +252,7 @@ PetscErrorCode OTSolverDestroy(OTSolver *solver)
 {
   PetscFunctionBegin;
   if (!*solver) PetscFunctionReturn(0);
-  if ((*solver)->checkpoint_file[0]) PetscCall(OTSignalsRelease());
+  PetscCall(OTSignalsRelease()); /* (nothing to do if the solver never caught them) */
   PetscCall(OTProblemDestroy(&(*solver)->problem));
   PetscCall(PetscFree4((*solver)->f, (*solver)->g, (*solver)->row_plan, (*solver)->col_sum));
   PetscCall(PetscFree((*solver)->history));
