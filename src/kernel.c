@@ -23,14 +23,6 @@
 /* Columns per tile: 2 KiB of doubles, so that the tile stays in L1 through its d passes. */
 #define OT_COST_TILE 256
 
-/* |x - y|^P from s = |x - y|^2 as exp((P/2) log s), with the vectorisable OTExp and OTLog of kernels.h
-   (libm's pow would make the loop scalar, 7x slower measured): within a few ulp of pow for the costs
-   below 1e300 that a problem may have (checked at load). s below DBL_MIN (points closer than 1.5e-154)
-   counts as coincident: cost 0. */
-static inline PetscReal PnormFromSquared(PetscReal s, PetscReal half_power)
-{
-  return s >= DBL_MIN ? OTExp(half_power * OTLog(s)) : 0.0;
-}
 
 /* out[jj] = cost(x, y_(j0 + jj)) for jj < len: the sum of squares over the d coordinates, then the transform. */
 static inline void CostTile(const OTProblem pb, const PetscReal *x, PetscInt j0, PetscInt len, PetscReal *restrict out)
@@ -77,7 +69,7 @@ static inline void CostTile(const OTProblem pb, const PetscReal *x, PetscInt j0,
   case OT_COST_PNORM: {
     const PetscReal half_power = 0.5 * pb->cost_power; /* |x - y|^P = (|x - y|^2)^(P/2) */
 
-    for (PetscInt jj = 0; jj < len; jj++) out[jj] = PnormFromSquared(out[jj], half_power);
+    for (PetscInt jj = 0; jj < len; jj++) out[jj] = OTPnormFromSquared(out[jj], half_power);
   } break;
   default:
     break;
@@ -182,7 +174,7 @@ OT_HOT_LOOP void OTKernelCostEntries(OTProblem pb, PetscInt i_local, PetscInt co
 
       s = k ? s + t * t : t * t;
     }
-    out[c] = pb->cost_kind == OT_COST_EUCLIDEAN ? PetscSqrtReal(s) : (pb->cost_kind == OT_COST_PNORM ? PnormFromSquared(s, 0.5 * pb->cost_power) : s);
+    out[c] = pb->cost_kind == OT_COST_EUCLIDEAN ? PetscSqrtReal(s) : (pb->cost_kind == OT_COST_PNORM ? OTPnormFromSquared(s, 0.5 * pb->cost_power) : s);
   }
 }
 

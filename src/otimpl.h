@@ -51,7 +51,8 @@ typedef enum {
 typedef enum {
   OT_SINKHORN_AUTO,
   OT_SINKHORN_LOG,
-  OT_SINKHORN_ABSORB
+  OT_SINKHORN_ABSORB,
+  OT_SINKHORN_TRUNCATED
 } OTSinkhornVariant;
 
 /* The precision of the stored absorbed kernel: double, or float sweeps finished by double ones (see sinkhorn.c). */
@@ -86,6 +87,7 @@ typedef enum {
 /* The name tables of these enums, for options and files (register.c). */
 PETSC_EXTERN const char *const OTSinkhornVariants[], *const OTKernelPrecisions[], *const OTMethods[], *const OTNewtonAssemblies[];
 
+typedef struct _OTTruncated OTTruncated; /* the truncated kernel of -ot_sinkhorn_variant truncated (truncated.h) */
 typedef struct _OTNewton OTNewton; /* the Newton stage: its options, layout, vectors and KSP (newton.h) */
 
 /* What one Newton step did, for the monitor and the history. */
@@ -145,6 +147,8 @@ struct _p_OTSolver {
   PetscBool         single_phase_over; /* the single-precision sweeps have handed over to double ones */
   PetscReal        *u;                 /* n_local: scalings of the owned rows on the stored kernel */
   PetscReal        *v;                 /* m */
+  PetscReal         truncation;        /* -ot_truncation tau: the truncated kernel drops entries below tau mass / (n m) */
+  OTTruncated      *trunc;
   PetscInt          absorptions;
   OTNewton         *newton;
 
@@ -182,7 +186,7 @@ struct _p_OTSolver {
 /* Log stages and events (registered by OTInitializePackage). */
 PETSC_EXTERN PetscLogStage OT_STAGE_LOAD, OT_STAGE_SINKHORN_LOG, OT_STAGE_FINISH, OT_STAGE_WRITE;
 PETSC_EXTERN PetscLogStage OT_STAGE_NEWTON_LOG;
-PETSC_EXTERN PetscLogEvent OT_EVENT_READ_COST, OT_EVENT_SWEEP, OT_EVENT_COLUMN_REDUCE, OT_EVENT_EVALUATE, OT_EVENT_BOUNDS, OT_EVENT_WRITE, OT_EVENT_SPARSIFY,
+PETSC_EXTERN PetscLogEvent OT_EVENT_READ_COST, OT_EVENT_SWEEP, OT_EVENT_TRUNCATE, OT_EVENT_COLUMN_REDUCE, OT_EVENT_EVALUATE, OT_EVENT_BOUNDS, OT_EVENT_WRITE, OT_EVENT_SPARSIFY,
   OT_EVENT_ASSEMBLE, OT_EVENT_KSP, OT_EVENT_LINE_SEARCH;
 
 /* --- row split (problem_io.c) --- */
@@ -234,6 +238,14 @@ PETSC_EXTERN PetscErrorCode OTSinkhornSetUpKernel(OTSolver solver, PetscBool *us
 PETSC_EXTERN PetscErrorCode OTSinkhornResumeAbsorbed(OTSolver solver, PetscBool use_kernel, PetscBool single, PetscBool *absorbed);
 /* Frees the float kernel and allocates the double one, which the next log-domain pass builds. Not collective. */
 PETSC_EXTERN PetscErrorCode OTSinkhornHandOverToDouble(OTSolver solver, PetscInt iteration, PetscReal marginal_error);
+/* OTSinkhornRun on the truncated kernel (truncated.c). Collective. */
+PETSC_EXTERN PetscErrorCode OTTruncatedRun(OTSolver solver, PetscInt max_sweeps, PetscInt first_iteration, PetscBool stop_when_close, PetscInt *sweeps,
+                                           PetscBool *converged);
+PETSC_EXTERN PetscErrorCode OTTruncatedCreate(OTSolver solver);
+PETSC_EXTERN PetscErrorCode OTTruncatedDestroy(OTTruncated **trunc);
+/* Builds the truncated kernel at the solver's (f, g) and eps with the floor given (log K_ij >= log_floor kept), for
+   tests of the pruning. Collective. */
+PETSC_EXTERN PetscErrorCode OTTruncatedBuildAt(OTSolver solver, PetscReal log_floor);
 /* OTSinkhornRun for a symmetric problem: the averaged iteration on the one potential (symmetric.c). Collective. */
 PETSC_EXTERN PetscErrorCode OTSymmetricRun(OTSolver solver, PetscInt max_sweeps, PetscInt first_iteration, PetscBool stop_when_close, PetscInt *sweeps,
                                            PetscBool *converged);

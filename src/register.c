@@ -6,12 +6,12 @@
 #include "otimpl.h"
 
 PetscLogStage OT_STAGE_LOAD, OT_STAGE_SINKHORN_LOG, OT_STAGE_NEWTON_LOG, OT_STAGE_FINISH, OT_STAGE_WRITE;
-PetscLogEvent OT_EVENT_READ_COST, OT_EVENT_SWEEP, OT_EVENT_COLUMN_REDUCE, OT_EVENT_EVALUATE, OT_EVENT_BOUNDS, OT_EVENT_WRITE, OT_EVENT_SPARSIFY,
+PetscLogEvent OT_EVENT_READ_COST, OT_EVENT_SWEEP, OT_EVENT_TRUNCATE, OT_EVENT_COLUMN_REDUCE, OT_EVENT_EVALUATE, OT_EVENT_BOUNDS, OT_EVENT_WRITE, OT_EVENT_SPARSIFY,
   OT_EVENT_ASSEMBLE, OT_EVENT_KSP, OT_EVENT_LINE_SEARCH;
 
 /* PETSc's layout of an enum name table: the names, the enum's name, the prefix of its values, NULL */
 const char *const OTMethods[]          = {"sns", "sinkhorn", "OTMethod", "OT_METHOD_", NULL};
-const char *const OTSinkhornVariants[] = {"auto", "log", "absorb", "OTSinkhornVariant", "OT_SINKHORN_", NULL};
+const char *const OTSinkhornVariants[] = {"auto", "log", "absorb", "truncated", "OTSinkhornVariant", "OT_SINKHORN_", NULL};
 const char *const OTKernelPrecisions[] = {"double", "single", "OTKernelPrecision", "OT_KERNEL_", NULL};
 const char *const OTNewtonAssemblies[] = {"split", "setvalues", "OTNewtonAssembly", "OT_NEWTON_ASSEMBLY_", NULL};
 const char *const OTCostKinds[]        = {"dense", "sqeuclidean", "euclidean", "pnorm", "OTCostKind", "OT_COST_", NULL};
@@ -91,6 +91,7 @@ PetscErrorCode OTInitializePackage(void)
   PetscCall(PetscLogStageRegister("OT Write", &OT_STAGE_WRITE));
   PetscCall(PetscLogEventRegister("OTReadCost", classid, &OT_EVENT_READ_COST));
   PetscCall(PetscLogEventRegister("OTSinkhornSweep", classid, &OT_EVENT_SWEEP));
+  PetscCall(PetscLogEventRegister("OTTruncate", classid, &OT_EVENT_TRUNCATE));
   PetscCall(PetscLogEventRegister("OTColumnReduce", classid, &OT_EVENT_COLUMN_REDUCE));
   PetscCall(PetscLogEventRegister("OTEvaluate", classid, &OT_EVENT_EVALUATE));
   PetscCall(PetscLogEventRegister("OTBounds", classid, &OT_EVENT_BOUNDS));

@@ -160,14 +160,21 @@ static PetscErrorCode LogUpdateG(OTSolver s, PetscInt *rescue_columns)
 
 PetscErrorCode OTSinkhornSetFromOptions(OTSolver s)
 {
+  PetscBool truncation_set = PETSC_FALSE;
+
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "Sinkhorn stage (otsolve)", NULL);
   PetscCall(PetscOptionsEnum("-ot_sinkhorn_variant",
                              "log, or absorb (stored n x m kernel, faster); auto: absorb where the kernel fits in half the node's free memory", NULL,
                              OTSinkhornVariants, (PetscEnum)s->variant, (PetscEnum *)&s->variant, NULL));
+  PetscCall(PetscOptionsReal("-ot_truncation",
+                             "truncated: drop entries of P below tau x mass / (n m), together < tau x mass; 0 (auto): as many as the cell bounds show hold < 1% of -ot_tol",
+                             NULL, s->truncation, &s->truncation, &truncation_set));
   PetscCall(PetscOptionsEnum("-ot_kernel_precision", "absorb: kernel in double, or in single until error 1e-7 x mass", NULL, OTKernelPrecisions,
                              (PetscEnum)s->kernel_precision, (PetscEnum *)&s->kernel_precision, NULL));
   PetscOptionsEnd();
+  PetscCheck(!truncation_set || (s->truncation >= 0 && s->truncation < 1), s->comm, OT_ERR_INPUT,
+             "-ot_truncation %g: tau must be in (0, 1), or 0 for auto (the default)", (double)s->truncation);
   PetscFunctionReturn(0);
 }
 

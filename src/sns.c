@@ -76,6 +76,7 @@ static PetscErrorCode RunSinkhorn(OTSolver s, PetscInt max_sweeps, PetscBool sto
   PetscCall(PetscLogStagePush(OT_STAGE_SINKHORN_LOG));
   s->sinkhorn_run_start = start;
   if (s->problem->symmetric) PetscCall(OTSymmetricRun(s, max_sweeps, r->iterations_sinkhorn, stop_when_close, &sweeps, converged));
+  else if (s->variant == OT_SINKHORN_TRUNCATED) PetscCall(OTTruncatedRun(s, max_sweeps, r->iterations_sinkhorn, stop_when_close, &sweeps, converged));
   else PetscCall(OTSinkhornRun(s, max_sweeps, r->iterations_sinkhorn, stop_when_close, &sweeps, converged));
   s->sinkhorn_run_start = 0.0;
   PetscCall(PetscLogStagePop());

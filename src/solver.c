@@ -16,6 +16,7 @@ PetscErrorCode OTSolverCreate(MPI_Comm comm, OTSolver *solver)
   s->comm                = comm;
   s->eps                 = -1.0;
   s->eps_rel             = 0.01;
+  s->truncation          = 0.0; /* auto */
   s->tol                 = 1e-9;
   s->max_it              = 100000;
   s->monitor_every       = 0;
@@ -259,6 +260,7 @@ PetscErrorCode OTSolverDestroy(OTSolver *solver)
   PetscCall(PetscFree((*solver)->store.k));
   PetscCall(PetscFree((*solver)->store.k_single));
   PetscCall(OTNewtonDestroy(&(*solver)->newton));
+  PetscCall(OTTruncatedDestroy(&(*solver)->trunc));
   PetscCall(PetscFree4((*solver)->store.f_ref, (*solver)->u, (*solver)->store.g_ref, (*solver)->v));
   PetscCall(PetscFree(*solver));
   PetscFunctionReturn(0);

@@ -1,0 +1,537 @@
+/*
+  Sinkhorn on a truncated kernel (-ot_sinkhorn_variant truncated, docs/design.md §1), after Schmitzer 2019,
+  "Stabilized sparse scaling algorithms for entropy regularized transport problems".
+
+  At small eps almost every entry of P = exp((f_i + g_j - C_ij)/eps) is far below anything that matters. The kernel
+  keeps, at reference potentials (f_ref, g_ref), the entries K_ij = exp((f_ref_i + g_ref_j - C_ij)/eps) with
+      log K_ij >= log_floor = log(tau mass / (n m)) - 2 slack      (tau: -ot_truncation),
+  stored row by row (CSR), and sweeps over them alone with scalings, as the absorbed variant does over all entries:
+      u_i = a_i / sum_j K_ij v_j,   s_j += u_i K_ij,   v_j = b_j / s_j   (f = f_ref + eps log u, g = g_ref + eps log v).
+  Exactness. While every |log u_i| and |log v_j| is at most slack, a dropped entry of P is below tau mass / (n m), so
+  all dropped entries together hold less than tau x mass: the sweeps' marginal error and dual are those of the full
+  problem to within 2 tau x mass. A sweep that takes a scaling beyond slack rebuilds the kernel at the potentials
+  it reached (the re-truncation), and so does every new run of sweeps and every eps stage. The evaluation, bounds
+  and plan that follow a solve run over all pairs, exactly as for the other variants.
+  Finding the kept entries. Point clouds: cell trees (celltree.c) over the owned points of X and all points of Y;
+  a leaf of X skips every cell of Y whose largest g, plus the leaf's largest f, minus the least cost between the
+  two cells is below the floor; a row then skips the remaining cells by the same test with its own f_i; only the
+  pairs in cells that pass are computed. A stored /C is scanned row by row at each build (its sweeps then touch the
+  kept entries only).
+  Rescues. A row without kept entries (or whose sum underflows) takes f_i = eps log a_i - max_j (g_j - C_ij), its
+  largest entry then a_i, and a column without any takes g_j = eps log b_j - max_i (f_i - C_ij) (reduced across
+  ranks); the maxima are found by branch and bound on the trees. The kernel is then rebuilt.
+*/
+#include "otimpl.h"
+#include "truncated.h"
+
+enum { FLAG_BAD_ROW, FLAG_OUT_OF_RANGE, FLAG_SAFE_POINT, FLAG_COUNT = FLAG_SAFE_POINT + OT_SAFE_POINT_FLAGS };
+_Static_assert(1 + FLAG_COUNT <= OT_COLUMN_EXTRA, "the sweep's scalars must fit after the column sums");
+
+/* A depth-first branch and bound holds at most one pending sibling per level of a tree (median splits: fewer than 64
+   levels for any count). */
+#define OT_TREE_STACK 128
+
+/* Columns between two kept entries of a row that are stored with them (one segment instead of two). */
+#define OT_TRUNCATION_GAP 4
+
+/* The scalings may move by this factor (log) from the reference before the kernel is rebuilt. */
+#define OT_TRUNCATION_SLACK 4.605170185988091 /* log 100 */
+
+/* The column (original index) of kernel column c. */
+static inline PetscInt Column(const OTTruncated *t, PetscInt c)
+{
+  return t->trees ? t->yt.perm[c] : c;
+}
+
+/* The cost of a pair from its squared distance, as the row-kernel layer computes it. */
+static inline PetscReal CostFromSquared(OTProblem pb, PetscReal s)
+{
+  return OTKernelCostFromSquared(pb->cost_kind, 0.5 * pb->cost_power, s);
+}
+
+PetscErrorCode OTTruncatedCreate(OTSolver s)
+{
+  OTProblem    pb = s->problem;
+  OTTruncated *t;
+
+  PetscFunctionBegin;
+  if (s->trunc) PetscFunctionReturn(0);
+  PetscCall(PetscNew(&t));
+  t->rows        = pb->n_local;
+  t->slack       = OT_TRUNCATION_SLACK;
+  t->floor_shift = PetscLogReal(64.0); /* a first guess: each row drops as much as 64 entries at the floor */
+  PetscCall(PetscMalloc6(pb->n_local, &t->row_of, pb->n_local + 1, &t->seg_ptr, pb->n_local + 1, &t->val_ptr, pb->n_local, &t->f_ref, pb->n_local, &t->u, pb->m,
+                         &t->g_ref));
+  PetscCall(PetscMalloc5(pb->m, &t->v, pb->m + OT_COLUMN_EXTRA, &t->col_sum, pb->m, &t->g_scratch, pb->m, &t->e_row, PetscMax(pb->m, pb->n_local), &t->rescue));
+  if (pb->cost_kind != OT_COST_DENSE) {
+    PetscCall(OTCellTreeCreate(pb->x, pb->n_local, pb->dim, (size_t)pb->dim, 1, OT_TRUNCATION_LEAF, &t->xt));
+    PetscCall(OTCellTreeCreate(pb->y_t, pb->m, pb->dim, 1, (size_t)pb->m, OT_TRUNCATION_LEAF, &t->yt));
+    t->trees = PETSC_TRUE;
+  }
+  s->trunc = t;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTTruncatedDestroy(OTTruncated **trunc)
+{
+  OTTruncated *t = *trunc;
+
+  PetscFunctionBegin;
+  if (!t) PetscFunctionReturn(0);
+  if (t->trees) {
+    PetscCall(OTCellTreeDestroy(&t->xt));
+    PetscCall(OTCellTreeDestroy(&t->yt));
+  }
+  PetscCall(PetscFree6(t->row_of, t->seg_ptr, t->val_ptr, t->f_ref, t->u, t->g_ref));
+  PetscCall(PetscFree5(t->v, t->col_sum, t->g_scratch, t->e_row, t->rescue));
+  PetscCall(PetscFree2(t->seg_col, t->seg_len));
+  PetscCall(PetscFree(t->k));
+  PetscCall(PetscFree(*trunc));
+  PetscFunctionReturn(0);
+}
+
+/* Appends a segment: columns col .. col + len - 1 with values exp(e[0 .. len)), growing the arrays by doubling. */
+static PetscErrorCode AppendSegment(OTTruncated *t, PetscInt col, const PetscReal *e, PetscInt len)
+{
+  PetscFunctionBegin;
+  if (t->segs + 1 > t->seg_cap) {
+    PetscInt *seg_col;
+    int      *seg_len;
+
+    t->seg_cap = PetscMax(2 * t->seg_cap, 1024);
+    PetscCall(PetscMalloc2(t->seg_cap, &seg_col, t->seg_cap, &seg_len));
+    if (t->segs) {
+      memcpy(seg_col, t->seg_col, sizeof(PetscInt) * (size_t)t->segs);
+      memcpy(seg_len, t->seg_len, sizeof(int) * (size_t)t->segs);
+    }
+    PetscCall(PetscFree2(t->seg_col, t->seg_len));
+    t->seg_col = seg_col;
+    t->seg_len = seg_len;
+  }
+  if (t->kept + len > t->cap) {
+    PetscReal *k;
+
+    t->cap = PetscMax(2 * t->cap, t->kept + len + 4096);
+    PetscCall(PetscMalloc1(t->cap, &k));
+    if (t->kept) memcpy(k, t->k, sizeof(PetscReal) * (size_t)t->kept);
+    PetscCall(PetscFree(t->k));
+    t->k = k;
+  }
+  t->seg_col[t->segs]   = col;
+  t->seg_len[t->segs++] = (int)len;
+  for (PetscInt q = 0; q < len; q++) t->k[t->kept++] = OTExp(e[q]);
+  PetscFunctionReturn(0);
+}
+
+/* Stores the entries of exponents e[0 .. len) (columns col0 ..) at or above the floor, in segments (gaps of at most
+   OT_TRUNCATION_GAP columns are stored with them: a segment costs more than a few values); adds the entries left out
+   to *dropped. */
+static PetscErrorCode StoreRun(OTTruncated *t, PetscInt col0, const PetscReal *e, PetscInt len, PetscReal *dropped)
+{
+  PetscInt j = 0;
+
+  PetscFunctionBegin;
+  while (j < len) {
+    PetscInt first, last;
+
+    for (; j < len && e[j] < t->log_floor; j++) *dropped += OTExp(e[j]);
+    if (j == len) break;
+    first = last = j;
+    for (j++; j < len && j - last <= OT_TRUNCATION_GAP; j++)
+      if (e[j] >= t->log_floor) last = j;
+    for (PetscInt q = last + 1; q < j; q++) *dropped += OTExp(e[q]);
+    PetscCall(AppendSegment(t, col0 + first, e + first, last - first + 1));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* The rows of leaf a of X's tree (tree order), over the cells of Y that its bounds keep; the sum of what the bounds
+   drop is added to *dropped. */
+static PetscErrorCode BuildPointsLeaf(OTProblem pb, OTTruncated *t, PetscInt a, PetscReal eps, PetscInt *cells, PetscInt *stack, PetscInt *row, PetscReal *dropped)
+{
+  const OTCellTree *xt = &t->xt, *yt = &t->yt;
+  const PetscInt    d       = pb->dim;
+  const PetscReal   inv_eps = 1.0 / eps, floor = t->log_floor * eps, size_a = (PetscReal)(xt->node[a].end - xt->node[a].start);
+  PetscInt          top = 0, ncells = 0;
+
+  PetscFunctionBegin;
+  stack[top++] = 0;
+  while (top > 0) {
+    PetscInt  b     = stack[--top];
+    PetscReal bound = xt->wmax[a] + yt->wmax[b] - CostFromSquared(pb, OTCellTreeNodeDistance(xt, a, yt, b));
+
+    if (bound < floor - 1e-12 * (PetscAbsReal(xt->wmax[a]) + PetscAbsReal(yt->wmax[b]) + PetscAbsReal(floor))) {
+      *dropped += size_a * (PetscReal)(yt->node[b].end - yt->node[b].start) * OTExp(bound * inv_eps);
+      continue;
+    }
+    if (yt->node[b].left < 0) cells[ncells++] = b;
+    else {
+      stack[top++] = yt->node[b].left;
+      stack[top++] = yt->node[b].right;
+    }
+  }
+  for (PetscInt q = 0; q < ncells; q++) stack[q] = yt->node[cells[q]].start;
+  PetscCall(PetscSortIntWithArray(ncells, stack, cells)); /* in tree order */
+  for (PetscInt p = xt->node[a].start; p < xt->node[a].end; p++) {
+    const PetscReal *x   = xt->points + (size_t)p * d;
+    PetscReal        f_i = xt->w[p];
+
+    t->row_of[*row]  = xt->perm[p];
+    t->seg_ptr[*row] = t->segs;
+    t->val_ptr[*row] = t->kept;
+    for (PetscInt q = 0; q < ncells;) { /* cells that follow each other in tree order make one run of columns */
+      PetscInt start = yt->node[cells[q]].start, end = start;
+
+      for (; q < ncells && yt->node[cells[q]].start == end; q++) {
+        PetscInt  b = cells[q], len = yt->node[b].end - yt->node[b].start;
+        PetscReal bound = f_i + yt->wmax[b] - CostFromSquared(pb, OTCellTreePointDistance(yt, b, x));
+
+        if (bound < floor - 1e-12 * (PetscAbsReal(f_i) + PetscAbsReal(yt->wmax[b]) + PetscAbsReal(floor))) {
+          *dropped += (PetscReal)len * OTExp(bound * inv_eps);
+          q++;
+          break; /* the run ends before this cell */
+        }
+        for (PetscInt c = yt->node[b].start; c < yt->node[b].end; c++) {
+          const PetscReal *y  = yt->points + (size_t)c * d;
+          PetscReal        sq = 0.0;
+
+          for (PetscInt k = 0; k < d; k++) { /* the order of OTKernelCostEntries */
+            PetscReal diff = x[k] - y[k];
+
+            sq = k ? sq + diff * diff : diff * diff;
+          }
+          t->e_row[c - start] = (f_i + yt->w[c] - CostFromSquared(pb, sq)) * inv_eps;
+        }
+        end += len;
+      }
+      PetscCall(StoreRun(t, start, t->e_row, end - start, dropped));
+    }
+    (*row)++;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* One build at the current floor. Collective (the counts are reduced). */
+static PetscErrorCode BuildOnce(OTSolver s)
+{
+  OTProblem    pb = s->problem;
+  OTTruncated *t  = s->trunc;
+  PetscInt     row = 0;
+  PetscReal    sums[2], dropped = 0.0;
+
+  PetscFunctionBegin;
+  t->kept = t->segs = 0;
+  if (t->trees) {
+    PetscInt *cells, *stack;
+
+    OTCellTreeSetWeights(&t->xt, s->f);
+    OTCellTreeSetWeights(&t->yt, s->g);
+    PetscCall(PetscMalloc2(t->yt.nodes, &cells, t->yt.nodes, &stack));
+    for (PetscInt a = 0; a < t->xt.nodes; a++)
+      if (t->xt.node[a].left < 0) PetscCall(BuildPointsLeaf(pb, t, a, s->eps, cells, stack, &row, &dropped));
+    PetscCall(PetscFree2(cells, stack));
+  } else {
+    for (PetscInt i = 0; i < pb->n_local; i++) {
+      const PetscReal *c = pb->cost + (size_t)i * (size_t)pb->m, inv_eps = 1.0 / s->eps;
+
+      t->row_of[i]  = i;
+      t->seg_ptr[i] = t->segs;
+      t->val_ptr[i] = t->kept;
+      for (PetscInt j = 0; j < pb->m; j++) t->e_row[j] = (s->f[i] + s->g[j] - c[j]) * inv_eps;
+      PetscCall(StoreRun(t, 0, t->e_row, pb->m, &dropped));
+    }
+  }
+  t->seg_ptr[pb->n_local] = t->segs;
+  t->val_ptr[pb->n_local] = t->kept;
+  sums[0]                 = (PetscReal)t->kept;
+  sums[1]                 = dropped;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPIU_REAL, MPIU_SUM, s->comm));
+  t->kept_global = sums[0];
+  t->dropped     = sums[1];
+  PetscFunctionReturn(0);
+}
+
+/* Rebuilds the kernel at the solver's (f, g): reference potentials, scalings 1, the kept entries. The floor: with
+   -ot_truncation tau, log(tau mass / (n m)) - 2 slack; by default as high as keeps the dropped entries, by the cell
+   bounds, below 1% of the tolerance (times exp(2 slack), the most the scalings can raise them before the next build):
+   a build that drops more lowers the floor and is redone, and the floor is never raised again. Collective. */
+static PetscErrorCode Build(OTSolver s)
+{
+  OTProblem    pb = s->problem;
+  OTTruncated *t  = s->trunc;
+  PetscReal    budget = 0.01 * s->tol, most_shift = PetscLogReal((PetscReal)pb->m);
+
+  PetscFunctionBegin;
+  PetscCall(PetscLogEventBegin(OT_EVENT_TRUNCATE, 0, 0, 0, 0));
+  for (PetscInt i = 0; i < pb->n_local; i++) {
+    t->f_ref[i] = s->f[i];
+    t->u[i]     = 1.0;
+  }
+  for (PetscInt c = 0; c < pb->m; c++) {
+    t->g_ref[c] = s->g[Column(t, c)];
+    t->v[c]     = 1.0;
+  }
+  for (;;) {
+    if (s->truncation > 0) t->log_floor = PetscLogReal(s->truncation * pb->mass / ((PetscReal)pb->n * (PetscReal)pb->m)) - 2.0 * t->slack;
+    else t->log_floor = PetscLogReal(budget / (PetscReal)pb->n) - t->floor_shift - 2.0 * t->slack;
+    PetscCall(BuildOnce(s));
+    if (s->truncation > 0 || t->dropped * PetscExpReal(2.0 * t->slack) <= budget || t->floor_shift >= most_shift) break;
+    /* (at floor_shift = log m every one of the n m entries could be dropped and their sum stays within the budget) */
+    t->floor_shift = PetscMin(most_shift, t->floor_shift + PetscLogReal(t->dropped * PetscExpReal(2.0 * t->slack) / budget) + 1.0);
+  }
+  t->eps = s->eps;
+  t->builds++;
+  PetscCall(PetscLogEventEnd(OT_EVENT_TRUNCATE, 0, 0, 0, 0));
+  PetscCall(PetscInfo(NULL, "Truncated kernel %" PetscInt_FMT " at eps %g: %.6g entries kept (%.3g%% of n m), floor %g, dropped entries sum to < %.3g\n",
+                      t->builds, (double)s->eps, t->kept_global, 100.0 * t->kept_global / ((double)pb->n * (double)pb->m), (double)t->log_floor,
+                      (double)(t->dropped * PetscExpReal(2.0 * t->slack))));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTTruncatedBuildAt(OTSolver s, PetscReal log_floor)
+{
+  PetscFunctionBegin;
+  PetscCall(OTTruncatedCreate(s));
+  s->trunc->log_floor = log_floor;
+  PetscCall(BuildOnce(s));
+  PetscFunctionReturn(0);
+}
+
+/* max over the points y_c of tree (weights w) of w_c - C(x, y_c), by branch and bound (nearer cells first). */
+static PetscReal TreeMax(OTProblem pb, const OTCellTree *tree, const PetscReal *x, PetscInt *stack)
+{
+  PetscReal best = -INFINITY;
+  PetscInt  top  = 0;
+
+  if (tree->count == 0) return best;
+  stack[top++] = 0;
+  while (top > 0) {
+    PetscInt b = stack[--top];
+
+    if (tree->wmax[b] - CostFromSquared(pb, OTCellTreePointDistance(tree, b, x)) <= best) continue;
+    if (tree->node[b].left < 0) {
+      for (PetscInt c = tree->node[b].start; c < tree->node[b].end; c++) {
+        const PetscReal *y = tree->points + (size_t)c * pb->dim;
+        PetscReal        sq = 0.0;
+
+        for (PetscInt k = 0; k < pb->dim; k++) {
+          PetscReal diff = x[k] - y[k];
+
+          sq = k ? sq + diff * diff : diff * diff;
+        }
+        best = PetscMax(best, tree->w[c] - CostFromSquared(pb, sq));
+      }
+    } else { /* the child with the larger bound is taken first: pushed last */
+      PetscInt  l = tree->node[b].left, r = tree->node[b].right;
+      PetscReal bl = tree->wmax[l] - CostFromSquared(pb, OTCellTreePointDistance(tree, l, x));
+      PetscReal br = tree->wmax[r] - CostFromSquared(pb, OTCellTreePointDistance(tree, r, x));
+
+      stack[top++] = bl > br ? r : l;
+      stack[top++] = bl > br ? l : r;
+    }
+  }
+  return best;
+}
+
+/* The solver's (f, g) from the reference potentials and the scalings (g in original order). */
+static void Materialize(OTSolver s)
+{
+  OTTruncated *t = s->trunc;
+
+  for (PetscInt i = 0; i < s->problem->n_local; i++) s->f[i] = t->f_ref[i] + s->eps * PetscLogReal(t->u[i]);
+  for (PetscInt c = 0; c < s->problem->m; c++) s->g[Column(t, c)] = t->g_ref[c] + s->eps * PetscLogReal(t->v[c]);
+}
+
+/* Rows (local indices) given: f_i = eps log a_i - max_j (g_j - C_ij), at the solver's g. Rank-local. */
+static void RescueRows(OTSolver s, PetscInt count, const PetscInt rows[])
+{
+  OTProblem    pb = s->problem;
+  OTTruncated *t  = s->trunc;
+
+  if (!count) return;
+  if (t->trees) OTCellTreeSetWeights(&t->yt, s->g);
+  for (PetscInt k = 0; k < count; k++) {
+    PetscInt  i = rows[k];
+    PetscReal best;
+
+    if (t->trees) {
+      PetscInt st[OT_TREE_STACK];
+
+      best = TreeMax(pb, &t->yt, pb->x + (size_t)i * pb->dim, st);
+    } else {
+      OTRow cost = OTKernelCostRow(pb, i, pb->cost_row);
+
+      best = -OTRowMinMinus(&cost, s->g);
+    }
+    s->f[i] = s->eps * PetscLogReal(pb->a[i]) - best;
+  }
+  t->rescued_rows += count;
+}
+
+/* Columns given (the same on every rank): g_j = eps log b_j - max_i (f_i - C_ij) over all ranks, at the solver's f.
+   Collective. */
+static PetscErrorCode RescueColumns(OTSolver s, PetscInt count, const PetscInt columns[])
+{
+  OTProblem    pb = s->problem;
+  OTTruncated *t  = s->trunc;
+  PetscReal   *best, *y;
+
+  PetscFunctionBegin;
+  if (!count) PetscFunctionReturn(0);
+  PetscCall(PetscMalloc2(count, &best, pb->dim, &y));
+  if (t->trees) OTCellTreeSetWeights(&t->xt, s->f);
+  for (PetscInt k = 0; k < count; k++) {
+    PetscInt j = columns[k];
+
+    if (t->trees) {
+      PetscInt st[OT_TREE_STACK];
+
+      for (PetscInt c = 0; c < pb->dim; c++) y[c] = pb->y_t[(size_t)c * pb->m + j];
+      best[k] = TreeMax(pb, &t->xt, y, st);
+    } else {
+      best[k] = -INFINITY;
+      for (PetscInt i = 0; i < pb->n_local; i++) best[k] = PetscMax(best[k], s->f[i] - pb->cost[(size_t)i * pb->m + j]);
+    }
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, best, (PetscMPIInt)count, MPIU_REAL, MPIU_MAX, s->comm));
+  for (PetscInt k = 0; k < count; k++) s->g[columns[k]] = s->eps * PetscLogReal(pb->b[columns[k]]) - best[k];
+  t->rescued_columns += count;
+  PetscCall(PetscFree2(best, y));
+  PetscFunctionReturn(0);
+}
+
+/* One pass over the kept entries: u_i = a_i / (K v)_i, col_sum_c = sum_i u_i K_ic; rows whose sum underflows are
+   listed in t->rescue (flag FLAG_BAD_ROW), scalings beyond the slack counted. Returns this rank's <a, f>. */
+OT_HOT_LOOP static PetscReal Sweep(OTSolver s, PetscReal *flags, PetscInt *bad_rows)
+{
+  OTProblem        pb = s->problem;
+  OTTruncated     *t  = s->trunc;
+  const PetscReal *v  = t->v;
+  PetscReal       *col_sum = t->col_sum, af = 0.0;
+
+  *bad_rows = 0;
+  for (PetscInt c = 0; c < pb->m; c++) col_sum[c] = 0.0;
+  for (PetscInt r = 0; r < t->rows; r++) {
+    PetscInt         i   = t->row_of[r];
+    PetscReal        sum = 0.0, u_i;
+    const PetscReal *k   = t->k + t->val_ptr[r];
+
+    for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
+      const PetscReal *vs  = v + t->seg_col[sg];
+      int              len = t->seg_len[sg];
+
+      sum += OTDot(len, k, vs);
+      k += len;
+    }
+    if (!(sum >= OT_TINY && sum <= 1e300)) {
+      t->rescue[(*bad_rows)++] = i;
+      continue;
+    }
+    u_i     = pb->a[i] / sum;
+    t->u[i] = u_i;
+    flags[FLAG_OUT_OF_RANGE] += PetscAbsReal(PetscLogReal(u_i)) > t->slack;
+    k = t->k + t->val_ptr[r];
+    for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
+      PetscReal *cs  = col_sum + t->seg_col[sg];
+      int        len = t->seg_len[sg];
+
+      OTAxpy(len, u_i, k, cs);
+      k += len;
+    }
+  }
+  flags[FLAG_BAD_ROW] = *bad_rows;
+  for (PetscInt i = 0; i < pb->n_local; i++) af += pb->a[i] * (t->f_ref[i] + s->eps * PetscLogReal(t->u[i]));
+  return af;
+}
+
+PetscErrorCode OTTruncatedRun(OTSolver s, PetscInt max_sweeps, PetscInt first_iteration, PetscBool stop_when_close, PetscInt *sweeps, PetscBool *converged)
+{
+  OTProblem    pb = s->problem;
+  OTTruncated *t;
+  PetscInt     m = pb->m, it, rescues_in_a_row = 0;
+  PetscReal   *flags, safe_point[OT_SAFE_POINT_FLAGS] = {0, 0};
+  PetscBool    stop = PETSC_FALSE, rebuild = PETSC_TRUE;
+
+  PetscFunctionBegin;
+  *converged = PETSC_FALSE;
+  PetscCall(OTTruncatedCreate(s));
+  t     = s->trunc;
+  flags = t->col_sum + m + 1;
+  if (s->g_update_pending && s->g_update_eps == s->eps) /* the g-update the last run left out (its column sums in col_sum) */
+    for (PetscInt j = 0; j < m; j++)
+      if (s->col_sum[j] >= OT_TINY) s->g[j] += s->eps * (PetscLogReal(pb->b[j]) - PetscLogReal(s->col_sum[j]));
+  s->g_update_pending = PETSC_FALSE;
+  for (it = 1; it <= max_sweeps; it++) {
+    PetscReal   marginal_error, dual;
+    OTMarginals marginals;
+    PetscBool   leave = PETSC_FALSE;
+    PetscInt    bad_rows, bad_columns = 0;
+
+    if (safe_point[0] > 0 || safe_point[1] > 0) { /* the state after it - 1 sweeps */
+      Materialize(s);
+      PetscCall(OTSolverSafePoint(s, safe_point, first_iteration + it - 1, s->result.iterations_newton, &stop));
+      safe_point[0] = safe_point[1] = 0;
+      if (stop) break;
+    }
+    if (rebuild) {
+      PetscCall(Build(s));
+      rebuild = PETSC_FALSE;
+    }
+    PetscCall(PetscLogEventBegin(OT_EVENT_SWEEP, 0, 0, 0, 0));
+    for (int k = 0; k < FLAG_COUNT; k++) flags[k] = 0.0;
+    if (s->checkpoint_file[0]) OTSolverSafePointRequests(s, flags + FLAG_SAFE_POINT);
+    t->col_sum[m] = Sweep(s, flags, &bad_rows);
+    PetscCall(PetscLogEventEnd(OT_EVENT_SWEEP, 0, 0, 0, 0));
+    PetscCall(PetscLogEventBegin(OT_EVENT_COLUMN_REDUCE, 0, 0, 0, 0));
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, t->col_sum, (PetscMPIInt)(m + 1 + FLAG_COUNT), MPIU_REAL, MPIU_SUM, s->comm));
+    PetscCall(PetscLogEventEnd(OT_EVENT_COLUMN_REDUCE, 0, 0, 0, 0));
+    for (int k = 0; k < OT_SAFE_POINT_FLAGS; k++) safe_point[k] = flags[FLAG_SAFE_POINT + k];
+    if (flags[FLAG_BAD_ROW] > 0) { /* discard the pass: rescue the rows (at the state before it), rebuild, redo it */
+      PetscCheck(++rescues_in_a_row <= 3, s->comm, PETSC_ERR_PLIB, "truncated kernel: rows without kept entries after 3 rescues");
+      Materialize(s);
+      RescueRows(s, bad_rows, t->rescue);
+      rebuild = PETSC_TRUE;
+      it--;
+      continue;
+    }
+    rescues_in_a_row = 0;
+    /* the state (f_new, g): the column sums of P = diag(u) K diag(v), and g, in original order */
+    for (PetscInt c = 0; c < m; c++) {
+      PetscInt j = Column(t, c);
+
+      s->col_sum[j]   = t->col_sum[c] * t->v[c];
+      t->g_scratch[j] = t->g_ref[c] + s->eps * PetscLogReal(t->v[c]);
+    }
+    OTMarginalsFromColumns(pb, s->eps, s->col_sum, t->g_scratch, t->col_sum[m], 0.0, &marginals);
+    marginal_error = marginals.marginal_error;
+    dual           = marginals.dual;
+    PetscCall(OTSinkhornVerdict(s, first_iteration + it, marginal_error, dual, stop_when_close, converged, &leave));
+    if (leave) {
+      Materialize(s);
+      s->g_update_pending = (PetscBool)(s->result.reason == OT_REASON_NONE);
+      s->g_update_eps     = s->eps;
+      break;
+    }
+    /* the g-update on the scalings; columns without kept entries are rescued */
+    for (PetscInt c = 0; c < m; c++) {
+      PetscInt j = Column(t, c);
+
+      if (s->col_sum[j] >= OT_TINY) {
+        t->v[c] *= pb->b[j] / s->col_sum[j];
+        flags[FLAG_OUT_OF_RANGE] += PetscAbsReal(PetscLogReal(t->v[c])) > t->slack;
+      } else t->rescue[bad_columns++] = j;
+    }
+    if (bad_columns || flags[FLAG_OUT_OF_RANGE] > 0) { /* (the same verdict on every rank: u's count was reduced) */
+      Materialize(s);
+      PetscCall(RescueColumns(s, bad_columns, t->rescue));
+      rebuild = PETSC_TRUE;
+    }
+  }
+  if (!stop && !rebuild && it > max_sweeps) Materialize(s); /* (with a rebuild pending, (f, g) hold the state already) */
+  *sweeps = stop ? it - 1 : PetscMin(it, max_sweeps);
+  PetscCall(PetscInfo(NULL,
+                      "Truncated Sinkhorn: %" PetscInt_FMT " sweeps, %" PetscInt_FMT " builds, %.6g entries kept at the last, %" PetscInt_FMT
+                      " row rescues on rank %d, %" PetscInt_FMT " column rescues\n",
+                      *sweeps, t->builds, t->kept_global, t->rescued_rows, s->rank, t->rescued_columns));
+  PetscFunctionReturn(0);
+}

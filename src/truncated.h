@@ -1,0 +1,40 @@
+/*
+  The truncated kernel (truncated.c): the entries of P = exp((f + g - C)/eps) that can matter, stored row by row
+  (CSR) as K = exp((f_ref + g_ref - C)/eps) at reference potentials, and the Sinkhorn sweeps over them alone.
+*/
+#ifndef OTTRUNCATED_H
+#define OTTRUNCATED_H
+
+#include "celltree.h"
+
+/* Points per leaf of the cell trees: a leaf pair's costs then fill a few cache lines, and a pruning test costs O(d). */
+#define OT_TRUNCATION_LEAF 32
+
+typedef struct _OTTruncated {
+  PetscBool  trees;        /* point clouds: the trees below exist */
+  OTCellTree xt, yt;       /* the owned points of X, all points of Y */
+  PetscReal  log_floor;    /* the kernel holds every entry with log K_ij >= log_floor (and a few below it) */
+  PetscReal  floor_shift;  /* log_floor = log(budget / n) - floor_shift - 2 slack; raised when the dropped mass is too large */
+  PetscReal  slack;        /* the scalings stay within exp(+-slack) of the reference, or the kernel is rebuilt */
+  PetscReal  eps;          /* the eps the kernel was built at (0: none) */
+  PetscReal  dropped;      /* all ranks: bound on the sum of the dropped entries of K (cell bounds and computed values) */
+  PetscInt   rows;         /* owned rows */
+  PetscInt  *row_of;       /* rows: the owned row of stored row r */
+  int64_t   *seg_ptr;      /* rows + 1: the segments of stored row r are seg_ptr[r] .. seg_ptr[r + 1] */
+  int64_t   *val_ptr;      /* rows + 1: its values start at k + val_ptr[r] */
+  PetscInt  *seg_col;      /* a segment: its first column (kernel order: Y's tree order for point clouds) */
+  int       *seg_len;      /* and its length: values for columns seg_col .. seg_col + seg_len - 1 */
+  PetscReal *k;            /* the values, row after row, segment after segment */
+  int64_t    segs, kept;   /* this rank's segments and stored values */
+  int64_t    seg_cap, cap; /* room */
+  PetscReal *f_ref, *u;    /* owned rows (local index) */
+  PetscReal *g_ref, *v;    /* m, kernel order */
+  PetscReal *col_sum;      /* m + OT_COLUMN_EXTRA, kernel order */
+  PetscReal *g_scratch;    /* m, original order */
+  PetscReal *e_row;        /* m: a row's exponents (a leaf's, for point clouds) */
+  PetscInt  *rescue;       /* max(m, n_local): rows or columns to rescue */
+  double     kept_global;  /* all ranks' stored values */
+  PetscInt   builds, rescued_rows, rescued_columns;
+} OTTruncated;
+
+#endif

@@ -1,0 +1,104 @@
+/* The truncated kernel's cell pruning against brute force: every pair whose exponent (f_i + g_j - C_ij)/eps is at
+   or above the floor is stored, every stored value is exp of its pair's exponent, and the bound on the dropped entries
+   is at least their sum computed pair by pair (random data in d = 2, 3 and 30, three costs). */
+#include "test_common.h"
+#include "truncated.h"
+
+TestSuite(truncated, .init = OTTestInit, .fini = OTTestFini);
+
+static double Uniform(unsigned *seed)
+{
+  *seed = *seed * 1103515245u + 12345u;
+  return (double)*seed / 4294967296.0;
+}
+
+/* Points in clusters (d large: balls bound them), the same centres for X and Y, or uniform in the unit cube. */
+static void Points(int count, int d, int clusters, unsigned *seed, double *x)
+{
+  double   centers[8 * 64];
+  unsigned center_seed = 99;
+
+  for (int c = 0; c < clusters * d; c++) centers[c] = Uniform(&center_seed);
+  for (int p = 0; p < count; p++) {
+    int c = clusters ? p % clusters : 0;
+
+    for (int k = 0; k < d; k++) x[p * d + k] = clusters ? centers[c * d + k] + 0.05 * (Uniform(seed) - 0.5) : Uniform(seed);
+  }
+}
+
+static void CheckPruning(int n, int m, int d, int clusters, const char *cost, double eps, double log_floor, unsigned seed)
+{
+  double   *x = malloc(sizeof(double) * n * d), *y = malloc(sizeof(double) * m * d), *c = malloc(sizeof(double) * m), dropped = 0.0, stored = 0.0;
+  char     *seen = calloc((size_t)n * m, 1);
+  OTProblem pb;
+  OTSolver  s;
+
+  Points(n, d, clusters, &seed, x);
+  Points(m, d, clusters, &seed, y);
+  cr_assert(OTProblemCreate(PETSC_COMM_SELF, &pb) == 0);
+  cr_assert(OTProblemSetPoints(pb, n, m, d, x, y, NULL, NULL, cost, "pruning test") == 0);
+  cr_assert(OTSolverCreate(PETSC_COMM_SELF, &s) == 0);
+  cr_assert(OTSolverSetProblem(s, pb) == 0);
+  cr_assert(OTSolverSetUp(s) == 0);
+  s->eps = eps;
+  for (int i = 0; i < n; i++) s->f[i] = 0.3 * (Uniform(&seed) - 0.5);
+  for (int j = 0; j < m; j++) s->g[j] = 0.3 * (Uniform(&seed) - 0.5);
+  cr_assert(OTTruncatedBuildAt(s, log_floor) == 0);
+  {
+    OTTruncated *t = s->trunc;
+
+    for (PetscInt r = 0; r < t->rows; r++) {
+      PetscInt         i = t->row_of[r];
+      const PetscReal *k = t->k + t->val_ptr[r];
+
+      for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++)
+        for (int q = 0; q < t->seg_len[sg]; q++) {
+          PetscInt  j = t->yt.perm[t->seg_col[sg] + q];
+          PetscReal cost_ij;
+
+          OTKernelCostEntries(pb, i, 1, &j, &cost_ij);
+          cr_assert(!seen[(size_t)i * m + j], "pair (%d, %d) stored twice", (int)i, (int)j);
+          seen[(size_t)i * m + j] = 1;
+          cr_assert_float_eq(*k, exp((s->f[i] + s->g[j] - cost_ij) / eps), 1e-13 * *k, "stored value of (%d, %d)", (int)i, (int)j);
+          k++;
+        }
+    }
+  }
+  for (PetscInt i = 0; i < n; i++) {
+    PetscInt all[4096];
+
+    for (PetscInt j = 0; j < m; j++) all[j] = j;
+    OTKernelCostEntries(pb, i, m, all, c);
+    for (PetscInt j = 0; j < m; j++) {
+      double e = (s->f[i] + s->g[j] - c[j]) / eps;
+
+      if (seen[(size_t)i * m + j]) stored += 1;
+      else {
+        cr_assert(e < log_floor, "d = %d, %s: pair (%d, %d) has exponent %.17g >= floor %g but was dropped", d, cost, (int)i, (int)j, e, log_floor);
+        dropped += exp(e);
+      }
+    }
+  }
+  cr_assert(dropped <= s->trunc->dropped * (1 + 1e-12), "d = %d, %s: dropped entries sum to %g, bound %g", d, cost, dropped, s->trunc->dropped);
+  cr_assert(stored > 0 && stored < 0.9 * n * m, "d = %d, %s: %g of %d pairs stored: the test must keep some and prune some", d, cost, stored, n * m);
+  OTSolverDestroy(&s);
+  OTProblemDestroy(&pb);
+  free(x), free(y), free(c), free(seen);
+}
+
+Test(truncated, pruning_never_drops_a_pair_above_the_floor_d2)
+{
+  CheckPruning(700, 600, 2, 0, "sqeuclidean", 0.002, -12.0, 1);
+  CheckPruning(500, 400, 2, 0, "euclidean", 0.01, -10.0, 2);
+}
+
+Test(truncated, pruning_never_drops_a_pair_above_the_floor_d3)
+{
+  CheckPruning(700, 650, 3, 0, "sqeuclidean", 0.005, -15.0, 3);
+  CheckPruning(600, 500, 3, 0, "pnorm:1.5", 0.01, -12.0, 4);
+}
+
+Test(truncated, pruning_never_drops_a_pair_above_the_floor_d30_clusters)
+{
+  CheckPruning(600, 640, 30, 8, "sqeuclidean", 0.02, -20.0, 5);
+}
