@@ -144,6 +144,7 @@ PetscErrorCode OTSolverPrintSummary(OTSolver s)
   PetscCall(PetscPrintf(s->comm, "dual_objective = %.17g\n", (double)r->dual_objective));
   PetscCall(PetscPrintf(s->comm, "entropic_cost = %.17g\n", (double)r->entropic_cost));
   PetscCall(PetscPrintf(s->comm, "marginal_error = %.6e\n", (double)r->marginal_error));
+  if (s->variant == OT_SINKHORN_TRUNCATED) PetscCall(PetscPrintf(s->comm, "dropped_mass = %.3e\n", (double)r->dropped_mass));
   if (!PetscIsNanReal(r->sinkhorn_divergence)) {
     PetscCall(PetscPrintf(s->comm, "sinkhorn_divergence = %.17g\n", (double)r->sinkhorn_divergence));
     PetscCall(PetscPrintf(s->comm, "divergence_converged = %d\n", (int)r->divergence_converged));

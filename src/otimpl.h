@@ -149,6 +149,8 @@ struct _p_OTSolver {
   PetscReal        *v;                 /* m */
   PetscReal         truncation;        /* -ot_truncation tau: the truncated kernel drops entries below tau mass / (n m) */
   OTTruncated      *trunc;
+  PetscBool         overrelax;         /* -ot_sinkhorn_overrelax: the truncated variant's sweeps over-relax (truncated.c) */
+  PetscBool         multiscale;        /* -ot_multiscale: the truncated variant runs early eps stages on coarsened point clouds */
   PetscInt          absorptions;
   OTNewton         *newton;
 
@@ -245,7 +247,14 @@ PETSC_EXTERN PetscErrorCode OTTruncatedCreate(OTSolver solver);
 PETSC_EXTERN PetscErrorCode OTTruncatedDestroy(OTTruncated **trunc);
 /* Builds the truncated kernel at the solver's (f, g) and eps with the floor given (log K_ij >= log_floor kept), for
    tests of the pruning. Collective. */
+/* The evaluation and the certified bounds of a truncated solve over the kept entries, the dropped ones accounted for
+   (truncated_finish.c). Collective. */
+PETSC_EXTERN PetscErrorCode OTTruncatedEvaluate(OTSolver solver, OTResult *result);
+PETSC_EXTERN PetscErrorCode OTTruncatedBounds(OTSolver solver, PetscReal *lower, PetscReal *upper);
 PETSC_EXTERN PetscErrorCode OTTruncatedBuildAt(OTSolver solver, PetscReal log_floor);
+/* Runs the eps stages that coarsened measures serve (multiscale.c), leaving (f, g) and eps_stage for the points' first
+   stage; nothing unless the truncated variant solves a point-cloud problem from its first stage. Collective. */
+PETSC_EXTERN PetscErrorCode OTMultiscaleRun(OTSolver solver);
 /* OTSinkhornRun for a symmetric problem: the averaged iteration on the one potential (symmetric.c). Collective. */
 PETSC_EXTERN PetscErrorCode OTSymmetricRun(OTSolver solver, PetscInt max_sweeps, PetscInt first_iteration, PetscBool stop_when_close, PetscInt *sweeps,
                                            PetscBool *converged);

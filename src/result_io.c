@@ -102,6 +102,7 @@ static PetscErrorCode WriteResultFile(void *ctx, hid_t file, hid_t xfer)
                                reals));
   /* the Wasserstein values for costs |x - y|^p only, the divergence where it was computed */
   if (!PetscIsNanReal(r->wasserstein)) PetscCall(OTH5WriteAttrsReal(file, "wasserstein wasserstein_lower wasserstein_upper", 3, distances));
+  if (s->variant == OT_SINKHORN_TRUNCATED) PetscCall(OTH5WriteAttrDouble(file, "dropped_mass", r->dropped_mass));
   if (!PetscIsNanReal(r->sinkhorn_divergence)) {
     PetscCall(OTH5WriteAttrDouble(file, "sinkhorn_divergence", r->sinkhorn_divergence));
     PetscCall(OTH5WriteAttrInt(file, "divergence_converged", r->divergence_converged ? 1 : 0));

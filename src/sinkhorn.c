@@ -170,11 +170,15 @@ PetscErrorCode OTSinkhornSetFromOptions(OTSolver s)
   PetscCall(PetscOptionsReal("-ot_truncation",
                              "truncated: drop entries of P below tau x mass / (n m), together < tau x mass; 0 (auto): as many as the cell bounds show hold < 1% of -ot_tol",
                              NULL, s->truncation, &s->truncation, &truncation_set));
+  PetscCall(PetscOptionsBool("-ot_sinkhorn_overrelax", "truncated: over-relaxed sweeps once the plain ones converge at a steady rate", NULL, s->overrelax,
+                             &s->overrelax, NULL));
+  PetscCall(PetscOptionsBool("-ot_multiscale", "truncated, point clouds: early eps stages on coarsened measures (cells of nearby points)", NULL,
+                             s->multiscale, &s->multiscale, NULL));
   PetscCall(PetscOptionsEnum("-ot_kernel_precision", "absorb: kernel in double, or in single until error 1e-7 x mass", NULL, OTKernelPrecisions,
                              (PetscEnum)s->kernel_precision, (PetscEnum *)&s->kernel_precision, NULL));
   PetscOptionsEnd();
   PetscCheck(!truncation_set || (s->truncation >= 0 && s->truncation < 1), s->comm, OT_ERR_INPUT,
-             "-ot_truncation %g: tau must be in (0, 1), or 0 for auto (the default)", (double)s->truncation);
+             "-ot_truncation: tau must be in (0, 1), or 0 for auto (the default); got %g", (double)s->truncation);
   PetscFunctionReturn(0);
 }
 

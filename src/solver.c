@@ -17,6 +17,8 @@ PetscErrorCode OTSolverCreate(MPI_Comm comm, OTSolver *solver)
   s->eps                 = -1.0;
   s->eps_rel             = 0.01;
   s->truncation          = 0.0; /* auto */
+  s->multiscale          = PETSC_TRUE;
+  s->overrelax           = PETSC_TRUE;
   s->tol                 = 1e-9;
   s->max_it              = 100000;
   s->monitor_every       = 0;
@@ -167,7 +169,8 @@ static PetscErrorCode RestartConverged(OTSolver s, PetscBool *converged)
   if (s->eps_stage != s->eps_stages - 1) PetscFunctionReturn(0);
   s->eps = s->eps_schedule[s->eps_stage];
   PetscCall(PetscLogStagePush(OT_STAGE_FINISH));
-  PetscCall(OTEvaluate(s->problem, s->eps, s->f, s->g, &s->result));
+  if (s->variant == OT_SINKHORN_TRUNCATED) PetscCall(OTTruncatedEvaluate(s, &s->result));
+  else PetscCall(OTEvaluate(s->problem, s->eps, s->f, s->g, &s->result));
   PetscCall(PetscLogStagePop());
   *converged = (PetscBool)(s->result.marginal_error <= s->tol);
   if (*converged) PetscCall(PetscPrintf(s->comm, "otsolve: the checkpoint's state meets -ot_tol already: no iteration\n"));
@@ -209,6 +212,7 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   s->last_checkpoint = MPI_Wtime();
   if (s->checkpoint_file[0]) PetscCall(OTSignalsCatch());
   if (s->restart_file[0]) PetscCall(RestartConverged(s, &restart_done));
+  if (!restart_done && !s->restart_file[0]) PetscCall(OTMultiscaleRun(s));
   if (!restart_done) PetscCall(OTSolverRunEpsStages(s, &converged));
   converged = (PetscBool)(converged || restart_done);
   s->eps    = s->eps_schedule[s->eps_stage];
@@ -216,7 +220,8 @@ PetscErrorCode OTSolverSolve(OTSolver s)
     PetscCall(OTSolverRunStage(s, &converged));
     if (r->reason == OT_REASON_INTERRUPTED) break; /* leave at once: the batch system's grace time is short */
     PetscCall(PetscLogStagePush(OT_STAGE_FINISH));
-    PetscCall(OTEvaluate(s->problem, s->eps, s->f, s->g, r));
+    if (s->variant == OT_SINKHORN_TRUNCATED) PetscCall(OTTruncatedEvaluate(s, r));
+    else PetscCall(OTEvaluate(s->problem, s->eps, s->f, s->g, r));
     PetscCall(PetscLogStagePop());
     /* the iteration's own error estimate may miss rounding that the independent evaluation counts: then
        iterate on (a few times at most) */
@@ -229,7 +234,8 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   r->converged  = PETSC_FALSE;
   if (r->reason == OT_REASON_INTERRUPTED) PetscFunctionReturn(0);
   PetscCall(PetscLogStagePush(OT_STAGE_FINISH));
-  PetscCall(OTComputeBounds(s->problem, s->eps, s->f, s->g, &r->lower_bound, &r->upper_bound));
+  if (s->variant == OT_SINKHORN_TRUNCATED) PetscCall(OTTruncatedBounds(s, &r->lower_bound, &r->upper_bound));
+  else PetscCall(OTComputeBounds(s->problem, s->eps, s->f, s->g, &r->lower_bound, &r->upper_bound));
   PetscCall(PetscLogStagePop());
   PetscCall(SetOutcome(s, converged));
   /* a run stopped by -ot_max_it can go on later from where it ended: -ot_restart with a larger -ot_max_it */

@@ -5,6 +5,7 @@
 #ifndef OTTRUNCATED_H
 #define OTTRUNCATED_H
 
+#include "otimpl.h"
 #include "celltree.h"
 
 /* Points per leaf of the cell trees: a leaf pair's costs then fill a few cache lines, and a pruning test costs O(d). */
@@ -36,5 +37,32 @@ typedef struct _OTTruncated {
   double     kept_global;  /* all ranks' stored values */
   PetscInt   builds, rescued_rows, rescued_columns;
 } OTTruncated;
+
+/* The column (original index) of kernel column c. */
+static inline PetscInt OTTruncatedColumn(const OTTruncated *t, PetscInt c)
+{
+  return t->trees ? t->yt.perm[c] : c;
+}
+
+/* The cost of a point-cloud pair from its squared distance, as the row-kernel layer computes it. */
+static inline PetscReal CostFromSquared(OTProblem pb, PetscReal s)
+{
+  return OTKernelCostFromSquared(pb->cost_kind, 0.5 * pb->cost_power, s);
+}
+
+/* A depth-first branch and bound holds at most one pending sibling per level of a tree (median splits: fewer than 64
+   levels for any count). */
+#define OT_TREE_STACK 128
+
+/* Rebuilds the kernel at the solver's (f, g) (scalings 1: the stored values are then entries of P). Collective. */
+PETSC_EXTERN PetscErrorCode OTTruncatedBuild(OTSolver solver);
+/* max over the points y_c of tree (weights w) of w_c - C(x, y_c), exactly, by branch and bound (nearer cells first);
+   stack: OT_TREE_STACK entries. Not collective. */
+PETSC_EXTERN PetscReal OTTruncatedTreeMax(OTProblem problem, const OTCellTree *tree, const PetscReal *x, PetscInt *stack);
+/* The dropped entries' bound at the state: their sum at the reference times the most the scalings can raise it. */
+static inline PetscReal OTTruncatedDroppedMass(const OTTruncated *t)
+{
+  return t->dropped * PetscExpReal(2.0 * t->slack);
+}
 
 #endif

@@ -104,8 +104,8 @@ expect "$dir/cost_negative.h5" "-output $dir/nodir/r.h5: cannot write" -output "
 expect "$dir/cost_negative.h5" "bad option: Input string abc has no numeric value" -ot_eps abc
 expect "$dir/cost_negative.h5" "Unknown option newton for -ot_method" -ot_method newton
 expect "$dir/cost_negative.h5" "-ot_monitor k needs k > 0" -ot_monitor 0
-expect "$dir/cost_negative.h5" "-ot_truncation 2: tau must be in (0, 1)" -ot_truncation 2
-expect "$dir/cost_negative.h5" "-ot_truncation -1e-05: tau must be in (0, 1)" -ot_truncation -1e-5
+expect "$dir/cost_negative.h5" "-ot_truncation: tau must be in (0, 1), or 0 for auto (the default); got 2" -ot_truncation 2
+expect "$dir/cost_negative.h5" "-ot_truncation: tau must be in (0, 1), or 0 for auto (the default); got -1e-05" -ot_truncation -1e-5
 expect "$dir/cost_3d.h5" "/C has 3 dimension(s); expected 2"
 expect "$dir/cost_scalar.h5" "/C has 0 dimension(s); expected 2"
 expect "$dir/cost_string.h5" "/C must hold floating-point"
