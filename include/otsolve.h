@@ -56,6 +56,8 @@ typedef struct {
   PetscReal    dual_objective; /* D(f,g) = <a,f> + <b,g> - eps sum P */
   PetscReal    entropic_cost;  /* <C,P> + eps sum P (log P - 1), the regularised primal value */
   PetscReal    marginal_error; /* |P1 - a|_1 + |P^T 1 - b|_1 */
+  PetscReal    dropped_mass;   /* -ot_sinkhorn_variant truncated: the entries of P left out of the values above sum to less
+                                  than this (included in marginal_error; transport_cost misses at most dropped_mass x max C) */
   PetscReal    lower_bound;    /* certified lower bound on the unregularised OT cost */
   PetscReal    upper_bound;    /* certified upper bound on the unregularised OT cost */
   PetscReal    eps;

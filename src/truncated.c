@@ -452,7 +452,7 @@ static PetscReal Overrelaxation(PetscReal error, PetscReal mass, Relaxation *r)
 {
   r->best = PetscMin(r->best, error);
   if (r->omega > 1.0) {
-    if (!(error <= 10.0 * r->best)) {
+    if (!(error <= 100.0 * r->best)) {
       r->cap   = 1.0 + 0.5 * (r->omega - 1.0);
       r->omega = 1.0;
       r->best  = error;
@@ -462,7 +462,7 @@ static PetscReal Overrelaxation(PetscReal error, PetscReal mass, Relaxation *r)
     }
     return r->omega;
   }
-  if (!(error <= 0.01 * mass) || (r->count > 0 && !(error < r->window[r->count - 1]))) { /* not steady yet */
+  if (!(error <= 0.1 * mass) || (r->count > 0 && !(error < r->window[r->count - 1]))) { /* not steady yet */
     r->count = 0;
     return 1.0;
   }
