@@ -4,7 +4,7 @@
 
   At large eps P is dense at full resolution, so the early eps stages run on coarsened measures: the points of X and
   of Y are grouped into cells (the leaves of a cell tree over all points, with at most 8^k points each), each cell
-  replaced by its centroid carrying the cell's mass. Levels: the coarsest has at most OT_MULTISCALE_CELLS cells, each
+  replaced by its centroid carrying the cell's mass. Levels: the coarsest has at most -ot_multiscale_cells (4096) cells, each
   next one cells 8 times smaller, down to cells of OT_MULTISCALE_FINEST_LEAF points. A stage at eps runs on the
   coarsest level whose cells are small against the kernel's width, OT_MULTISCALE_SWITCH x r^2 <= eps (r^2: the
   mass-weighted mean squared distance of a point to its cell's centroid); the target stage, and every stage no level
@@ -17,8 +17,6 @@
 */
 #include "truncated.h"
 
-/* The coarsest level has at most this many cells on a side. */
-#define OT_MULTISCALE_CELLS 4096
 /* The finest level's cells hold at most this many points. */
 #define OT_MULTISCALE_FINEST_LEAF 4
 /* A level serves a stage at eps when this times its mean squared cell radius is at most eps. */
@@ -120,6 +118,7 @@ static PetscErrorCode RunLevel(OTSolver s, const Side *sx, const Side *sy, Petsc
   cs->variant    = OT_SINKHORN_TRUNCATED;
   cs->truncation = s->truncation;
   cs->overrelax  = s->overrelax;
+  cs->multiscale = PETSC_FALSE;
   cs->eps        = eps;
   PetscCall(OTSolverSetUp(cs));
   PetscCall(PetscMalloc3(PetscMax(sx->cells, 1), &pot_x, s->size, &counts, s->size, &displs));
@@ -170,7 +169,7 @@ PetscErrorCode OTMultiscaleRun(OTSolver s)
 
   PetscFunctionBegin;
   if (!s->multiscale || s->variant != OT_SINKHORN_TRUNCATED || pb->cost_kind == OT_COST_DENSE || s->eps_stage != 0 || s->eps_stages < 2) PetscFunctionReturn(0);
-  while (big / leaf > OT_MULTISCALE_CELLS) leaf *= 8;
+  while (big / leaf > s->multiscale_cells) leaf *= 8;
   if (leaf < 8) PetscFunctionReturn(0); /* few enough points for one level of cells of a point each */
   /* all points of X and their weights on every rank (the cells group points of all ranks) */
   PetscCall(PetscMalloc6((size_t)pb->n * d, &x_all, pb->n, &a_all, pb->n, &phi_x, pb->m, &phi_y, s->size, &counts, s->size, &displs));
@@ -207,7 +206,14 @@ PetscErrorCode OTMultiscaleRun(OTSolver s)
   }
   if (stage > 0) { /* the points start from the last level's potentials */
     for (PetscInt i = 0; i < pb->n_local; i++) s->f[i] = phi_x[pb->row_start + i] + eps_last * PetscLogReal(PetscMax(pb->a[i], 1e-300));
+    PetscReal shift = 0.0; /* the gauge (f + c, g - c) that balances <a, f> and <b, g>, so that D is not a difference of large sums */
+
     for (PetscInt j = 0; j < pb->m; j++) s->g[j] = phi_y[j] + eps_last * PetscLogReal(PetscMax(pb->b[j], 1e-300));
+    for (PetscInt i = 0; i < pb->n; i++) shift += a_all[i] * phi_x[i];
+    for (PetscInt j = 0; j < pb->m; j++) shift -= pb->b[j] * phi_y[j];
+    shift /= 2.0 * pb->mass;
+    for (PetscInt i = 0; i < pb->n_local; i++) s->f[i] -= shift;
+    for (PetscInt j = 0; j < pb->m; j++) s->g[j] += shift;
     s->eps_stage = stage;
   }
   for (PetscInt l = 0; l < levels; l++) {

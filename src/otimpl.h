@@ -150,7 +150,8 @@ struct _p_OTSolver {
   PetscReal         truncation;        /* -ot_truncation tau: the truncated kernel drops entries below tau mass / (n m) */
   OTTruncated      *trunc;
   PetscBool         overrelax;         /* -ot_sinkhorn_overrelax: the truncated variant's sweeps over-relax (truncated.c) */
-  PetscBool         multiscale;        /* -ot_multiscale: the truncated variant runs early eps stages on coarsened point clouds */
+  PetscBool         multiscale;
+  PetscInt          multiscale_cells;  /* -ot_multiscale_cells: the coarsest level has at most this many cells a side */        /* -ot_multiscale: the truncated variant runs early eps stages on coarsened point clouds */
   PetscInt          absorptions;
   OTNewton         *newton;
 

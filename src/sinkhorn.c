@@ -165,7 +165,7 @@ PetscErrorCode OTSinkhornSetFromOptions(OTSolver s)
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "Sinkhorn stage (otsolve)", NULL);
   PetscCall(PetscOptionsEnum("-ot_sinkhorn_variant",
-                             "log, or absorb (stored n x m kernel, faster); auto: absorb where the kernel fits in half the node's free memory", NULL,
+                             "log, absorb (stored n x m kernel, faster), or truncated (only the entries that can matter, with -ot_method sinkhorn); auto: absorb where the kernel fits in half the node's free memory, else log", NULL,
                              OTSinkhornVariants, (PetscEnum)s->variant, (PetscEnum *)&s->variant, NULL));
   PetscCall(PetscOptionsReal("-ot_truncation",
                              "truncated: drop entries of P below tau x mass / (n m), together < tau x mass; 0 (auto): as many as the cell bounds show hold < 1% of -ot_tol",
@@ -174,6 +174,9 @@ PetscErrorCode OTSinkhornSetFromOptions(OTSolver s)
                              &s->overrelax, NULL));
   PetscCall(PetscOptionsBool("-ot_multiscale", "truncated, point clouds: early eps stages on coarsened measures (cells of nearby points)", NULL,
                              s->multiscale, &s->multiscale, NULL));
+  PetscCall(PetscOptionsInt("-ot_multiscale_cells", "multiscale: the coarsest level's cells a side, at most", NULL, s->multiscale_cells, &s->multiscale_cells,
+                            NULL));
+  PetscCheck(s->multiscale_cells >= 1, s->comm, OT_ERR_INPUT, "-ot_multiscale_cells must be at least 1, got %" PetscInt_FMT, s->multiscale_cells);
   PetscCall(PetscOptionsEnum("-ot_kernel_precision", "absorb: kernel in double, or in single until error 1e-7 x mass", NULL, OTKernelPrecisions,
                              (PetscEnum)s->kernel_precision, (PetscEnum *)&s->kernel_precision, NULL));
   PetscOptionsEnd();

@@ -18,6 +18,7 @@ PetscErrorCode OTSolverCreate(MPI_Comm comm, OTSolver *solver)
   s->eps_rel             = 0.01;
   s->truncation          = 0.0; /* auto */
   s->multiscale          = PETSC_TRUE;
+  s->multiscale_cells    = 4096;
   s->overrelax           = PETSC_TRUE;
   s->tol                 = 1e-9;
   s->max_it              = 100000;

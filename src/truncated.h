@@ -26,7 +26,10 @@ typedef struct _OTTruncated {
   PetscInt  *seg_col;      /* a segment: its first column (kernel order: Y's tree order for point clouds) */
   int       *seg_len;      /* and its length: values for columns seg_col .. seg_col + seg_len - 1 */
   PetscReal *k;            /* the values, row after row, segment after segment */
+  PetscReal *lin;          /* squared Euclidean: per leaf of Y's tree, a linear upper bound of g - |y|^2 (truncated.c) */
   int64_t    segs, kept;   /* this rank's segments and stored values */
+  int64_t    computed;     /* this rank's pairs whose exponent the last build computed (point clouds) */
+  double     computed_global;
   int64_t    seg_cap, cap; /* room */
   PetscReal *f_ref, *u;    /* owned rows (local index) */
   PetscReal *g_ref, *v;    /* m, kernel order */
