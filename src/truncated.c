@@ -72,39 +72,27 @@ PetscErrorCode OTTruncatedDestroy(OTTruncated **trunc)
   }
   PetscCall(PetscFree6(t->row_of, t->seg_ptr, t->val_ptr, t->f_ref, t->u, t->g_ref));
   PetscCall(PetscFree5(t->v, t->col_sum, t->g_scratch, t->e_row, t->rescue));
-  PetscCall(PetscFree2(t->seg_col, t->seg_len));
+  PetscCall(PetscFree(t->seg_col));
+  PetscCall(PetscFree(t->seg_len));
   PetscCall(PetscFree(t->k));
   PetscCall(PetscFree(t->lin));
   PetscCall(PetscFree(*trunc));
   PetscFunctionReturn(0);
 }
 
-/* Appends a segment: columns col .. col + len - 1 with values exp(e[0 .. len)), growing the arrays by doubling. */
+/* Appends a segment: columns col .. col + len - 1 with values exp(e[0 .. len)), growing the arrays by half (with
+   realloc, which moves large blocks by remapping their pages: no second copy of the kernel at the peak). */
 static PetscErrorCode AppendSegment(OTTruncated *t, PetscInt col, const PetscReal *e, PetscInt len)
 {
   PetscFunctionBegin;
   if (t->segs + 1 > t->seg_cap) {
-    PetscInt *seg_col;
-    int      *seg_len;
-
-    t->seg_cap = PetscMax(2 * t->seg_cap, 1024);
-    PetscCall(PetscMalloc2(t->seg_cap, &seg_col, t->seg_cap, &seg_len));
-    if (t->segs) {
-      memcpy(seg_col, t->seg_col, sizeof(PetscInt) * (size_t)t->segs);
-      memcpy(seg_len, t->seg_len, sizeof(int) * (size_t)t->segs);
-    }
-    PetscCall(PetscFree2(t->seg_col, t->seg_len));
-    t->seg_col = seg_col;
-    t->seg_len = seg_len;
+    t->seg_cap = PetscMax(t->seg_cap + t->seg_cap / 2, 1024);
+    PetscCall(PetscRealloc(sizeof(PetscInt) * (size_t)t->seg_cap, &t->seg_col));
+    PetscCall(PetscRealloc(sizeof(int) * (size_t)t->seg_cap, &t->seg_len));
   }
   if (t->kept + len > t->cap) {
-    PetscReal *k;
-
-    t->cap = PetscMax(2 * t->cap, t->kept + len + 4096);
-    PetscCall(PetscMalloc1(t->cap, &k));
-    if (t->kept) memcpy(k, t->k, sizeof(PetscReal) * (size_t)t->kept);
-    PetscCall(PetscFree(t->k));
-    t->k = k;
+    t->cap = PetscMax(t->cap + t->cap / 2, t->kept + len + 4096);
+    PetscCall(PetscRealloc(sizeof(PetscReal) * (size_t)t->cap, &t->k));
   }
   t->seg_col[t->segs]   = col;
   t->seg_len[t->segs++] = (int)len;

@@ -23,7 +23,7 @@ for n in "${sizes[@]}"; do
     tail -20 "$dir/out.txt"; echo "otsolve failed at n = $n"; exit 1; }
   awk -v n="$n" -v eps_rel="$eps_rel" '
     $1 == "iterations_sinkhorn" {sweeps = $3} $1 == "solve_time" {total = $3} $1 == "transport_cost" {cost = $3}
-    $1 == "lower_bound" {lo = $3} $1 == "upper_bound" {hi = $3} $1 == "rank_peak_kb" && $2 + 0 > peak + 0 {peak = $2}
+    $1 == "lower_bound" {lo = $3} $1 == "upper_bound" {hi = $3} match($0, /rank_peak_kb [0-9]+/) {v = substr($0, RSTART + 13, RLENGTH - 13) + 0; if (v > peak) peak = v}
     /OTTruncatedBuild\(\)/ {for (k = 1; k <= NF; k++) if ($k == "entries" && $(k + 1) == "kept") kept = $(k - 1)}
     $1 == "OTSinkhornSweep" {time = $4; count = $2}
     END {printf "%9d %9s %7d %9.1f %10.4f %9.1f %10.0f %10.2e %.12g\n", n, eps_rel, sweeps, kept / n, time / count, total, peak / 1024, (hi - lo) / lo, cost}' "$dir/out.txt"
