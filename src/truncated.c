@@ -3,20 +3,16 @@
   "Stabilized sparse scaling algorithms for entropy regularized transport problems".
 
   At small eps almost every entry of P = exp((f_i + g_j - C_ij)/eps) is far below anything that matters. The kernel
-  keeps, at reference potentials (f_ref, g_ref), the entries K_ij = exp((f_ref_i + g_ref_j - C_ij)/eps) with
-      log K_ij >= log_floor = log(tau mass / (n m)) - 2 slack      (tau: -ot_truncation),
-  stored row by row (CSR), and sweeps over them alone with scalings, as the absorbed variant does over all entries:
-      u_i = a_i / sum_j K_ij v_j,   s_j += u_i K_ij,   v_j = b_j / s_j   (f = f_ref + eps log u, g = g_ref + eps log v).
-  Exactness. While every |log u_i| and |log v_j| is at most slack, a dropped entry of P is below tau mass / (n m), so
-  all dropped entries together hold less than tau x mass: the sweeps' marginal error and dual are those of the full
-  problem to within 2 tau x mass. A sweep that takes a scaling beyond slack rebuilds the kernel at the potentials
-  it reached (the re-truncation), and so does every new run of sweeps and every eps stage. The evaluation, bounds
-  and plan that follow a solve run over all pairs, exactly as for the other variants.
-  Finding the kept entries. Point clouds: cell trees (celltree.c) over the owned points of X and all points of Y;
-  a leaf of X skips every cell of Y whose largest g, plus the leaf's largest f, minus the least cost between the
-  two cells is below the floor; a row then skips the remaining cells by the same test with its own f_i; only the
-  pairs in cells that pass are computed. A stored /C is scanned row by row at each build (its sweeps then touch the
-  kept entries only).
+  (truncated_build.c) keeps, at reference potentials (f_ref, g_ref), the entries K_ij = exp((f_ref_i + g_ref_j -
+  C_ij)/eps) above a floor, in segments of columns, and the sweeps run over them alone with scalings, as the absorbed
+  variant does over all entries:
+      u_i = a_i / sum_j K_ij v_j,   s_j += u_i K_ij,   v_j = b_j / s_j   (f = f_ref + eps log u, g = g_ref + eps log v),
+  over-relaxed once they converge at a steady rate (Overrelaxation).
+  Exactness. The dropped entries of K sum to less than t->dropped (the cell bounds of the build), so those of P at a
+  state (u, v) to less than t->dropped max u max v: the marginal error a sweep reports includes twice that, and the
+  kernel is rebuilt at the current potentials (re-truncated) when it exceeds 1% of the larger of the tolerance and
+  the error, at the start of every run of sweeps and at every eps stage. The evaluation and the bounds that follow
+  a solve use the kernel too (truncated_finish.c).
   Rescues. A row without kept entries (or whose sum underflows) takes f_i = eps log a_i - max_j (g_j - C_ij), its
   largest entry then a_i, and a column without any takes g_j = eps log b_j - max_i (f_i - C_ij) (reduced across
   ranks); the maxima are found by branch and bound on the trees. The kernel is then rebuilt.
@@ -27,403 +23,8 @@
 enum { FLAG_BAD_ROW, FLAG_ROW_ERROR, FLAG_SAFE_POINT, FLAG_COUNT = FLAG_SAFE_POINT + OT_SAFE_POINT_FLAGS };
 _Static_assert(1 + FLAG_COUNT <= OT_COLUMN_EXTRA, "the sweep's scalars must fit after the column sums");
 
-
 /* The largest over-relaxation factor. */
 #define OT_OMEGA_MAX 1.9
-
-/* Columns between two kept entries of a row that are stored with them (one segment instead of two). */
-#define OT_TRUNCATION_GAP 4
-
-/* The scalings may move by this factor (log) from the reference before the kernel is rebuilt. */
-#define OT_TRUNCATION_SLACK 4.605170185988091 /* log 100 */
-
-PetscErrorCode OTTruncatedCreate(OTSolver s)
-{
-  OTProblem    pb = s->problem;
-  OTTruncated *t;
-
-  PetscFunctionBegin;
-  if (s->trunc) PetscFunctionReturn(0);
-  PetscCall(PetscNew(&t));
-  t->rows        = pb->n_local;
-  t->slack       = OT_TRUNCATION_SLACK;
-  t->floor_shift = PetscLogReal(64.0); /* a first guess: each row drops as much as 64 entries at the floor */
-  PetscCall(PetscMalloc6(pb->n_local, &t->row_of, pb->n_local + 1, &t->seg_ptr, pb->n_local + 1, &t->val_ptr, pb->n_local, &t->f_ref, pb->n_local, &t->u, pb->m,
-                         &t->g_ref));
-  PetscCall(PetscMalloc5(pb->m, &t->v, pb->m + OT_COLUMN_EXTRA, &t->col_sum, pb->m, &t->g_scratch, pb->m, &t->e_row, PetscMax(pb->m, pb->n_local), &t->rescue));
-  if (pb->cost_kind != OT_COST_DENSE) {
-    PetscCall(OTCellTreeCreate(pb->x, pb->n_local, pb->dim, (size_t)pb->dim, 1, OT_TRUNCATION_LEAF, &t->xt));
-    PetscCall(OTCellTreeCreate(pb->y_t, pb->m, pb->dim, 1, (size_t)pb->m, OT_TRUNCATION_LEAF, &t->yt));
-    t->trees = PETSC_TRUE;
-  }
-  s->trunc = t;
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode OTTruncatedDestroy(OTTruncated **trunc)
-{
-  OTTruncated *t = *trunc;
-
-  PetscFunctionBegin;
-  if (!t) PetscFunctionReturn(0);
-  if (t->trees) {
-    PetscCall(OTCellTreeDestroy(&t->xt));
-    PetscCall(OTCellTreeDestroy(&t->yt));
-  }
-  PetscCall(PetscFree6(t->row_of, t->seg_ptr, t->val_ptr, t->f_ref, t->u, t->g_ref));
-  PetscCall(PetscFree5(t->v, t->col_sum, t->g_scratch, t->e_row, t->rescue));
-  PetscCall(PetscFree(t->seg_col));
-  PetscCall(PetscFree(t->seg_len));
-  PetscCall(PetscFree(t->k));
-  PetscCall(PetscFree(t->lin));
-  PetscCall(PetscFree(*trunc));
-  PetscFunctionReturn(0);
-}
-
-/* Appends a segment: columns col .. col + len - 1 with values exp(e[0 .. len)), growing the arrays by half (with
-   realloc, which moves large blocks by remapping their pages: no second copy of the kernel at the peak). */
-static PetscErrorCode AppendSegment(OTTruncated *t, PetscInt col, const PetscReal *e, PetscInt len)
-{
-  PetscFunctionBegin;
-  if (t->segs + 1 > t->seg_cap) {
-    t->seg_cap = PetscMax(t->seg_cap + t->seg_cap / 2, 1024);
-    PetscCall(PetscRealloc(sizeof(PetscInt) * (size_t)t->seg_cap, &t->seg_col));
-    PetscCall(PetscRealloc(sizeof(int) * (size_t)t->seg_cap, &t->seg_len));
-  }
-  if (t->kept + len > t->cap) {
-    t->cap = PetscMax(t->cap + t->cap / 2, t->kept + len + 4096);
-    PetscCall(PetscRealloc(sizeof(PetscReal) * (size_t)t->cap, &t->k));
-  }
-  t->seg_col[t->segs]   = col;
-  t->seg_len[t->segs++] = (int)len;
-  for (PetscInt q = 0; q < len; q++) t->k[t->kept++] = OTExp(e[q]);
-  PetscFunctionReturn(0);
-}
-
-/* Stores the entries of exponents e[0 .. len) (columns col0 ..) at or above the floor, in segments (gaps of at most
-   OT_TRUNCATION_GAP columns are stored with them: a segment costs more than a few values); adds the entries left out
-   to *dropped. */
-static PetscErrorCode StoreRun(OTTruncated *t, PetscInt col0, const PetscReal *e, PetscInt len, PetscReal *dropped)
-{
-  PetscInt j = 0;
-
-  PetscFunctionBegin;
-  while (j < len) {
-    PetscInt first, last;
-
-    for (; j < len && e[j] < t->log_floor; j++) *dropped += OTExp(e[j]);
-    if (j == len) break;
-    first = last = j;
-    for (j++; j < len && j - last <= OT_TRUNCATION_GAP; j++)
-      if (e[j] >= t->log_floor) last = j;
-    for (PetscInt q = last + 1; q < j; q++) *dropped += OTExp(e[q]);
-    PetscCall(AppendSegment(t, col0 + first, e + first, last - first + 1));
-  }
-  PetscFunctionReturn(0);
-}
-
-/* Squared Euclidean costs: for each leaf B of Y's tree, a linear upper bound G_j <= c0 + L . y_j of G_j = g_j - |y_j|^2
-   over its points (L by least squares, c0 then raised to hold at every point), into lin[B (d + 2) ..]: L, c0, and the
-   size of the terms for the rounding margin. Then for a row at x,
-     max_(j in B) (g_j - |x - y_j|^2) = max_j (G_j + 2 x . y_j) - |x|^2 <= c0 + max_(y in box B) (L + 2 x) . y - |x|^2,
-   which is tight where the row's mass goes (L ~ -2x there: the potentials of squared Euclidean costs are |y|^2 minus a
-   convex function, whose gradient is the transport map), where the largest g over the cell is not (g varies over a cell
-   by its gradient times the cell's size, many times eps at small eps). Not collective. */
-static PetscErrorCode LinearModels(OTProblem pb, OTTruncated *t)
-{
-  const OTCellTree *yt = &t->yt;
-  const PetscInt    d  = pb->dim;
-  PetscReal        *S, *r, *mean;
-
-  PetscFunctionBegin;
-  if (!t->lin) PetscCall(PetscMalloc1((size_t)yt->nodes * (d + 2), &t->lin));
-  PetscCall(PetscMalloc3((size_t)d * d, &S, d, &r, d, &mean));
-  for (PetscInt b = 0; b < yt->nodes; b++) {
-    const OTCellNode *nd = &yt->node[b];
-    PetscReal        *L = t->lin + (size_t)b * (d + 2), G_mean = 0.0, c0 = -INFINITY, size = 0.0, trace = 0.0;
-    PetscInt          count = nd->end - nd->start;
-
-    if (nd->left >= 0) continue;
-    for (PetscInt k = 0; k < d; k++) mean[k] = r[k] = 0.0;
-    for (PetscInt k = 0; k < d * d; k++) S[k] = 0.0;
-    for (PetscInt c = nd->start; c < nd->end; c++) {
-      const PetscReal *y = yt->points + (size_t)c * d;
-      PetscReal        y2 = 0.0;
-
-      for (PetscInt k = 0; k < d; k++) {
-        mean[k] += y[k] / count;
-        y2 += y[k] * y[k];
-      }
-      G_mean += (yt->w[c] - y2) / count;
-    }
-    for (PetscInt c = nd->start; c < nd->end; c++) {
-      const PetscReal *y = yt->points + (size_t)c * d;
-      PetscReal        y2 = 0.0;
-
-      for (PetscInt k = 0; k < d; k++) y2 += y[k] * y[k];
-      for (PetscInt k = 0; k < d; k++) {
-        r[k] += (y[k] - mean[k]) * (yt->w[c] - y2 - G_mean);
-        for (PetscInt l = 0; l < d; l++) S[k * d + l] += (y[k] - mean[k]) * (y[l] - mean[l]);
-      }
-    }
-    for (PetscInt k = 0; k < d; k++) trace += S[k * d + k];
-    for (PetscInt k = 0; k < d; k++) S[k * d + k] += 1e-9 * trace + 1e-300; /* a cell of coincident or coplanar points */
-    for (PetscInt k = 0; k < d; k++) { /* Gaussian elimination with partial pivoting: S L = r */
-      PetscInt pivot = k;
-
-      for (PetscInt l = k + 1; l < d; l++)
-        if (PetscAbsReal(S[l * d + k]) > PetscAbsReal(S[pivot * d + k])) pivot = l;
-      for (PetscInt l = 0; l < d; l++) {
-        PetscReal tmp = S[k * d + l];
-
-        S[k * d + l]     = S[pivot * d + l];
-        S[pivot * d + l] = tmp;
-      }
-      {
-        PetscReal tmp = r[k];
-
-        r[k]     = r[pivot];
-        r[pivot] = tmp;
-      }
-      for (PetscInt l = k + 1; l < d; l++) {
-        PetscReal factor = S[l * d + k] / S[k * d + k];
-
-        for (PetscInt q = k; q < d; q++) S[l * d + q] -= factor * S[k * d + q];
-        r[l] -= factor * r[k];
-      }
-    }
-    for (PetscInt k = d - 1; k >= 0; k--) {
-      PetscReal sum = r[k];
-
-      for (PetscInt l = k + 1; l < d; l++) sum -= S[k * d + l] * L[l];
-      L[k] = PetscIsInfOrNanReal(sum / S[k * d + k]) ? 0.0 : sum / S[k * d + k];
-    }
-    for (PetscInt c = nd->start; c < nd->end; c++) { /* c0: the least offset with G_j <= c0 + L . y_j at every point */
-      const PetscReal *y = yt->points + (size_t)c * d;
-      PetscReal        y2 = 0.0, ly = 0.0;
-
-      for (PetscInt k = 0; k < d; k++) {
-        y2 += y[k] * y[k];
-        ly += L[k] * y[k];
-      }
-      c0   = PetscMax(c0, yt->w[c] - y2 - ly);
-      size = PetscMax(size, PetscAbsReal(yt->w[c]) + y2 + PetscAbsReal(ly));
-    }
-    L[d]     = c0;
-    L[d + 1] = size;
-  }
-  PetscCall(PetscFree3(S, r, mean));
-  PetscFunctionReturn(0);
-}
-
-/* The linear bound of LinearModels on max_(j in leaf b) (f_i + g_j - |x - y_j|^2), with a margin for its rounding. */
-static inline PetscReal LinearBound(const OTTruncated *t, PetscInt d, PetscInt b, const PetscReal *x, PetscReal f_i)
-{
-  const PetscReal *L = t->lin + (size_t)b * (d + 2), *lo = t->yt.lo + (size_t)b * d, *hi = t->yt.hi + (size_t)b * d;
-  PetscReal        sum = f_i + L[d], x2 = 0.0, size = PetscAbsReal(f_i) + L[d + 1];
-
-  for (PetscInt k = 0; k < d; k++) {
-    PetscReal slope = L[k] + 2.0 * x[k], center = 0.5 * (lo[k] + hi[k]), half = 0.5 * (hi[k] - lo[k]);
-
-    sum += slope * center + PetscAbsReal(slope) * half;
-    x2 += x[k] * x[k];
-    size += PetscAbsReal(slope) * (PetscAbsReal(center) + half) + x[k] * x[k];
-  }
-  return sum - x2 + 1e-12 * (d + 4) * size;
-}
-
-/* The rows of leaf a of X's tree (tree order), over the cells of Y that its bounds keep; the sum of what the bounds
-   drop is added to *dropped. */
-static PetscErrorCode BuildPointsLeaf(OTProblem pb, OTTruncated *t, PetscInt a, PetscReal eps, PetscInt *cells, PetscInt *stack, PetscInt *row, PetscReal *dropped)
-{
-  const OTCellTree *xt = &t->xt, *yt = &t->yt;
-  const PetscInt    d       = pb->dim;
-  const PetscReal   inv_eps = 1.0 / eps, floor = t->log_floor * eps, size_a = (PetscReal)(xt->node[a].end - xt->node[a].start);
-  PetscInt          top = 0, ncells = 0;
-
-  PetscFunctionBegin;
-  stack[top++] = 0;
-  while (top > 0) {
-    PetscInt  b     = stack[--top];
-    PetscReal bound = xt->wmax[a] + yt->wmax[b] - CostFromSquared(pb, OTCellTreeNodeDistance(xt, a, yt, b));
-
-    if (bound < floor - 1e-12 * (PetscAbsReal(xt->wmax[a]) + PetscAbsReal(yt->wmax[b]) + PetscAbsReal(floor))) {
-      *dropped += size_a * (PetscReal)(yt->node[b].end - yt->node[b].start) * OTExp(bound * inv_eps);
-      continue;
-    }
-    if (yt->node[b].left < 0) cells[ncells++] = b;
-    else {
-      stack[top++] = yt->node[b].left;
-      stack[top++] = yt->node[b].right;
-    }
-  }
-  for (PetscInt q = 0; q < ncells; q++) stack[q] = yt->node[cells[q]].start;
-  PetscCall(PetscSortIntWithArray(ncells, stack, cells)); /* in tree order */
-  for (PetscInt p = xt->node[a].start; p < xt->node[a].end; p++) {
-    const PetscReal *x   = xt->points + (size_t)p * d;
-    PetscReal        f_i = xt->w[p];
-
-    t->row_of[*row]  = xt->perm[p];
-    t->seg_ptr[*row] = t->segs;
-    t->val_ptr[*row] = t->kept;
-    for (PetscInt q = 0; q < ncells;) { /* cells that follow each other in tree order make one run of columns */
-      PetscInt start = yt->node[cells[q]].start, end = start;
-
-      for (; q < ncells && yt->node[cells[q]].start == end; q++) {
-        PetscInt  b = cells[q], len = yt->node[b].end - yt->node[b].start;
-        PetscReal bound = f_i + yt->wmax[b] - CostFromSquared(pb, OTCellTreePointDistance(yt, b, x));
-
-        if (t->lin) bound = PetscMin(bound, LinearBound(t, d, b, x, f_i));
-
-        if (bound < floor - 1e-12 * (PetscAbsReal(f_i) + PetscAbsReal(yt->wmax[b]) + PetscAbsReal(floor))) {
-          *dropped += (PetscReal)len * OTExp(bound * inv_eps);
-          q++;
-          break; /* the run ends before this cell */
-        }
-        for (PetscInt c = yt->node[b].start; c < yt->node[b].end; c++) {
-          const PetscReal *y  = yt->points + (size_t)c * d;
-          PetscReal        sq = 0.0;
-
-          for (PetscInt k = 0; k < d; k++) { /* the order of OTKernelCostEntries */
-            PetscReal diff = x[k] - y[k];
-
-            sq = k ? sq + diff * diff : diff * diff;
-          }
-          t->e_row[c - start] = (f_i + yt->w[c] - CostFromSquared(pb, sq)) * inv_eps;
-        }
-        end += len;
-      }
-      t->computed += end - start;
-      PetscCall(StoreRun(t, start, t->e_row, end - start, dropped));
-    }
-    (*row)++;
-  }
-  PetscFunctionReturn(0);
-}
-
-/* One build at the current floor. Collective (the counts are reduced). */
-static PetscErrorCode BuildOnce(OTSolver s)
-{
-  OTProblem    pb = s->problem;
-  OTTruncated *t  = s->trunc;
-  PetscInt     row = 0;
-  PetscReal    sums[3], dropped = 0.0;
-
-  PetscFunctionBegin;
-  t->kept = t->segs = t->computed = 0;
-  if (t->trees) {
-    PetscInt *cells, *stack;
-
-    OTCellTreeSetWeights(&t->xt, s->f);
-    OTCellTreeSetWeights(&t->yt, s->g);
-    if (pb->cost_kind == OT_COST_SQEUCLIDEAN) PetscCall(LinearModels(pb, t));
-    PetscCall(PetscMalloc2(t->yt.nodes, &cells, t->yt.nodes, &stack));
-    for (PetscInt a = 0; a < t->xt.nodes; a++)
-      if (t->xt.node[a].left < 0) PetscCall(BuildPointsLeaf(pb, t, a, s->eps, cells, stack, &row, &dropped));
-    PetscCall(PetscFree2(cells, stack));
-  } else {
-    for (PetscInt i = 0; i < pb->n_local; i++) {
-      const PetscReal *c = pb->cost + (size_t)i * (size_t)pb->m, inv_eps = 1.0 / s->eps;
-
-      t->row_of[i]  = i;
-      t->seg_ptr[i] = t->segs;
-      t->val_ptr[i] = t->kept;
-      for (PetscInt j = 0; j < pb->m; j++) t->e_row[j] = (s->f[i] + s->g[j] - c[j]) * inv_eps;
-      PetscCall(StoreRun(t, 0, t->e_row, pb->m, &dropped));
-    }
-  }
-  t->seg_ptr[pb->n_local] = t->segs;
-  t->val_ptr[pb->n_local] = t->kept;
-  sums[0]                 = (PetscReal)t->kept;
-  sums[1]                 = dropped;
-  sums[2]                 = (PetscReal)t->computed;
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 3, MPIU_REAL, MPIU_SUM, s->comm));
-  t->kept_global     = sums[0];
-  t->dropped         = sums[1];
-  t->computed_global = sums[2];
-  PetscFunctionReturn(0);
-}
-
-/* Rebuilds the kernel at the solver's (f, g): reference potentials, scalings 1, the kept entries. The floor: with
-   -ot_truncation tau, log(tau mass / (n m)) - 2 slack; by default as high as keeps the dropped entries, by the cell
-   bounds, below 1% of the tolerance (times exp(2 slack), the most the scalings can raise them before the next build):
-   a build that drops more lowers the floor and is redone, and the floor is never raised again. Collective. */
-PetscErrorCode OTTruncatedBuild(OTSolver s)
-{
-  OTProblem    pb = s->problem;
-  OTTruncated *t  = s->trunc;
-  PetscReal    budget = 0.01 * s->tol, most_shift = PetscLogReal((PetscReal)pb->m);
-
-  PetscFunctionBegin;
-  PetscCall(PetscLogEventBegin(OT_EVENT_TRUNCATE, 0, 0, 0, 0));
-  for (PetscInt i = 0; i < pb->n_local; i++) {
-    t->f_ref[i] = s->f[i];
-    t->u[i]     = 1.0;
-  }
-  for (PetscInt c = 0; c < pb->m; c++) {
-    t->g_ref[c] = s->g[OTTruncatedColumn(t, c)];
-    t->v[c]     = 1.0;
-  }
-  for (;;) {
-    if (s->truncation > 0) t->log_floor = PetscLogReal(s->truncation * pb->mass / ((PetscReal)pb->n * (PetscReal)pb->m)) - 2.0 * t->slack;
-    else t->log_floor = PetscLogReal(budget / (PetscReal)pb->n) - t->floor_shift - 2.0 * t->slack;
-    PetscCall(BuildOnce(s));
-    if (s->truncation > 0 || t->dropped * PetscExpReal(2.0 * t->slack) <= budget || t->floor_shift >= most_shift) break;
-    /* (at floor_shift = log m every one of the n m entries could be dropped and their sum stays within the budget) */
-    t->floor_shift = PetscMin(most_shift, t->floor_shift + PetscLogReal(t->dropped * PetscExpReal(2.0 * t->slack) / budget) + 1.0);
-  }
-  t->eps = s->eps;
-  t->builds++;
-  PetscCall(PetscLogEventEnd(OT_EVENT_TRUNCATE, 0, 0, 0, 0));
-  PetscCall(PetscInfo(NULL, "Truncated kernel %" PetscInt_FMT " at eps %g: %.6g entries kept (%.3g%% of n m) of %.6g computed, floor %g, dropped entries sum to < %.3g\n",
-                      t->builds, (double)s->eps, t->kept_global, 100.0 * t->kept_global / ((double)pb->n * (double)pb->m), t->computed_global, (double)t->log_floor,
-                      (double)(t->dropped * PetscExpReal(2.0 * t->slack))));
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode OTTruncatedBuildAt(OTSolver s, PetscReal log_floor)
-{
-  PetscFunctionBegin;
-  PetscCall(OTTruncatedCreate(s));
-  s->trunc->log_floor = log_floor;
-  PetscCall(BuildOnce(s));
-  PetscFunctionReturn(0);
-}
-
-PetscReal OTTruncatedTreeMax(OTProblem pb, const OTCellTree *tree, const PetscReal *x, PetscInt *stack)
-{
-  PetscReal best = -INFINITY;
-  PetscInt  top  = 0;
-
-  if (tree->count == 0) return best;
-  stack[top++] = 0;
-  while (top > 0) {
-    PetscInt b = stack[--top];
-
-    if (tree->wmax[b] - CostFromSquared(pb, OTCellTreePointDistance(tree, b, x)) <= best) continue;
-    if (tree->node[b].left < 0) {
-      for (PetscInt c = tree->node[b].start; c < tree->node[b].end; c++) {
-        const PetscReal *y = tree->points + (size_t)c * pb->dim;
-        PetscReal        sq = 0.0;
-
-        for (PetscInt k = 0; k < pb->dim; k++) {
-          PetscReal diff = x[k] - y[k];
-
-          sq = k ? sq + diff * diff : diff * diff;
-        }
-        best = PetscMax(best, tree->w[c] - CostFromSquared(pb, sq));
-      }
-    } else { /* the child with the larger bound is taken first: pushed last */
-      PetscInt  l = tree->node[b].left, r = tree->node[b].right;
-      PetscReal bl = tree->wmax[l] - CostFromSquared(pb, OTCellTreePointDistance(tree, l, x));
-      PetscReal br = tree->wmax[r] - CostFromSquared(pb, OTCellTreePointDistance(tree, r, x));
-
-      stack[top++] = bl > br ? r : l;
-      stack[top++] = bl > br ? l : r;
-    }
-  }
-  return best;
-}
 
 /* The solver's (f, g) from the reference potentials and the scalings (g in original order). */
 static void Materialize(OTSolver s)
@@ -587,6 +188,27 @@ static PetscReal Overrelaxation(PetscReal error, PetscReal mass, Relaxation *r)
   return r->omega;
 }
 
+/* The g-update on the scalings, v_j (b_j / (P^T 1)_j)^omega, from the column sums of P in s->col_sum; the largest log
+   v_j into *max_log_v; the columns without kept entries listed in t->rescue. Returns how many. Rank-local (the same
+   on every rank). */
+static PetscInt UpdateColumns(OTSolver s, PetscReal omega, PetscReal *max_log_v)
+{
+  OTProblem    pb = s->problem;
+  OTTruncated *t  = s->trunc;
+  PetscInt     bad_columns = 0;
+
+  *max_log_v = -INFINITY;
+  for (PetscInt c = 0; c < pb->m; c++) {
+    PetscInt j = OTTruncatedColumn(t, c);
+
+    if (s->col_sum[j] >= OT_TINY) {
+      t->v[c] *= omega == 1.0 ? pb->b[j] / s->col_sum[j] : PetscPowReal(pb->b[j] / s->col_sum[j], omega);
+      *max_log_v = PetscMax(*max_log_v, PetscLogReal(t->v[c]));
+    } else t->rescue[bad_columns++] = j;
+  }
+  return bad_columns;
+}
+
 PetscErrorCode OTTruncatedRun(OTSolver s, PetscInt max_sweeps, PetscInt first_iteration, PetscBool stop_when_close, PetscInt *sweeps, PetscBool *converged)
 {
   OTProblem    pb = s->problem;
@@ -610,7 +232,7 @@ PetscErrorCode OTTruncatedRun(OTSolver s, PetscInt max_sweeps, PetscInt first_it
     PetscReal   marginal_error, dual;
     OTMarginals marginals;
     PetscBool   leave = PETSC_FALSE;
-    PetscInt    bad_rows, bad_columns = 0;
+    PetscInt    bad_rows, bad_columns;
 
     if (safe_point[0] > 0 || safe_point[1] > 0) { /* the state after it - 1 sweeps */
       Materialize(s);
@@ -662,16 +284,7 @@ PetscErrorCode OTTruncatedRun(OTSolver s, PetscInt max_sweeps, PetscInt first_it
       break;
     }
     if (s->overrelax) omega = Overrelaxation(marginal_error, pb->mass, &relax);
-    /* the g-update on the scalings; columns without kept entries are rescued */
-    max_log_v = -INFINITY;
-    for (PetscInt c = 0; c < m; c++) {
-      PetscInt j = OTTruncatedColumn(t, c);
-
-      if (s->col_sum[j] >= OT_TINY) {
-        t->v[c] *= omega == 1.0 ? pb->b[j] / s->col_sum[j] : PetscPowReal(pb->b[j] / s->col_sum[j], omega);
-        max_log_v = PetscMax(max_log_v, PetscLogReal(t->v[c]));
-      } else t->rescue[bad_columns++] = j;
-    }
+    bad_columns = UpdateColumns(s, omega, &max_log_v);
     /* rebuild where the dropped entries could hold more than 1% of the tolerance or of the error now, whichever is larger
        (far from the answer the kernel need not be as exact, and the first sweeps after a change of eps or of level move
        the scalings far); the same verdict on every rank */
