@@ -62,10 +62,5 @@ PETSC_EXTERN PetscErrorCode OTTruncatedBuild(OTSolver solver);
 /* max over the points y_c of tree (weights w) of w_c - C(x, y_c), exactly, by branch and bound (nearer cells first);
    stack: OT_TREE_STACK entries. Not collective. */
 PETSC_EXTERN PetscReal OTTruncatedTreeMax(OTProblem problem, const OTCellTree *tree, const PetscReal *x, PetscInt *stack);
-/* The dropped entries' bound at the state: their sum at the reference times the most the scalings can raise it. */
-static inline PetscReal OTTruncatedDroppedMass(const OTTruncated *t)
-{
-  return t->dropped * PetscExpReal(2.0 * t->slack);
-}
 
 #endif
