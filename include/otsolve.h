@@ -105,6 +105,21 @@ PETSC_EXTERN PetscErrorCode OTProblemSetFromOptions(OTProblem problem);
    with MPI-IO. Bad input is reported on every rank with a message naming the file and dataset.
    Collective. */
 PETSC_EXTERN PetscErrorCode OTProblemLoad(OTProblem problem, const char filename[]);
+/* Where a problem's inputs are. Each dataset reference is "FILE:/path/in/the/file" (the part after the last ":/" is
+   the path), or "FILE" alone for the role's root name (/C, /X, /Y, /a, /b); NULL or "" where not given. A problem is
+   a cost matrix (cost) or two point clouds (x and y, which may lie in different files); file, a problem file, gives
+   the roles not given (its /C, or /X and /Y, and /a, /b where present). Weights not given anywhere are uniform. */
+typedef struct {
+  const char *file;                /* a problem file with root names, or NULL */
+  const char *cost, *x, *y, *a, *b; /* dataset references */
+  const char *ground_cost;         /* point clouds: sqeuclidean, euclidean or pnorm:P, instead of the root attribute cost of x's file */
+} OTProblemInputs;
+/* Reads a problem from datasets anywhere in HDF5 files (float64 or float32, any chunking or gzip), as OTProblemLoad
+   does from one file. Collective. */
+PETSC_EXTERN PetscErrorCode OTProblemLoadInputs(OTProblem problem, const OTProblemInputs *inputs);
+/* Splits a dataset reference "FILE:/path" at its last ":/" into file and path; "FILE" alone gives default_path. Not
+   collective. */
+PETSC_EXTERN PetscErrorCode OTDatasetRefSplit(const char ref[], const char default_path[], char file[], size_t file_len, char path[], size_t path_len);
 /* Builds a point-cloud problem from arrays that every rank passes whole: points X (n x d, row-major) and
    Y (m x d), weights a (n) and b (m) or NULL for uniform, cost "sqeuclidean", "euclidean" or "pnorm:P";
    each rank keeps its rows of X. source names the problem in messages. The same arrays for X and Y and for a and

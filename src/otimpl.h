@@ -35,6 +35,7 @@ struct _p_OTProblem {
   PetscBool   normalize; /* -ot_normalize: rescale both measures to mass 1 */
   PetscBool   symmetric; /* the problem (X, X) with a = b (OTSolveSymmetric): the optimum has f = g (symmetric.c) */
   char        source[PETSC_MAX_PATH_LEN];
+  char        weight_names[2][320]; /* a and b in messages: /a, /b, or FILE:/path where given elsewhere */
 };
 
 #include "kernel.h" /* the row-kernel layer: how the entries of rows of C and P are obtained */
@@ -200,6 +201,11 @@ PETSC_EXTERN PetscErrorCode OTProblemAllocate(OTProblem problem, PetscInt n, Pet
 /* Checks the weights and costs of a filled problem (positivity, finiteness, masses) collectively, and
    computes cost_max and mass. Collective. */
 PETSC_EXTERN PetscErrorCode OTProblemFinalize(OTProblem problem, const char what[]);
+/* Sizes, row split and the point-cloud arrays of a problem (owned rows of X, all of Y transposed, a cost row, the
+   weights), allocated anew. Not collective. */
+PETSC_INTERN PetscErrorCode OTProblemAllocatePoints(OTProblem problem, PetscInt n, PetscInt m, PetscInt d);
+/* The smallest of the ranks' local_first (a global index, -1 for none) over comm, or -1 if none. Collective. */
+PETSC_INTERN PetscErrorCode OTFirstBadIndex(MPI_Comm comm, int64_t local_first, int64_t *first);
 /* The bytes that all ranks on this rank's node hold together when each holds local_bytes, the memory this node has
    available, and how many ranks share it. Collective. */
 PETSC_EXTERN PetscErrorCode OTNodeMemory(MPI_Comm comm, double local_bytes, double *node_bytes, double *available, PetscMPIInt *node_ranks);

@@ -73,9 +73,22 @@ static PetscErrorCode CheckWritable(MPI_Comm comm, const char output[], const ch
 /* The program's own options. */
 typedef struct {
   char      problem[PETSC_MAX_PATH_LEN], output[PETSC_MAX_PATH_LEN], pairs[PETSC_MAX_PATH_LEN], pairs_cost[64];
-  PetscBool has_problem, has_output, has_pairs, divergence;
+  char      inputs[5][PETSC_MAX_PATH_LEN], points_cost[64]; /* -problem_cost, _x, _y, _a, _b: FILE:/path; -problem_points_cost */
+  char      input_files[5][PETSC_MAX_PATH_LEN];             /* the files of inputs[] */
+  char      input_paths[5][256];                            /* and the datasets in them */
+  PetscBool has_problem, has_output, has_pairs, has_inputs, divergence;
   PetscInt  example_n, example_m, example_seed;
 } ProgramOptions;
+
+/* The options that name a problem's datasets, in the order of ProgramOptions.inputs. */
+static const char *const input_options[5] = {"-problem_cost", "-problem_x", "-problem_y", "-problem_a", "-problem_b"};
+static const char *const input_roots[5]   = {"/C", "/X", "/Y", "/a", "/b"};
+static const char *const input_help[5]    = {
+  "FILE:/path of the n x m cost matrix (any dataset in any HDF5 file; default: /C of -problem)",
+  "FILE:/path of the points X (n x d), e.g. cells.h5ad:/obsm/X_pca (default: /X of -problem)",
+  "FILE:/path of the points Y (m x d), possibly in another file than X (default: /Y of -problem)",
+  "FILE:/path of the weights a (n; e.g. an AnnData column t0.h5ad:/obs/weight); default: /a of -problem, else uniform",
+  "FILE:/path of the weights b (m); default: /b of -problem, else uniform"};
 
 static PetscErrorCode ReadProgramOptions(ProgramOptions *o)
 {
@@ -91,6 +104,15 @@ static PetscErrorCode ReadProgramOptions(ProgramOptions *o)
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "otsolve program", NULL);
   PetscCall(PetscOptionsString("-problem", "HDF5 problem file (/C, or /X and /Y; optional /a, /b); none: the built-in example", NULL, o->problem, o->problem,
                                sizeof(o->problem), &o->has_problem));
+  for (int r = 0; r < 5; r++) {
+    PetscBool given;
+
+    PetscCall(PetscOptionsString(input_options[r], input_help[r], NULL, o->inputs[r], o->inputs[r], sizeof(o->inputs[r]), &given));
+    if (given) PetscCall(OTDatasetRefSplit(o->inputs[r], input_roots[r], o->input_files[r], sizeof(o->input_files[r]), o->input_paths[r], sizeof(o->input_paths[r])));
+    o->has_inputs = (PetscBool)(o->has_inputs || given);
+  }
+  PetscCall(PetscOptionsString("-problem_points_cost", "Point clouds: the ground cost (sqeuclidean, euclidean, pnorm:P) instead of the root attribute cost of X's file",
+                               NULL, o->points_cost, o->points_cost, sizeof(o->points_cost), NULL));
   PetscCall(PetscOptionsString("-output", "HDF5 result file to write (/f, /g, attributes, /history)", NULL, o->output, o->output, sizeof(o->output),
                                &o->has_output));
   PetscCall(PetscOptionsInt("-ot_example_n", "Points in the built-in example's first measure", NULL, o->example_n, &o->example_n, NULL));
@@ -114,15 +136,16 @@ static PetscErrorCode ReadProgramOptions(ProgramOptions *o)
    with -ot_checkpoint ck.h5 -ot_restart ck.h5 is what the checkpoints are for, and stays allowed. Rank 0 decides. */
 static PetscErrorCode CheckCollisions(const ProgramOptions *o, const char checkpoint[], const char restart[])
 {
-  const char *names[5] = {"-output", "-ot_checkpoint", "-problem", "-ot_restart", "-pairs"};
-  const char *paths[5] = {o->output, checkpoint, o->problem, restart, o->pairs};
+  const char *names[10] = {"-output", "-ot_checkpoint", "-problem", "-ot_restart", "-pairs"};
+  const char *paths[10] = {o->output, checkpoint, o->problem, restart, o->pairs};
   int         clash[2] = {-1, -1};
   PetscMPIInt rank;
 
   PetscFunctionBegin;
+  for (int r = 0; r < 5; r++) names[5 + r] = input_options[r], paths[5 + r] = o->input_files[r]; /* empty where not given */
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   for (int w = 0; rank == 0 && w < 2 && clash[0] < 0; w++)
-    for (int r = w + 1; r < 5 && clash[0] < 0; r++) {
+    for (int r = w + 1; r < 10 && clash[0] < 0; r++) {
       PetscBool same;
 
       if (w == 1 && r == 3) continue; /* -ot_checkpoint = -ot_restart: resuming */
@@ -131,7 +154,7 @@ static PetscErrorCode CheckCollisions(const ProgramOptions *o, const char checkp
     }
   PetscCallMPI(MPI_Bcast(clash, 2, MPI_INT, 0, PETSC_COMM_WORLD));
   PetscCheck(clash[0] < 0, PETSC_COMM_WORLD, OT_ERR_INPUT, "%s %s and %s %s are the same file: writing the one would destroy the other; give %s another path",
-             names[clash[0]], paths[clash[0]], names[clash[1]], paths[clash[1]], names[clash[0]]);
+             names[clash[0]], paths[clash[0]], names[clash[1]], clash[1] >= 5 ? o->inputs[clash[1] - 5] : paths[clash[1]], names[clash[0]]);
   PetscFunctionReturn(0);
 }
 
@@ -143,17 +166,16 @@ static PetscErrorCode CheckSpace(const ProgramOptions *o, const char checkpoint[
   double n = (double)o->example_n, m = (double)o->example_m, bytes;
 
   PetscFunctionBegin;
-  if (o->has_problem) {
-    double dims[2];
+  if (o->has_problem || o->has_inputs) {
+    double dims[3][2];
 
-    PetscCall(OTH5PeekDims(PETSC_COMM_WORLD, o->problem, "/C", dims));
-    n = dims[0], m = dims[1];
-    if (n == 0) {
-      PetscCall(OTH5PeekDims(PETSC_COMM_WORLD, o->problem, "/X", dims));
-      n = dims[0];
-      PetscCall(OTH5PeekDims(PETSC_COMM_WORLD, o->problem, "/Y", dims));
-      m = dims[0];
+    for (int r = 0; r < 3; r++) { /* /C, /X, /Y: where given, else in the problem file */
+      if (o->inputs[r][0]) PetscCall(OTH5PeekDims(PETSC_COMM_WORLD, o->input_files[r], o->input_paths[r], dims[r]));
+      else if (o->has_problem) PetscCall(OTH5PeekDims(PETSC_COMM_WORLD, o->problem, input_roots[r], dims[r]));
+      else dims[r][0] = dims[r][1] = 0.0;
     }
+    n = dims[0][0], m = dims[0][1];
+    if (n == 0 || o->inputs[1][0] || o->inputs[2][0]) n = dims[1][0], m = dims[2][0];
   }
   bytes = 8.0 * (n + m) + 65536.0;
   if (o->has_output) PetscCall(OTFileCheckSpace(PETSC_COMM_WORLD, o->output, bytes, "-output"));
@@ -169,7 +191,7 @@ static PetscErrorCode RunPairs(const ProgramOptions *o, OTSolver solver, int *ex
 
   PetscFunctionBegin;
   PetscCheck(o->has_output, PETSC_COMM_WORLD, OT_ERR_INPUT, "-pairs %s needs -output FILE for the distance matrix", o->pairs);
-  PetscCheck(!o->has_problem, PETSC_COMM_WORLD, OT_ERR_INPUT, "-pairs and -problem exclude each other");
+  PetscCheck(!o->has_problem && !o->has_inputs, PETSC_COMM_WORLD, OT_ERR_INPUT, "-pairs and -problem (or -problem_cost, -problem_x, ...) exclude each other");
   PetscCall(OTSolverGetCheckpoint(solver, &checkpoint_file, NULL));
   PetscCall(OTSolverGetRestart(solver, &restart_file));
   PetscCall(OTSolverGetPlanThreshold(solver, &plan_threshold));
@@ -205,7 +227,11 @@ static PetscErrorCode RunOne(const ProgramOptions *o, OTSolver solver, OTProblem
   char      reason[1024] = "";
 
   PetscFunctionBegin;
-  if (o->has_problem) PetscCall(OTProblemLoad(problem, o->problem));
+  if (o->has_problem || o->has_inputs) {
+    OTProblemInputs inputs = {o->has_problem ? o->problem : NULL, o->inputs[0], o->inputs[1], o->inputs[2], o->inputs[3], o->inputs[4], o->points_cost};
+
+    PetscCall(OTProblemLoadInputs(problem, &inputs));
+  }
   else {
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "otsolve: no -problem given; solving the built-in example (see -help)\n"));
     PetscCall(OTProblemSetExample(problem, o->example_n, o->example_m, o->example_seed));

@@ -11,9 +11,11 @@
 
 #include <otsolve.h>
 
-/* What the run needs to know of one measure file. */
+/* What the run needs to know of one measure: its line in the list, where its points and weights are (a weights file
+   "" for uniform weights), their sizes. */
 typedef struct {
-  char     path[PETSC_MAX_PATH_LEN];
+  char     path[PETSC_MAX_PATH_LEN]; /* the line as written: FILE, FILE:/path, or FILE:/path WFILE:/wpath */
+  char     x_file[PETSC_MAX_PATH_LEN], x_name[256], w_file[PETSC_MAX_PATH_LEN], w_name[256];
   PetscInt points, dim;
 } OTMeasureFile;
 

@@ -1,7 +1,8 @@
 /*
-  -pairs, its files (the solves are in pairs.c; what the two share in pairs.h): the list of measure files, one HDF5
-  file per line with points /X (k x d) and optional weights /a (k; uniform if absent), blank lines and # comments
-  skipped; every file checked on every rank before any solve; one measure read on one rank; and the distance
+  -pairs, its files (the solves are in pairs.c; what the two share in pairs.h): the list of measures, one a line:
+  an HDF5 file with points /X (k x d) and optional weights /a (k; uniform if absent), or FILE:/path naming the points
+  anywhere (e.g. cells.h5ad:/obsm/X_pca; uniform weights), optionally followed by WFILE:/path naming the weights;
+  blank lines and # comments skipped; every file checked on every rank before any solve; one measure read on one rank; and the distance
   matrix file.
 
   The list and every file are checked by rank 0, which broadcasts the verdict, so that every rank stops together
@@ -78,7 +79,28 @@ static PetscErrorCode ReadList(MPI_Comm comm, const char list[], PetscInt *count
   PetscFunctionReturn(0);
 }
 
-/* Reads one measure: /X (points x dim) and /a (or uniform weights), on this rank alone. The file was
+/* Where a line's points and weights are: "FILE" (/X, and /a if the file has it: decided in CheckMeasures),
+   "FILE:/path", or either followed by whitespace and "WFILE:/path" for the weights. */
+static PetscErrorCode ParseMeasureLine(OTMeasureFile *mf)
+{
+  char  points[PETSC_MAX_PATH_LEN];
+  char *last_space = NULL;
+
+  PetscFunctionBegin;
+  PetscCall(PetscStrncpy(points, mf->path, sizeof(points)));
+  for (char *c = points; *c; c++)
+    if (isspace((unsigned char)*c)) last_space = c;
+  mf->w_file[0] = mf->w_name[0] = '\0';
+  if (last_space && strstr(last_space + 1, ":/")) { /* a weights reference after the points */
+    PetscCall(OTDatasetRefSplit(last_space + 1, "/a", mf->w_file, sizeof(mf->w_file), mf->w_name, sizeof(mf->w_name)));
+    while (last_space > points && isspace((unsigned char)last_space[-1])) last_space--;
+    *last_space = '\0';
+  }
+  PetscCall(OTDatasetRefSplit(points, "/X", mf->x_file, sizeof(mf->x_file), mf->x_name, sizeof(mf->x_name)));
+  PetscFunctionReturn(0);
+}
+
+/* Reads one measure: its points (points x dim) and weights (or uniform ones), on this rank alone. The files were
    checked collectively before (CheckMeasures), so failures here are internal errors. */
 PetscErrorCode OTPairsReadMeasure(const OTMeasureFile *mf, PetscReal **points, PetscReal **weights)
 {
@@ -86,78 +108,91 @@ PetscErrorCode OTPairsReadMeasure(const OTMeasureFile *mf, PetscReal **points, P
 
   PetscFunctionBegin;
   PetscCall(PetscMalloc2((size_t)mf->points * (size_t)mf->dim, points, mf->points, weights));
-  file = H5Fopen(mf->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  file = H5Fopen(mf->x_file, H5F_ACC_RDONLY, H5P_DEFAULT);
   PairsH5Call(file);
-  dset = H5Dopen2(file, "/X", H5P_DEFAULT);
+  dset = H5Dopen2(file, mf->x_name, H5P_DEFAULT);
   PairsH5Call(dset);
   PairsH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *points));
   PairsH5Call(H5Dclose(dset));
-  if (H5Lexists(file, "/a", H5P_DEFAULT) > 0) {
-    dset = H5Dopen2(file, "/a", H5P_DEFAULT);
+  PairsH5Call(H5Fclose(file));
+  if (mf->w_file[0]) {
+    file = H5Fopen(mf->w_file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    PairsH5Call(file);
+    dset = H5Dopen2(file, mf->w_name, H5P_DEFAULT);
     PairsH5Call(dset);
     PairsH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *weights));
     PairsH5Call(H5Dclose(dset));
+    PairsH5Call(H5Fclose(file));
   } else
     for (PetscInt i = 0; i < mf->points; i++) (*weights)[i] = 1.0 / mf->points;
-  PairsH5Call(H5Fclose(file));
   PetscFunctionReturn(0);
 }
 
-/* Rank 0 opens every file and checks /X and /a; the verdict (a message) is broadcast, so that every rank
-   stops together on a bad file. */
+/* Rank 0 alone: the shape of dataset name in file (a float array of `ndims` dimensions with no empty side), or the
+   reason it is not one in message. */
+static void CheckDataset(const char file[], const char name[], int ndims, const char what[], hsize_t dims[2], char message[], size_t len)
+{
+  hid_t  h, dset = -1, space, type;
+  htri_t exists = 0;
+
+  dims[0] = 0, dims[1] = 1;
+  if (access(file, R_OK) != 0 || H5Fis_hdf5(file) <= 0) {
+    snprintf(message, len, "%s: missing, unreadable or not an HDF5 file", file);
+    return;
+  }
+  h = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (h >= 0) exists = H5Lexists(h, name, H5P_DEFAULT); /* negative where a group on the way is missing */
+  if (exists > 0) dset = H5Dopen2(h, name, H5P_DEFAULT);
+  if (dset < 0) snprintf(message, len, "%s: no dataset %s (%s)", file, name, what);
+  else {
+    space = H5Dget_space(dset);
+    type  = H5Dget_type(dset);
+    if (H5Sget_simple_extent_ndims(space) == ndims) H5Sget_simple_extent_dims(space, dims, NULL);
+    else dims[0] = 0;
+    if (H5Tget_class(type) != H5T_FLOAT || dims[0] == 0 || dims[1] == 0)
+      snprintf(message, len, "%s: dataset %s must be a non-empty %s array of floating-point numbers (%s)", file, name, ndims == 2 ? "k x d" : "k", what);
+    H5Tclose(type);
+    H5Sclose(space);
+    H5Dclose(dset);
+  }
+  if (h >= 0) H5Fclose(h);
+}
+
+/* Rank 0 opens every file and checks the points and weights; the verdict (a message) is broadcast, so that every
+   rank stops together on a bad file. */
 static PetscErrorCode CheckMeasures(MPI_Comm comm, PetscInt count, OTMeasureFile files[])
 {
   PetscMPIInt rank;
-  char        message[PETSC_MAX_PATH_LEN + 256] = "";
+  char        message[2 * PETSC_MAX_PATH_LEN + 256] = "";
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   PairsH5Call(H5Eset_auto2(H5E_DEFAULT, NULL, NULL));
   for (PetscInt k = 0; rank == 0 && k < count && !message[0]; k++) {
     OTMeasureFile *mf = &files[k];
-    hid_t          file, dset, space, type;
-    hsize_t        dims[2] = {0, 0};
-    int            ndims;
+    hsize_t        dims[2], len[2];
 
-    if (access(mf->path, R_OK) != 0 || H5Fis_hdf5(mf->path) <= 0) {
-      snprintf(message, sizeof(message), "%s (measure %" PetscInt_FMT " of the list): missing, unreadable or not an HDF5 file", mf->path, k + 1);
-      break;
-    }
-    file = H5Fopen(mf->path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (file < 0 || H5Lexists(file, "/X", H5P_DEFAULT) <= 0) {
-      snprintf(message, sizeof(message), "%s: no dataset /X (the measure's points, k x d)", mf->path);
-      if (file >= 0) H5Fclose(file);
-      break;
-    }
-    dset  = H5Dopen2(file, "/X", H5P_DEFAULT);
-    space = H5Dget_space(dset);
-    type  = H5Dget_type(dset);
-    ndims = H5Sget_simple_extent_ndims(space);
-    if (ndims == 2) H5Sget_simple_extent_dims(space, dims, NULL);
-    if (H5Tget_class(type) != H5T_FLOAT || ndims != 2 || dims[0] == 0 || dims[1] == 0)
-      snprintf(message, sizeof(message), "%s: dataset /X must be a non-empty k x d array of floating-point numbers", mf->path);
-    else if (k > 0 && (PetscInt)dims[1] != files[0].dim)
+    PetscCall(ParseMeasureLine(mf));
+    CheckDataset(mf->x_file, mf->x_name, 2, "the measure's points, k x d", dims, message, sizeof(message));
+    if (message[0]) break;
+    if (k > 0 && (PetscInt)dims[1] != files[0].dim) {
       snprintf(message, sizeof(message), "%s: points of dimension %llu, but %s has dimension %" PetscInt_FMT, mf->path, (unsigned long long)dims[1],
                files[0].path, files[0].dim);
+      break;
+    }
     mf->points = (PetscInt)dims[0];
     mf->dim    = (PetscInt)dims[1];
-    H5Tclose(type);
-    H5Sclose(space);
-    H5Dclose(dset);
-    if (!message[0] && H5Lexists(file, "/a", H5P_DEFAULT) > 0) {
-      hsize_t len = 0;
+    if (!mf->w_file[0] && !strstr(mf->path, ":/")) { /* a plain file: its /a if it has one */
+      hid_t h = H5Fopen(mf->x_file, H5F_ACC_RDONLY, H5P_DEFAULT);
 
-      dset  = H5Dopen2(file, "/a", H5P_DEFAULT);
-      space = H5Dget_space(dset);
-      type  = H5Dget_type(dset);
-      if (H5Sget_simple_extent_ndims(space) == 1) H5Sget_simple_extent_dims(space, &len, NULL);
-      if (H5Tget_class(type) != H5T_FLOAT || len != dims[0])
-        snprintf(message, sizeof(message), "%s: dataset /a must hold %llu floating-point weights, one per point of /X", mf->path, (unsigned long long)dims[0]);
-      H5Tclose(type);
-      H5Sclose(space);
-      H5Dclose(dset);
+      if (h >= 0 && H5Lexists(h, "/a", H5P_DEFAULT) > 0) snprintf(mf->w_file, sizeof(mf->w_file), "%s", mf->x_file), snprintf(mf->w_name, sizeof(mf->w_name), "/a");
+      if (h >= 0) H5Fclose(h);
     }
-    H5Fclose(file);
+    if (!mf->w_file[0]) continue;
+    CheckDataset(mf->w_file, mf->w_name, 1, "the measure's weights, one per point", len, message, sizeof(message));
+    if (!message[0] && len[0] != dims[0])
+      snprintf(message, sizeof(message), "%s: dataset %s must hold %llu floating-point weights, one per point of %s", mf->w_file, mf->w_name,
+               (unsigned long long)dims[0], mf->x_name);
   }
   PetscCallMPI(MPI_Bcast(message, sizeof(message), MPI_CHAR, 0, comm));
   PetscCheck(!message[0], comm, OT_ERR_INPUT, "-pairs: %s", message);
@@ -176,7 +211,8 @@ static PetscErrorCode CheckOutputIsNoMeasure(MPI_Comm comm, const char list[], c
   for (PetscInt k = 0; rank == 0 && k < count && clash < 0; k++) {
     PetscBool same;
 
-    PetscCall(OTFileSame(output, files[k].path, &same));
+    PetscCall(OTFileSame(output, files[k].x_file, &same));
+    if (!same) PetscCall(OTFileSame(output, files[k].w_file, &same));
     if (same) clash = k;
   }
   PetscCallMPI(MPI_Bcast(&clash, 1, MPIU_INT, 0, comm));

@@ -1,4 +1,5 @@
-/* Problem objects and the reader of problem files (docs/design.md §2, §3): dense /C, or point clouds /X, /Y. */
+/* Problem objects: their sizes and row split, arrays given in memory, and the checks every loaded problem passes
+   (docs/design.md §2, §3). Reading them from HDF5 is in problem_read.c. */
 #include "otimpl.h"
 #include <math.h>
 #include <unistd.h>
@@ -29,6 +30,8 @@ PetscErrorCode OTProblemCreate(MPI_Comm comm, OTProblem *problem)
   PetscCallMPI(MPI_Comm_rank(comm, &pb->rank));
   PetscCallMPI(MPI_Comm_size(comm, &pb->size));
   PetscCall(PetscStrcpy(pb->source, "(empty)"));
+  PetscCall(PetscStrcpy(pb->weight_names[0], "/a"));
+  PetscCall(PetscStrcpy(pb->weight_names[1], "/b"));
   *problem = pb;
   PetscFunctionReturn(0);
 }
@@ -177,8 +180,7 @@ PetscErrorCode OTProblemDestroy(OTProblem *problem)
   PetscFunctionReturn(0);
 }
 
-/* The first bad entry (global linear index) over all ranks, or -1 if none. */
-static PetscErrorCode FirstBadIndex(MPI_Comm comm, int64_t local_first, int64_t *first)
+PetscErrorCode OTFirstBadIndex(MPI_Comm comm, int64_t local_first, int64_t *first)
 {
   int64_t key = local_first < 0 ? INT64_MAX : local_first;
 
@@ -188,113 +190,9 @@ static PetscErrorCode FirstBadIndex(MPI_Comm comm, int64_t local_first, int64_t 
   PetscFunctionReturn(0);
 }
 
-/* Reads entries [start, end) of the 1-D float dataset `name` of length len, or sets them to `fill` when absent. */
-static PetscErrorCode ReadWeights(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt len, const char match[], PetscInt start,
-                                  PetscInt end, PetscReal fill, PetscReal *out)
-{
-  hid_t   dset, file_space, mem_space;
-  hsize_t dims[2], offset = (hsize_t)start, count = (hsize_t)(end - start);
-
-  PetscFunctionBegin;
-  if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
-    for (PetscInt i = 0; i < end - start; i++) out[i] = fill;
-    PetscFunctionReturn(0);
-  }
-  PetscCall(OTH5OpenFloatDataset(comm, file, filename, name, 1, &dset, dims));
-  PetscCheck(dims[0] == (hsize_t)len, comm, OT_ERR_INPUT, "%s: dataset %s has length %llu; expected %" PetscInt_FMT " to match %s", filename, name,
-             (unsigned long long)dims[0], len, match);
-  file_space = H5Dget_space(dset);
-  if (count > 0) OTH5Call(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &offset, NULL, &count, NULL));
-  else OTH5Call(H5Sselect_none(file_space));
-  mem_space = H5Screate_simple(1, count > 0 ? &count : dims, NULL);
-  if (count == 0) OTH5Call(H5Sselect_none(mem_space));
-  OTH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, mem_space, file_space, H5P_DEFAULT, out));
-  OTH5Call(H5Sclose(mem_space));
-  OTH5Call(H5Sclose(file_space));
-  OTH5Call(H5Dclose(dset));
-  PetscFunctionReturn(0);
-}
-
-/* The dense cost matrix /C: each rank reads its rows. Collective. */
-static PetscErrorCode LoadDense(OTProblem pb, hid_t file, const char filename[])
-{
-  hid_t   dset;
-  hsize_t dims[2];
-
-  PetscFunctionBegin;
-  PetscCall(OTH5OpenFloatDataset(pb->comm, file, filename, "/C", 2, &dset, dims));
-  OTH5Call(H5Dclose(dset));
-  PetscCheck(dims[0] > 0 && dims[1] > 0, pb->comm, OT_ERR_INPUT, "%s: dataset /C is %llu x %llu; both sizes must be positive", filename,
-             (unsigned long long)dims[0], (unsigned long long)dims[1]);
-  PetscCheck(dims[0] < PETSC_MAX_INT && dims[1] < PETSC_MAX_INT, pb->comm, OT_ERR_INPUT, "%s: dataset /C is too large for 32-bit PETSc indices", filename);
-  PetscCall(OTProblemAllocate(pb, (PetscInt)dims[0], (PetscInt)dims[1]));
-  PetscCall(OTReadRowBlock(pb->comm, file, filename, "/C", pb->n, pb->m, pb->row_start, pb->row_end, pb->cost));
-  PetscFunctionReturn(0);
-}
-
-/* The root attribute cost of a point-cloud file (a string, fixed or variable length); sqeuclidean if absent. */
-static PetscErrorCode ReadCostAttribute(OTProblem pb, hid_t file, const char filename[])
-{
-  char        text[256] = "sqeuclidean";
-  hid_t       attr, type, space, memory_type;
-  htri_t      exists;
-  H5T_class_t type_class;
-  hssize_t    count;
-  PetscBool   valid;
-
-  PetscFunctionBegin;
-  exists = H5Aexists(file, "cost");
-  OTH5Call(exists);
-  if (exists) {
-    attr = H5Aopen(file, "cost", H5P_DEFAULT);
-    OTH5Call(attr);
-    type       = H5Aget_type(attr);
-    space      = H5Aget_space(attr);
-    type_class = H5Tget_class(type);
-    count      = H5Sget_simple_extent_npoints(space);
-    OTH5Call(H5Sclose(space));
-    PetscCheck(type_class == H5T_STRING && count == 1, pb->comm, OT_ERR_INPUT,
-               "%s: the root attribute cost must be one string (sqeuclidean, euclidean or pnorm:P); found another type or shape", filename);
-    memory_type = H5Tcopy(H5T_C_S1);
-    OTH5Call(H5Tset_cset(memory_type, H5Tget_cset(type))); /* h5py writes UTF-8; HDF5 converts no character sets */
-    if (H5Tis_variable_str(type) > 0) {
-      char *value = NULL;
-
-      OTH5Call(H5Tset_size(memory_type, H5T_VARIABLE));
-      OTH5Call(H5Aread(attr, memory_type, &value));
-      PetscCall(PetscStrncpy(text, value ? value : "", sizeof(text)));
-      OTH5Call(H5free_memory(value));
-    } else {
-      size_t size = H5Tget_size(type);
-
-      PetscCheck(size > 0 && size < sizeof(text), pb->comm, OT_ERR_INPUT,
-                 "%s: the root attribute cost is %zu characters long; expected sqeuclidean, euclidean or pnorm:P", filename, size);
-      OTH5Call(H5Tset_size(memory_type, size + 1)); /* room for the terminating NUL of a NUL-padded string */
-      OTH5Call(H5Aread(attr, memory_type, text));
-      text[size] = '\0';
-    }
-    OTH5Call(H5Tclose(memory_type));
-    OTH5Call(H5Tclose(type));
-    OTH5Call(H5Aclose(attr));
-  }
-  PetscCall(OTCostParse(text, &pb->cost_kind, &pb->cost_power, &valid));
-  PetscCall(PetscStrncpy(pb->cost_name, text, sizeof(pb->cost_name)));
-  PetscCheck(valid, pb->comm, OT_ERR_INPUT,
-             "%s: root attribute cost = '%s' is not supported; use sqeuclidean (the default), euclidean, or pnorm:P with a number P > 0", filename, text);
-  PetscFunctionReturn(0);
-}
-
-/* The first NaN or infinite entry of a rows x d block of points, as row * d + column, or -1. */
-static int64_t FirstNonFinite(const PetscReal *points, size_t len)
-{
-  for (size_t k = 0; k < len; k++)
-    if (!isfinite(points[k])) return (int64_t)k;
-  return -1;
-}
-
 /* Sizes, row split and the point-cloud blocks of a problem: owned rows of X, all of Y transposed, a cost
    row, the weights. Frees what an earlier load left. Not collective. */
-static PetscErrorCode AllocatePoints(OTProblem pb, PetscInt n, PetscInt m, PetscInt d)
+PetscErrorCode OTProblemAllocatePoints(OTProblem pb, PetscInt n, PetscInt m, PetscInt d)
 {
   PetscFunctionBegin;
   PetscCall(PetscFree(pb->x));
@@ -305,54 +203,6 @@ static PetscErrorCode AllocatePoints(OTProblem pb, PetscInt n, PetscInt m, Petsc
   PetscCall(PetscMalloc1((size_t)pb->n_local * (size_t)d, &pb->x));
   PetscCall(PetscMalloc1((size_t)m * (size_t)d, &pb->y_t));
   PetscCall(PetscMalloc1(m, &pb->cost_row));
-  PetscFunctionReturn(0);
-}
-
-/* Point clouds /X (n x d) and /Y (m x d): each rank reads its rows of X and all of Y, which it keeps
-   transposed (see kernel.c). Collective. */
-static PetscErrorCode LoadPoints(OTProblem pb, hid_t file, const char filename[])
-{
-  hid_t      dset;
-  hsize_t    dims_x[2], dims_y[2];
-  PetscInt   d;
-  PetscReal *y;
-  int64_t    bad;
-
-  PetscFunctionBegin;
-  PetscCall(OTH5OpenFloatDataset(pb->comm, file, filename, "/X", 2, &dset, dims_x));
-  OTH5Call(H5Dclose(dset));
-  PetscCall(OTH5OpenFloatDataset(pb->comm, file, filename, "/Y", 2, &dset, dims_y));
-  OTH5Call(H5Dclose(dset));
-  PetscCheck(dims_x[0] > 0 && dims_x[1] > 0, pb->comm, OT_ERR_INPUT, "%s: dataset /X is %llu x %llu; both sizes must be positive", filename,
-             (unsigned long long)dims_x[0], (unsigned long long)dims_x[1]);
-  PetscCheck(dims_y[0] > 0 && dims_y[1] > 0, pb->comm, OT_ERR_INPUT, "%s: dataset /Y is %llu x %llu; both sizes must be positive", filename,
-             (unsigned long long)dims_y[0], (unsigned long long)dims_y[1]);
-  PetscCheck(dims_x[1] == dims_y[1], pb->comm, OT_ERR_INPUT,
-             "%s: dataset /X holds points of dimension %llu (columns) but /Y of dimension %llu; both point clouds must have the same number of columns",
-             filename, (unsigned long long)dims_x[1], (unsigned long long)dims_y[1]);
-  PetscCheck(dims_x[0] < PETSC_MAX_INT && dims_y[0] < PETSC_MAX_INT && dims_x[1] < 1024 * 1024, pb->comm, OT_ERR_INPUT,
-             "%s: datasets /X and /Y are too large for 32-bit PETSc indices", filename);
-  PetscCall(ReadCostAttribute(pb, file, filename));
-
-  d = (PetscInt)dims_x[1];
-  PetscCall(AllocatePoints(pb, (PetscInt)dims_x[0], (PetscInt)dims_y[0], d));
-
-  PetscCall(OTReadRowBlock(pb->comm, file, filename, "/X", pb->n, d, pb->row_start, pb->row_end, pb->x));
-  bad = FirstNonFinite(pb->x, (size_t)pb->n_local * (size_t)d);
-  PetscCall(FirstBadIndex(pb->comm, bad < 0 ? -1 : (int64_t)pb->row_start * d + bad, &bad));
-  PetscCheck(bad < 0, pb->comm, OT_ERR_INPUT, "%s: dataset /X has a NaN or infinite entry at row %lld, column %lld; coordinates must be finite", filename,
-             (long long)(bad / d), (long long)(bad % d));
-
-  /* all of Y on every rank (a collective read of the whole dataset), then transposed */
-  PetscCall(PetscMalloc1((size_t)pb->m * (size_t)d, &y));
-  PetscCall(OTReadRowBlock(pb->comm, file, filename, "/Y", pb->m, d, 0, pb->m, y));
-  bad = FirstNonFinite(y, (size_t)pb->m * (size_t)d); /* the same on every rank */
-  if (bad >= 0) PetscCall(PetscFree(y));
-  PetscCheck(bad < 0, pb->comm, OT_ERR_INPUT, "%s: dataset /Y has a NaN or infinite entry at row %lld, column %lld; coordinates must be finite", filename,
-             (long long)(bad / d), (long long)(bad % d));
-  for (PetscInt j = 0; j < pb->m; j++)
-    for (PetscInt k = 0; k < d; k++) pb->y_t[(size_t)k * (size_t)pb->m + j] = y[(size_t)j * (size_t)d + k];
-  PetscCall(PetscFree(y));
   PetscFunctionReturn(0);
 }
 
@@ -370,7 +220,7 @@ PetscErrorCode OTProblemSetPoints(OTProblem pb, PetscInt n, PetscInt m, PetscInt
   PetscCheck(valid && pb->cost_kind != OT_COST_DENSE, pb->comm, OT_ERR_INPUT,
              "%s: cost '%s' is not supported; use sqeuclidean, euclidean, or pnorm:P with P > 0", source, cost);
   PetscCall(PetscStrncpy(pb->cost_name, cost, sizeof(pb->cost_name)));
-  PetscCall(AllocatePoints(pb, n, m, d));
+  PetscCall(OTProblemAllocatePoints(pb, n, m, d));
   PetscCall(PetscArraycpy(pb->x, X + (size_t)pb->row_start * (size_t)d, (size_t)pb->n_local * (size_t)d));
   for (PetscInt j = 0; j < m; j++)
     for (PetscInt k = 0; k < d; k++) pb->y_t[(size_t)k * (size_t)m + j] = Y[(size_t)j * (size_t)d + k];
@@ -382,43 +232,6 @@ PetscErrorCode OTProblemSetPoints(OTProblem pb, PetscInt n, PetscInt m, PetscInt
   PetscCheck(!bad, pb->comm, OT_ERR_INPUT, "%s: a coordinate is NaN or infinite", source);
   pb->symmetric = (PetscBool)(X == Y && a == b && n == m); /* OTSolveSymmetric passes the same arrays */
   PetscCall(OTProblemFinalize(pb, source));
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode OTProblemLoad(OTProblem pb, const char filename[])
-{
-  hid_t     file;
-  int       status[2] = {0, 0}; /* readable, is HDF5 */
-  PetscBool points;
-
-  PetscFunctionBegin;
-  PetscCall(PetscLogStagePush(OT_STAGE_LOAD));
-  PetscCall(PetscStrncpy(pb->source, filename, sizeof(pb->source)));
-  PetscCall(OTH5OpenRead(pb->comm, filename, status, &file));
-  PetscCheck(status[0], pb->comm, OT_ERR_INPUT, "%s: cannot open the problem file (missing or unreadable)", filename);
-  PetscCheck(status[1], pb->comm, OT_ERR_INPUT, "%s: not an HDF5 file; otsolve reads problems as HDF5 with a dataset /C or point clouds /X, /Y (see README)",
-             filename);
-  PetscCheck(file >= 0, pb->comm, OT_ERR_INPUT, "%s: HDF5 could not open the file", filename);
-
-  /* /C if present (otgen -gen_points files hold both); else the point clouds /X and /Y */
-  points = (PetscBool)(H5Lexists(file, "/C", H5P_DEFAULT) <= 0);
-  if (points) {
-    PetscBool has_x = (PetscBool)(H5Lexists(file, "/X", H5P_DEFAULT) > 0), has_y = (PetscBool)(H5Lexists(file, "/Y", H5P_DEFAULT) > 0);
-
-    PetscCheck(has_x || has_y, pb->comm, OT_ERR_INPUT,
-               "%s: no dataset /C (the n x m cost matrix) and no point clouds /X (n x d) and /Y (m x d); a problem needs one of them", filename);
-    PetscCheck(has_x && has_y, pb->comm, OT_ERR_INPUT,
-               "%s: no dataset /C, and of the point clouds only %s is there: dataset %s is missing (a point-cloud problem needs /X, n x d, and /Y, m x d)",
-               filename, has_x ? "/X" : "/Y", has_x ? "/Y" : "/X");
-    PetscCall(LoadPoints(pb, file, filename));
-  } else PetscCall(LoadDense(pb, file, filename));
-
-  PetscCall(ReadWeights(pb->comm, file, filename, "/a", pb->n, points ? "the points of /X" : "the cost matrix", pb->row_start, pb->row_end, 1.0 / pb->n,
-                        pb->a));
-  PetscCall(ReadWeights(pb->comm, file, filename, "/b", pb->m, points ? "the points of /Y" : "the cost matrix", 0, pb->m, 1.0 / pb->m, pb->b));
-  OTH5Call(H5Fclose(file));
-  PetscCall(OTProblemFinalize(pb, filename));
-  PetscCall(PetscLogStagePop());
   PetscFunctionReturn(0);
 }
 
@@ -443,19 +256,19 @@ PetscErrorCode OTProblemFinalize(OTProblem pb, const char what[])
   for (int kind = 0; kind < 2 && pb->cost_kind == OT_COST_DENSE; kind++) { /* point clouds: coordinates checked at load, costs >= 0 by construction */
     int64_t local = FirstBad(pb->cost, local_len, kind);
 
-    PetscCall(FirstBadIndex(pb->comm, local < 0 ? -1 : (int64_t)pb->row_start * pb->m + local, &bad));
+    PetscCall(OTFirstBadIndex(pb->comm, local < 0 ? -1 : (int64_t)pb->row_start * pb->m + local, &bad));
     PetscCheck(bad < 0, pb->comm, OT_ERR_INPUT, "%s: dataset /C has a %s entry at row %lld, column %lld; costs must be finite and non-negative", what,
                kind == 0 ? "NaN or infinite" : "negative", (long long)(bad / pb->m), (long long)(bad % pb->m));
   }
   for (int kind = 0; kind < 2; kind++) {
     int64_t local = FirstBad(pb->a, (size_t)pb->n_local, kind);
 
-    PetscCall(FirstBadIndex(pb->comm, local < 0 ? -1 : pb->row_start + local, &bad));
-    PetscCheck(bad < 0, pb->comm, OT_ERR_INPUT, "%s: dataset /a has a %s entry at index %lld; weights must be finite and positive", what,
-               kind == 0 ? "NaN or infinite" : "negative", (long long)bad);
+    PetscCall(OTFirstBadIndex(pb->comm, local < 0 ? -1 : pb->row_start + local, &bad));
+    PetscCheck(bad < 0, pb->comm, OT_ERR_INPUT, "%s: dataset %s has a %s entry at index %lld; weights must be finite and positive", what,
+               pb->weight_names[0], kind == 0 ? "NaN or infinite" : "negative", (long long)bad);
     bad = FirstBad(pb->b, (size_t)pb->m, kind);
-    PetscCheck(bad < 0, pb->comm, OT_ERR_INPUT, "%s: dataset /b has a %s entry at index %lld; weights must be finite and positive", what,
-               kind == 0 ? "NaN or infinite" : "negative", (long long)bad);
+    PetscCheck(bad < 0, pb->comm, OT_ERR_INPUT, "%s: dataset %s has a %s entry at index %lld; weights must be finite and positive", what,
+               pb->weight_names[1], kind == 0 ? "NaN or infinite" : "negative", (long long)bad);
   }
   for (PetscInt i = 0; i < pb->n_local; i++) {
     sums[0] += pb->a[i];
@@ -481,8 +294,7 @@ PetscErrorCode OTProblemFinalize(OTProblem pb, const char what[])
       PetscCall(PetscPrintf(pb->comm, "otsolve: warning: %s: total masses differ (sum(a) = %.17g, sum(b) = %.17g); -ot_normalize rescales both to 1\n", what,
                             (double)mass_a, (double)mass_b));
     for (PetscInt i = 0; i < pb->n_local; i++) pb->a[i] /= mass_a;
-    mass_b /= mass_a;
-    mass_a = 1.0;
+    mass_a = 1.0; /* b is divided by its own mass just below */
   }
   /* within the tolerance, scale b so that both masses agree to rounding: the plan's marginals must be consistent */
   for (PetscInt j = 0; j < pb->m; j++) pb->b[j] *= mass_a / mass_b;
