@@ -36,6 +36,12 @@ def eps_arguments(eps, eps_rel, reg):
     return []
 
 
+def check_ranks(ranks):
+    """Raises ValueError unless `ranks` is a whole number >= 1."""
+    if int(ranks) != ranks or ranks < 1:
+        raise ValueError("ranks must be at least 1, got %r" % (ranks,))
+
+
 def plan_arguments(plan):
     """-ot_plan_threshold from solve's plan: False/None none, True all entries (threshold 0), a number T the
     entries >= T x max P."""
@@ -132,6 +138,7 @@ def solve(a, b, M=None, eps=None, *, X=None, Y=None, reg=None, eps_rel=None, ran
         failure, or the timeout.
     """
     a, b, M, X, Y = _io.check_problem(a, b, M, X, Y, cost)
+    check_ranks(ranks)
     extra = _run.option_arguments(options)
     check_options(extra, SOLVE_ARGUMENTS)
     arguments = eps_arguments(eps, eps_rel, reg) + plan_arguments(plan)
@@ -192,6 +199,7 @@ def pairs(measures, eps=None, *, eps_rel=None, ranks=1, cost="sqeuclidean", dive
     if len(measures) < 2:
         raise ValueError("pairs needs at least 2 measures, got %d" % len(measures))
     _io.check_cost(cost)
+    check_ranks(ranks)
     split = [_io.split_measure(measure, k) for k, measure in enumerate(measures)]
     dimensions = {X.shape[1] for X, _ in split}
     if len(dimensions) > 1:
