@@ -160,7 +160,7 @@ def error_message(returncode, stdout, stderr, names=None):
     """otsolve's own message for a failed run: its `otsolve: error: ...` lines (each once: with several ranks
     failing, each may print the same one), without the prefix, and with the temporary files' paths replaced by
     what they hold (`names`: path -> words, such as 'measures[2]'); where there is none, the meaning of the
-    exit status and the last lines otsolve printed that are not the launcher's frame of dashes."""
+    exit status and the last lines printed on stderr that are not the launcher's frame of dashes."""
     messages = []
     for line in (stderr + "\n" + stdout).splitlines():
         where = line.find(ERROR_PREFIX)
@@ -176,7 +176,9 @@ def error_message(returncode, stdout, stderr, names=None):
     meaning = EXIT_MEANINGS.get(returncode, "unknown exit status")
     lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("-----")]
     tail = "\n".join(lines[-20:])
-    return "otsolve exited with status %s (%s)%s" % (returncode, meaning, ":\n" + tail if tail else "")
+    # no message of otsolve's: the launcher may have failed before otsolve started, so both are named
+    return "the run (launcher and otsolve) ended with exit status %s (for otsolve: %s)%s" % (
+        returncode, meaning, ":\n" + tail if tail else "")
 
 
 def unused_options(stdout):

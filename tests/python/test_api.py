@@ -305,6 +305,14 @@ def test_option_arguments():
         "-ot_eps_schedule", "0.02,0.01", "-log_view"]
 
 
+def test_launcher_failure_surfaces():
+    """A launcher that fails before otsolve starts: its own words in the exception, not otsolve's."""
+    with pytest.raises(otsolve.OTSolveError) as caught:
+        otsolve.solve(None, None, np.ones((3, 3)), launcher=["sh", "-c", "echo 'no such partition' >&2; exit 9", "sh"])
+    assert caught.value.returncode == 9 and "no such partition" in str(caught.value)
+    assert "exit status 9" in str(caught.value)
+
+
 def test_timeout_stops_the_run():
     started = time.time()
     with pytest.raises(otsolve.OTSolveError, match="timeout"):
