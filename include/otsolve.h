@@ -58,7 +58,10 @@ typedef struct {
   PetscReal    marginal_error; /* |P1 - a|_1 + |P^T 1 - b|_1 */
   PetscReal    dropped_mass;   /* -ot_sinkhorn_variant truncated: the entries of P left out of the values above sum to less
                                   than this (included in marginal_error; transport_cost misses at most dropped_mass x max C) */
-  PetscReal    lower_bound;    /* certified lower bound on the unregularised OT cost */
+  PetscReal    unbalanced_objective; /* -ot_unbalanced: entropic_cost + rho_a KL(P1 | a) + rho_b KL(P^T 1 | b); NaN when balanced */
+  PetscReal    transported_mass;     /* sum P (unbalanced: it differs from sum a and sum b) */
+  PetscReal    kl_a, kl_b;           /* -ot_unbalanced: KL(P1 | a) and KL(P^T 1 | b) (generalised: sum x log(x/y) - x + y); 0 for a hard side */
+  PetscReal    lower_bound;    /* certified lower bound on the unregularised OT cost (balanced only: NaN for unbalanced) */
   PetscReal    upper_bound;    /* certified upper bound on the unregularised OT cost */
   PetscReal    eps;
   PetscInt     iterations_sinkhorn;
@@ -143,6 +146,9 @@ PETSC_EXTERN PetscErrorCode OTProblemGetPoints(OTProblem problem, PetscInt *d, c
    (row_end - row_start entries) and all of b (m). They belong to the problem; either output may be NULL.
    Not collective. */
 PETSC_EXTERN PetscErrorCode OTProblemGetWeights(OTProblem problem, const PetscReal *a[], const PetscReal *b[]);
+/* The KL penalties of the marginals (-ot_unbalanced, -ot_unbalanced_a, -ot_unbalanced_b): INFINITY for a hard constraint
+   (balanced transport has both). Either output may be NULL. Not collective. */
+PETSC_EXTERN PetscErrorCode OTProblemGetRelaxation(OTProblem problem, PetscReal *rho_a, PetscReal *rho_b);
 /* The problem's name in messages and files: the problem file, the built-in example, or the source given to
    OTProblemSetPoints. It belongs to the problem. Not collective. */
 PETSC_EXTERN PetscErrorCode OTProblemGetSource(OTProblem problem, const char *source[]);

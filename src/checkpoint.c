@@ -92,7 +92,8 @@ static PetscErrorCode WriteCheckpointFile(void *ctx, hid_t file, hid_t xfer)
   const PetscInt     ints[]        = {pb->n,         pb->m,        s->size,       c->iterations_sinkhorn, c->iterations_newton, s->eps_stage,
                                       s->eps_stages, s->sns_phase, s->sns_boosts, s->sns_returns,         s->sns_chunk_end,     s->close_after,
                                       s->sns_losing, s->sns_slow,  s->newton_ksp};
-  const PetscReal    reals[]       = {pb->cost_max, pb->mass, s->eps, sinkhorn_time, MPI_Wtime() - s->solve_start, s->newton_rate, s->newton_work};
+  const PetscReal    reals[]       = {pb->cost_max, pb->mass, s->eps, sinkhorn_time, MPI_Wtime() - s->solve_start, s->newton_rate, s->newton_work,
+                                      OTRelaxed(pb->rho_a) ? pb->rho_a : INFINITY, OTRelaxed(pb->rho_b) ? pb->rho_b : INFINITY};
 
   PetscFunctionBegin;
   PetscCall(OTH5WriteState(s, file, xfer));
@@ -102,7 +103,7 @@ static PetscErrorCode WriteCheckpointFile(void *ctx, hid_t file, hid_t xfer)
   PetscCall(OTH5WriteAttrsInt(file,
                               "n m ranks iterations_sinkhorn iterations_newton eps_stage eps_stages sns_phase sns_boosts sns_returns sns_chunk_end close_after sns_losing sns_slow newton_ksp",
                               15, ints));
-  PetscCall(OTH5WriteAttrsReal(file, "cost_max mass eps sinkhorn_time elapsed newton_rate newton_work", 7, reals));
+  PetscCall(OTH5WriteAttrsReal(file, "cost_max mass eps sinkhorn_time elapsed newton_rate newton_work rho_a rho_b", 9, reals));
   { /* the eps schedule, target last: a restart without -ot_eps and -ot_eps_schedule takes it from here */
     hsize_t len   = (hsize_t)s->eps_stages;
     hid_t   space = H5Screate_simple(1, &len, NULL), attr;
@@ -355,6 +356,26 @@ static PetscErrorCode ReadHistory(OTSolver s, hid_t file)
   PetscFunctionReturn(0);
 }
 
+/* The checkpoint's marginal penalties (rho_a, rho_b; inf: a hard constraint, and so in checkpoints without them) must be
+   this run's: the potentials solve that problem only. Collective. */
+static PetscErrorCode CheckRelaxation(OTSolver s, hid_t file, const char filename[])
+{
+  OTProblem pb     = s->problem;
+  double    rho[2] = {INFINITY, INFINITY}, run[2] = {OTRelaxed(pb->rho_a) ? pb->rho_a : INFINITY, OTRelaxed(pb->rho_b) ? pb->rho_b : INFINITY};
+
+  PetscFunctionBegin;
+  if (H5Aexists(file, "rho_a") > 0) {
+    PetscCall(ReadAttrDouble(s->comm, file, filename, "rho_a", &rho[0]));
+    PetscCall(ReadAttrDouble(s->comm, file, filename, "rho_b", &rho[1]));
+  }
+  for (int k = 0; k < 2; k++)
+    PetscCheck(rho[k] == run[k] || (!isinf(rho[k]) && !isinf(run[k]) && Same(rho[k], run[k], 1e-15)), s->comm, OT_ERR_INPUT,
+               "-ot_restart %s: the checkpoint solves rho_a = %g, rho_b = %g (-ot_unbalanced_a, -ot_unbalanced_b; inf: balanced), this run rho_a = %g, "
+               "rho_b = %g: give the same",
+               filename, rho[0], rho[1], run[0], run[1]);
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[])
 {
   OTProblem pb        = s->problem;
@@ -396,6 +417,7 @@ PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[])
              "-ot_restart %s: the checkpoint belongs to another problem (%" PetscInt_FMT " x %" PetscInt_FMT ", max C %.17g, mass %.17g; %s is %" PetscInt_FMT
              " x %" PetscInt_FMT ", max C %.17g, mass %.17g)",
              filename, n, m, cost_max, mass, pb->source, pb->n, pb->m, (double)pb->cost_max, (double)pb->mass);
+  PetscCall(CheckRelaxation(s, file, filename));
   PetscCall(AdoptSchedule(s, file, filename, eps_stage, eps_stages, eps));
   s->eps_stage = eps_stage;
   s->eps       = eps;

@@ -6,6 +6,7 @@ enum {
   SUM_ROW_ERROR,
   SUM_F_ROWMASS,
   SUM_A_F,
+  SUM_KL_A,
   SUM_COUNT
 };
 
@@ -20,9 +21,10 @@ OT_HOT_LOOP static void EvaluateRows(OTProblem pb, PetscReal eps, const PetscRea
     OTRow plan = OTKernelPlanFromCost(&cost, f[i], g, 1.0 / eps, row_plan);
 
     sums[SUM_TRANSPORT] += OTRowDotRow(&plan, &cost);
-    sums[SUM_ROW_ERROR] += PetscAbsReal(plan.sum - pb->a[i]);
+    sums[SUM_ROW_ERROR] += PetscAbsReal(plan.sum - OTMarginalTarget(pb->rho_a, pb->a[i], f[i]));
     sums[SUM_F_ROWMASS] += f[i] * plan.sum;
-    sums[SUM_A_F] += pb->a[i] * f[i];
+    sums[SUM_A_F] += OTMarginalDualTerm(pb->rho_a, pb->a[i], f[i]);
+    if (OTRelaxed(pb->rho_a)) sums[SUM_KL_A] += OTKLTerm(plan.sum, pb->a[i]);
     OTRowAxpy(&plan, 1.0, col_sum);
   }
 }
@@ -32,8 +34,8 @@ void OTMarginalsFromColumns(OTProblem pb, PetscReal eps, const PetscReal col_sum
   PetscReal col_error = 0.0, b_g = 0.0, plan_mass = 0.0, g_colmass = 0.0;
 
   for (PetscInt j = 0; j < pb->m; j++) {
-    col_error += PetscAbsReal(col_sum[j] - pb->b[j]);
-    b_g += pb->b[j] * g[j];
+    col_error += PetscAbsReal(col_sum[j] - OTMarginalTarget(pb->rho_b, pb->b[j], g[j]));
+    b_g += OTMarginalDualTerm(pb->rho_b, pb->b[j], g[j]);
     plan_mass += col_sum[j];
     g_colmass += g[j] * col_sum[j];
   }
@@ -62,6 +64,13 @@ PetscErrorCode OTEvaluate(OTProblem pb, PetscReal eps, const PetscReal f[], cons
   /* <C,P> + eps sum P (log P - 1) with log P_ij = (f_i + g_j - C_ij)/eps */
   result->entropic_cost = col_sum[m + SUM_F_ROWMASS] + marginals.g_colmass - eps * marginals.plan_mass;
   result->eps           = eps;
+  result->transported_mass = marginals.plan_mass;
+  result->kl_a             = col_sum[m + SUM_KL_A];
+  result->kl_b             = 0.0;
+  for (PetscInt j = 0; j < m && OTRelaxed(pb->rho_b); j++) result->kl_b += OTKLTerm(col_sum[j], pb->b[j]);
+  result->unbalanced_objective = NAN;
+  if (OTProblemIsUnbalanced(pb))
+    result->unbalanced_objective = result->entropic_cost + (OTRelaxed(pb->rho_a) ? pb->rho_a * result->kl_a : 0.0) + (OTRelaxed(pb->rho_b) ? pb->rho_b * result->kl_b : 0.0);
   PetscCall(PetscFree2(row_plan, col_sum));
   PetscCall(PetscLogEventEnd(OT_EVENT_EVALUATE, 0, 0, 0, 0));
   PetscFunctionReturn(0);

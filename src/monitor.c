@@ -137,8 +137,15 @@ PetscErrorCode OTSolverPrintSummary(OTSolver s)
     PetscCall(PetscPrintf(s->comm, "wasserstein_lower = %.17g\nwasserstein_upper = %.17g\n", (double)r->wasserstein_lower, (double)r->wasserstein_upper));
     PetscCall(PetscPrintf(s->comm, "wasserstein = %.17g\n", (double)r->wasserstein));
   }
-  PetscCall(PetscPrintf(s->comm, "lower_bound = %.17g\n", (double)r->lower_bound));
-  PetscCall(PetscPrintf(s->comm, "upper_bound = %.17g\n", (double)r->upper_bound));
+  if (OTProblemIsUnbalanced(s->problem)) {
+    PetscCall(PetscPrintf(s->comm, "# unbalanced transport: no certified bounds (they bound balanced OT); the objective adds rho KL(marginal | weights) per relaxed side\n"));
+    PetscCall(PetscPrintf(s->comm, "unbalanced_objective = %.17g\n", (double)r->unbalanced_objective));
+    PetscCall(PetscPrintf(s->comm, "transported_mass = %.17g\n", (double)r->transported_mass));
+    PetscCall(PetscPrintf(s->comm, "kl_a = %.17g\nkl_b = %.17g\n", (double)r->kl_a, (double)r->kl_b));
+  } else {
+    PetscCall(PetscPrintf(s->comm, "lower_bound = %.17g\n", (double)r->lower_bound));
+    PetscCall(PetscPrintf(s->comm, "upper_bound = %.17g\n", (double)r->upper_bound));
+  }
   PetscCall(PetscPrintf(s->comm, "eps = %.17g\n", (double)r->eps));
   PetscCall(PetscPrintf(s->comm, "transport_cost = %.17g\n", (double)r->transport_cost));
   PetscCall(PetscPrintf(s->comm, "dual_objective = %.17g\n", (double)r->dual_objective));

@@ -5,6 +5,7 @@
 #include <otsolve.h>
 #include <hdf5.h>
 #include <petscksp.h>
+#include <math.h>
 
 /* Turns a negative HDF5 status into a PETSc error on PETSC_COMM_SELF. */
 #define OTH5Call(expr) \
@@ -33,10 +34,46 @@ struct _p_OTProblem {
   PetscReal   mass;      /* sum of a (= sum of b) */
   PetscReal   mass_tol;  /* -ot_mass_tol: accepted relative mismatch of sum(a) and sum(b) */
   PetscBool   normalize; /* -ot_normalize: rescale both measures to mass 1 */
+  PetscReal   rho_a, rho_b; /* -ot_unbalanced_a, _b: the KL penalties of the marginals (unbalanced transport); infinite: hard constraints */
   PetscBool   symmetric; /* the problem (X, X) with a = b (OTSolveSymmetric): the optimum has f = g (symmetric.c) */
   char        source[PETSC_MAX_PATH_LEN];
   char        weight_names[2][320]; /* a and b in messages: /a, /b, or FILE:/path where given elsewhere */
 };
+
+/* Whether a marginal is relaxed (unbalanced transport, a finite KL penalty rho) rather than a hard constraint. */
+static inline PetscBool OTRelaxed(PetscReal rho)
+{
+  return (PetscBool)(rho < PETSC_INFINITY);
+}
+
+/* Whether a problem is unbalanced: a marginal relaxed (-ot_unbalanced). */
+#define OTProblemIsUnbalanced(pb) (OTRelaxed((pb)->rho_a) || OTRelaxed((pb)->rho_b))
+
+/* The dual's term of one marginal with weights w and potential f: <w, f> for a hard constraint, and for a relaxed one
+   (KL penalty rho) -rho <w, exp(-f/rho) - 1>, the Legendre transform of rho KL(. | w) at -f. */
+static inline PetscReal OTMarginalDualTerm(PetscReal rho, PetscReal w, PetscReal f)
+{
+  return OTRelaxed(rho) ? -rho * w * expm1(-f / rho) : w * f;
+}
+
+/* The factor of the damped Sinkhorn update of a potential (Chizat et al. 2018): rho / (rho + eps) for a relaxed marginal,
+   1 for a hard one. */
+static inline PetscReal OTDamping(PetscReal rho, PetscReal eps)
+{
+  return OTRelaxed(rho) ? rho / (rho + eps) : 1.0;
+}
+
+/* The marginal that a potential f asks for at the optimum: w for a hard constraint, w exp(-f/rho) for a relaxed one. */
+static inline PetscReal OTMarginalTarget(PetscReal rho, PetscReal w, PetscReal f)
+{
+  return OTRelaxed(rho) ? w * PetscExpReal(-f / rho) : w;
+}
+
+/* One term of the generalised KL divergence KL(x | y) = sum x log(x / y) - x + y. */
+static inline PetscReal OTKLTerm(PetscReal x, PetscReal y)
+{
+  return (x > 0 ? x * PetscLogReal(x / y) : 0.0) - x + y;
+}
 
 #include "kernel.h" /* the row-kernel layer: how the entries of rows of C and P are obtained */
 
@@ -123,6 +160,7 @@ struct _p_OTSolver {
   PetscReal monitor_seconds; /* without monitor_every: a progress line this often */
   PetscReal last_monitor;
   OTMethod  method;
+  PetscBool method_given; /* -ot_method was given (not the default) */
   PetscInt  warmup_max;        /* SNS: most Sinkhorn sweeps before the first Newton step */
   PetscReal newton_switch;     /* SNS: leave the warm-up when the marginal error is below this fraction of the mass */
   PetscInt  fallback_sweeps;   /* SNS: Sinkhorn sweeps after a failed Newton step */

@@ -292,6 +292,13 @@ static PetscErrorCode Run(int *exit_status)
   PetscCall(PetscOptionsHasHelp(NULL, &help_only));
   PetscCall(OTProblemCreate(PETSC_COMM_WORLD, &problem));
   PetscCall(OTProblemSetFromOptions(problem));
+  {
+    PetscReal rho_a, rho_b;
+
+    PetscCall(OTProblemGetRelaxation(problem, &rho_a, &rho_b));
+    PetscCheck((isinf(rho_a) && isinf(rho_b)) || !(o.divergence || o.has_pairs), PETSC_COMM_WORLD, OT_ERR_INPUT,
+               "-ot_unbalanced: %s not implemented for unbalanced transport yet (its debiasing terms differ); solve single problems", o.has_pairs ? "-pairs is" : "-ot_divergence is");
+  }
   PetscCall(OTSolverCreate(PETSC_COMM_WORLD, &solver));
   PetscCall(OTSolverSetFromOptions(solver));
   error_record.reading_options = PETSC_FALSE;

@@ -27,6 +27,8 @@ PetscErrorCode OTProblemCreate(MPI_Comm comm, OTProblem *problem)
   pb->comm     = comm;
   pb->refct    = 1;
   pb->mass_tol = 1e-6;
+  pb->rho_a    = PETSC_INFINITY;
+  pb->rho_b    = PETSC_INFINITY;
   PetscCallMPI(MPI_Comm_rank(comm, &pb->rank));
   PetscCallMPI(MPI_Comm_size(comm, &pb->size));
   PetscCall(PetscStrcpy(pb->source, "(empty)"));
@@ -79,14 +81,26 @@ PetscErrorCode OTProblemMemoryBytes(OTProblem pb, double *bytes)
 
 PetscErrorCode OTProblemSetFromOptions(OTProblem pb)
 {
+  PetscReal rho     = PETSC_INFINITY;
+  PetscBool rho_set = PETSC_FALSE;
+
   PetscFunctionBegin;
   PetscOptionsBegin(pb->comm, NULL, "Problem input (otsolve)", NULL);
   PetscCall(PetscOptionsReal("-ot_mass_tol", "Accepted relative difference of the total masses sum(a) and sum(b); b is then scaled to sum(a)", NULL,
                              pb->mass_tol, &pb->mass_tol, NULL));
   PetscCall(PetscOptionsBool("-ot_normalize", "Rescale both measures to total mass 1 (with a warning if their masses differ) instead of refusing a mismatch",
                              NULL, pb->normalize, &pb->normalize, NULL));
+  PetscCall(PetscOptionsReal("-ot_unbalanced", "Unbalanced transport: both marginals relaxed by rho KL (POT's reg_m), so the masses may differ; inf: balanced",
+                             NULL, rho, &rho, &rho_set));
+  if (rho_set) pb->rho_a = pb->rho_b = rho;
+  PetscCall(PetscOptionsReal("-ot_unbalanced_a", "Unbalanced transport: the KL penalty of P1 against a alone (inf: a hard constraint)", NULL, pb->rho_a, &pb->rho_a,
+                             NULL));
+  PetscCall(PetscOptionsReal("-ot_unbalanced_b", "Unbalanced transport: the KL penalty of P^T 1 against b alone (inf: a hard constraint)", NULL, pb->rho_b,
+                             &pb->rho_b, NULL));
   PetscOptionsEnd();
   PetscCheck(pb->mass_tol >= 0, pb->comm, OT_ERR_INPUT, "-ot_mass_tol must be non-negative, got %g", (double)pb->mass_tol);
+  PetscCheck(pb->rho_a > 0 && pb->rho_b > 0 && !PetscIsNanReal(pb->rho_a) && !PetscIsNanReal(pb->rho_b), pb->comm, OT_ERR_INPUT,
+             "-ot_unbalanced: rho must be positive (or inf for a hard marginal constraint); got rho_a = %g, rho_b = %g", (double)pb->rho_a, (double)pb->rho_b);
   PetscFunctionReturn(0);
 }
 
@@ -159,6 +173,14 @@ PetscErrorCode OTProblemGetWeights(OTProblem pb, const PetscReal *a[], const Pet
   PetscFunctionBegin;
   if (a) *a = pb->a;
   if (b) *b = pb->b;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTProblemGetRelaxation(OTProblem pb, PetscReal *rho_a, PetscReal *rho_b)
+{
+  PetscFunctionBegin;
+  if (rho_a) *rho_a = OTRelaxed(pb->rho_a) ? pb->rho_a : INFINITY;
+  if (rho_b) *rho_b = OTRelaxed(pb->rho_b) ? pb->rho_b : INFINITY;
   PetscFunctionReturn(0);
 }
 
@@ -250,7 +272,7 @@ PetscErrorCode OTProblemFinalize(OTProblem pb, const char what[])
   size_t    local_len = (size_t)pb->n_local * (size_t)pb->m;
   int64_t   bad;
   PetscReal sums[2] = {0, 0}, mass_a, mass_b, mass_tol = pb->mass_tol, local_max = 0.0;
-  PetscBool any_zero_local = PETSC_FALSE, any_zero, normalize = pb->normalize;
+  PetscBool any_zero_local = PETSC_FALSE, any_zero, normalize = pb->normalize, unbalanced = OTProblemIsUnbalanced(pb);
 
   PetscFunctionBegin;
   for (int kind = 0; kind < 2 && pb->cost_kind == OT_COST_DENSE; kind++) { /* point clouds: coordinates checked at load, costs >= 0 by construction */
@@ -285,20 +307,30 @@ PetscErrorCode OTProblemFinalize(OTProblem pb, const char what[])
   PetscCheck(mass_a > 0 && mass_b > 0, pb->comm, OT_ERR_INPUT, "%s: the weights %s are all zero", what, mass_a > 0 ? "/b" : "/a");
   PetscCheck(!any_zero, pb->comm, OT_ERR_INPUT,
              "%s: a weight in /a or /b is zero; the log-domain solver needs positive weights: drop the zero-weight points or add a small floor", what);
-  PetscCheck(normalize || PetscAbsReal(mass_a - mass_b) <= mass_tol * PetscMax(mass_a, mass_b), pb->comm, OT_ERR_INPUT,
-             "%s: total masses differ: sum(a) = %.17g, sum(b) = %.17g (relative difference %.3g > -ot_mass_tol %g; -ot_normalize rescales both to 1)", what,
-             (double)mass_a, (double)mass_b, (double)(PetscAbsReal(mass_a - mass_b) / PetscMax(mass_a, mass_b)), (double)mass_tol);
-  if (normalize) {
-    /* both measures become probability measures: costs and bounds are then per unit of mass */
-    if (PetscAbsReal(mass_a - mass_b) > mass_tol * PetscMax(mass_a, mass_b))
-      PetscCall(PetscPrintf(pb->comm, "otsolve: warning: %s: total masses differ (sum(a) = %.17g, sum(b) = %.17g); -ot_normalize rescales both to 1\n", what,
-                            (double)mass_a, (double)mass_b));
-    for (PetscInt i = 0; i < pb->n_local; i++) pb->a[i] /= mass_a;
-    mass_a = 1.0; /* b is divided by its own mass just below */
+  if (unbalanced) { /* the masses may differ: each side keeps its own (-ot_normalize: each rescaled to 1) */
+    if (normalize) {
+      for (PetscInt i = 0; i < pb->n_local; i++) pb->a[i] /= mass_a;
+      for (PetscInt j = 0; j < pb->m; j++) pb->b[j] /= mass_b;
+      mass_a = mass_b = 1.0;
+    }
+    pb->mass = PetscMax(mass_a, mass_b);
+  } else {
+    PetscCheck(normalize || PetscAbsReal(mass_a - mass_b) <= mass_tol * PetscMax(mass_a, mass_b), pb->comm, OT_ERR_INPUT,
+               "%s: total masses differ: sum(a) = %.17g, sum(b) = %.17g (relative difference %.3g > -ot_mass_tol %g; -ot_normalize rescales both to 1, "
+               "-ot_unbalanced RHO relaxes the marginals)",
+               what, (double)mass_a, (double)mass_b, (double)(PetscAbsReal(mass_a - mass_b) / PetscMax(mass_a, mass_b)), (double)mass_tol);
+    if (normalize) {
+      /* both measures become probability measures: costs and bounds are then per unit of mass */
+      if (PetscAbsReal(mass_a - mass_b) > mass_tol * PetscMax(mass_a, mass_b))
+        PetscCall(PetscPrintf(pb->comm, "otsolve: warning: %s: total masses differ (sum(a) = %.17g, sum(b) = %.17g); -ot_normalize rescales both to 1\n", what,
+                              (double)mass_a, (double)mass_b));
+      for (PetscInt i = 0; i < pb->n_local; i++) pb->a[i] /= mass_a;
+      mass_a = 1.0; /* b is divided by its own mass just below */
+    }
+    /* within the tolerance, scale b so that both masses agree to rounding: the plan's marginals must be consistent */
+    for (PetscInt j = 0; j < pb->m; j++) pb->b[j] *= mass_a / mass_b;
+    pb->mass = mass_a;
   }
-  /* within the tolerance, scale b so that both masses agree to rounding: the plan's marginals must be consistent */
-  for (PetscInt j = 0; j < pb->m; j++) pb->b[j] *= mass_a / mass_b;
-  pb->mass = mass_a;
   if (pb->cost_kind == OT_COST_DENSE) { /* decided alike on every rank (a rank without rows has cost == NULL) */
     for (size_t k = 0; k < local_len; k++) local_max = PetscMax(local_max, pb->cost[k]);
     PetscCallMPI(MPI_Allreduce(&local_max, &pb->cost_max, 1, MPIU_REAL, MPIU_MAX, pb->comm));

@@ -90,16 +90,17 @@ static PetscErrorCode WriteResultFile(void *ctx, hid_t file, hid_t xfer)
   const OTPlanCount *plan    = &((ResultContext *)ctx)->plan;
   OTProblem          pb      = s->problem;
   OTResult          *r       = &s->result;
-  const PetscReal    reals[] = {r->transport_cost, r->dual_objective,     r->entropic_cost, r->marginal_error, r->lower_bound, r->upper_bound, r->eps, s->tol,
-                                r->solve_time,     r->solve_time_restored};
+  const PetscReal    reals[] = {r->transport_cost, r->dual_objective, r->entropic_cost, r->marginal_error, r->eps, s->tol, r->solve_time, r->solve_time_restored};
+  const PetscReal    bounds[] = {r->lower_bound, r->upper_bound}, unbalanced[] = {r->unbalanced_objective, r->transported_mass, r->kl_a, r->kl_b, OTRelaxed(pb->rho_a) ? pb->rho_a : INFINITY, OTRelaxed(pb->rho_b) ? pb->rho_b : INFINITY};
   const PetscReal    distances[] = {r->wasserstein, r->wasserstein_lower, r->wasserstein_upper};
   const PetscInt     ints[]      = {s->eps_stages, r->iterations_sinkhorn, r->iterations_newton, r->converged ? 1 : 0, pb->n, pb->m, s->size};
 
   PetscFunctionBegin;
   PetscCall(OTH5WriteState(s, file, xfer));
-  PetscCall(OTH5WriteAttrsReal(file,
-                               "transport_cost dual_objective entropic_cost marginal_error lower_bound upper_bound eps tol solve_time solve_time_restored", 10,
-                               reals));
+  PetscCall(OTH5WriteAttrsReal(file, "transport_cost dual_objective entropic_cost marginal_error eps tol solve_time solve_time_restored", 8, reals));
+  /* the certified bounds hold for balanced transport; an unbalanced problem has its objective and KL terms instead */
+  if (OTProblemIsUnbalanced(pb)) PetscCall(OTH5WriteAttrsReal(file, "unbalanced_objective transported_mass kl_a kl_b rho_a rho_b", 6, unbalanced));
+  else PetscCall(OTH5WriteAttrsReal(file, "lower_bound upper_bound", 2, bounds));
   /* the Wasserstein values for costs |x - y|^p only, the divergence where it was computed */
   if (!PetscIsNanReal(r->wasserstein)) PetscCall(OTH5WriteAttrsReal(file, "wasserstein wasserstein_lower wasserstein_upper", 3, distances));
   if (s->variant == OT_SINKHORN_TRUNCATED) PetscCall(OTH5WriteAttrDouble(file, "dropped_mass", r->dropped_mass));

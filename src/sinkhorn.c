@@ -51,7 +51,7 @@ _Static_assert(1 + FLAG_COUNT <= OT_COLUMN_EXTRA, "the sweep's scalars must fit 
 OT_HOT_LOOP static void LogSweepRows(OTProblem pb, PetscReal eps, PetscReal *f, const PetscReal *g, PetscReal *row_plan, PetscBool use_kernel,
                                      OTKernelStore *store, PetscReal scaling_max, PetscReal *u, PetscReal *col_sum, PetscReal flags[FLAG_COUNT])
 {
-  const PetscReal inv_eps = 1.0 / eps, *a = pb->a;
+  const PetscReal inv_eps = 1.0 / eps, *a = pb->a, damp = OTDamping(pb->rho_a, eps);
 
   for (PetscInt j = 0; j < pb->m; j++) col_sum[j] = 0.0;
   for (PetscInt i = 0; i < pb->n_local; i++) {
@@ -66,14 +66,14 @@ OT_HOT_LOOP static void LogSweepRows(OTProblem pb, PetscReal eps, PetscReal *f, 
       row = OTKernelPlanRow(pb, i, f_i, g, inv_eps, out);
       flags[FLAG_RESCUED_ROW] += 1;
     }
-    scaling = a[i] / row.sum;
+    f[i]    = damp * (f_i + eps * (PetscLogReal(a[i]) - PetscLogReal(row.sum))); /* damp < 1: relaxed marginal, unbalanced */
+    scaling = damp == 1.0 ? a[i] / row.sum : PetscExpReal((f[i] - f_i) * inv_eps);
     if (use_kernel) {
       store->f_ref[i] = f_i;
       u[i]            = scaling;
       flags[FLAG_SCALING_OUT_OF_RANGE] += !OTScalingInRange(scaling, scaling_max);
       if (store->k_single) OTKernelStoreSingle(store, i, &row);
     }
-    f[i] = f_i + eps * (PetscLogReal(a[i]) - PetscLogReal(row.sum));
     OTRowAxpy(&row, scaling, col_sum);
   }
 }
@@ -129,7 +129,7 @@ static PetscErrorCode RescueColumns(OTSolver s, PetscInt count, const PetscInt c
     }
   }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, col_lse, count, type, op, s->comm));
-  for (PetscInt k = 0; k < count; k++) s->g[columns[k]] = s->eps * (PetscLogReal(pb->b[columns[k]]) - OTLogSumValue(&col_lse[k]));
+  for (PetscInt k = 0; k < count; k++) s->g[columns[k]] = OTDamping(pb->rho_b, s->eps) * s->eps * (PetscLogReal(pb->b[columns[k]]) - OTLogSumValue(&col_lse[k]));
   PetscCall(PetscFree2(col_lse, costs));
   PetscFunctionReturn(0);
 }
@@ -147,10 +147,11 @@ static PetscErrorCode LogUpdateG(OTSolver s, PetscInt *rescue_columns)
 {
   OTProblem pb           = s->problem;
   PetscInt  rescue_count = 0;
+  PetscReal damp         = OTDamping(pb->rho_b, s->eps);
 
   PetscFunctionBegin;
   for (PetscInt j = 0; j < pb->m; j++) {
-    if (s->col_sum[j] >= OT_TINY) s->g[j] += s->eps * (PetscLogReal(pb->b[j]) - PetscLogReal(s->col_sum[j]));
+    if (s->col_sum[j] >= OT_TINY) s->g[j] = damp * (s->g[j] + s->eps * (PetscLogReal(pb->b[j]) - PetscLogReal(s->col_sum[j])));
     else rescue_columns[rescue_count++] = j;
   }
   if (rescue_count) PetscCall(RescueColumns(s, rescue_count, rescue_columns));
@@ -200,7 +201,7 @@ static PetscReal Sweep(OTSolver s, PetscBool absorbed, PetscBool use_kernel, Pet
     if (use_kernel) memcpy(s->store.g_ref, s->g, sizeof(PetscReal) * (size_t)m);
     LogSweepRows(pb, s->eps, s->f, s->g, s->row_plan, use_kernel, &s->store, scaling_max, s->u, s->col_sum, flags);
     if (use_kernel && !single) s->store.eps = s->eps; /* (f_ref, g_ref, kernel) are consistent again */
-    for (PetscInt i = 0; i < n_local; i++) af += pb->a[i] * s->f[i];
+    for (PetscInt i = 0; i < n_local; i++) af += OTMarginalDualTerm(pb->rho_a, pb->a[i], s->f[i]);
   }
   return af;
 }

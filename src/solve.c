@@ -22,7 +22,7 @@ static PetscErrorCode SetOutcome(OTSolver s, PetscBool converged)
     /* costs that are a distance to a power p: W_p = (transport cost)^(1/p), and so for the bounds */
     PetscReal p = OTCostExponent(s->problem->cost_kind, s->problem->cost_power);
 
-    if (p > 0) {
+    if (p > 0 && !OTProblemIsUnbalanced(s->problem)) {
       r->wasserstein       = PetscPowReal(PetscMax(r->transport_cost, 0.0), 1.0 / p);
       r->wasserstein_lower = PetscPowReal(PetscMax(r->lower_bound, 0.0), 1.0 / p);
       r->wasserstein_upper = PetscPowReal(PetscMax(r->upper_bound, 0.0), 1.0 / p);
@@ -77,7 +77,7 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   s->last_monitor = s->solve_start;
   PetscCall(PetscStrcpy(r->status, ""));
   r->reason      = OT_REASON_NONE;
-  r->wasserstein = r->wasserstein_lower = r->wasserstein_upper = r->sinkhorn_divergence = NAN;
+  r->wasserstein = r->wasserstein_lower = r->wasserstein_upper = r->sinkhorn_divergence = r->unbalanced_objective = NAN;
   r->divergence_converged                                                               = PETSC_FALSE;
   r->iterations_sinkhorn = r->iterations_newton = 0;
   r->checkpoint_failures                        = 0;
@@ -121,7 +121,8 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   r->converged  = PETSC_FALSE;
   if (r->reason == OT_REASON_INTERRUPTED) PetscFunctionReturn(0);
   PetscCall(PetscLogStagePush(OT_STAGE_FINISH));
-  if (s->variant == OT_SINKHORN_TRUNCATED) PetscCall(OTTruncatedBounds(s, &r->lower_bound, &r->upper_bound));
+  if (OTProblemIsUnbalanced(s->problem)) r->lower_bound = r->upper_bound = NAN; /* the bounds are on balanced OT (docs/design.md §1) */
+  else if (s->variant == OT_SINKHORN_TRUNCATED) PetscCall(OTTruncatedBounds(s, &r->lower_bound, &r->upper_bound));
   else PetscCall(OTComputeBounds(s->problem, s->eps, s->f, s->g, &r->lower_bound, &r->upper_bound));
   PetscCall(PetscLogStagePop());
   PetscCall(SetOutcome(s, converged));

@@ -69,7 +69,7 @@ PetscErrorCode OTSolverSetFromOptions(OTSolver s)
   PetscCall(PetscOptionsReal("-ot_tol", "Stop when the marginal error |P1-a|_1 + |P^T1-b|_1 is at most this", NULL, s->tol, &s->tol, NULL));
   PetscCheck(s->tol > 0, s->comm, OT_ERR_INPUT, "-ot_tol must be positive, got %g", (double)s->tol);
   PetscCall(PetscOptionsEnum("-ot_method", "sns (default): Sinkhorn sweeps, then sparse Newton steps; sinkhorn: sweeps only", NULL, OTMethods,
-                             (PetscEnum)s->method, (PetscEnum *)&s->method, NULL));
+                             (PetscEnum)s->method, (PetscEnum *)&s->method, &s->method_given));
   PetscCall(PetscOptionsInt("-ot_max_it", "Largest number of iterations in all (Sinkhorn sweeps + Newton steps)", NULL, s->max_it, &s->max_it, NULL));
   PetscCheck(s->max_it >= 0, s->comm, OT_ERR_INPUT, "-ot_max_it must be non-negative, got %" PetscInt_FMT, s->max_it);
   PetscCall(PetscOptionsName("-ot_monitor", "Print a progress line every k iterations: -ot_monitor [k], k = 1 if omitted (default: off)", NULL, &set));
@@ -93,6 +93,23 @@ PetscErrorCode OTSolverSetFromOptions(OTSolver s)
   PetscFunctionReturn(0);
 }
 
+/* Unbalanced transport (-ot_unbalanced) runs log-domain Sinkhorn sweeps with damped updates; the stored-kernel variants
+   and Newton's steps do not handle relaxed marginals yet: refused where asked for, left out where they are defaults. */
+static PetscErrorCode SetUpUnbalanced(OTSolver s)
+{
+  OTProblem pb = s->problem;
+
+  PetscFunctionBegin;
+  if (!OTProblemIsUnbalanced(pb)) PetscFunctionReturn(0);
+  PetscCheck(s->variant == OT_SINKHORN_AUTO || s->variant == OT_SINKHORN_LOG, s->comm, OT_ERR_INPUT,
+             "-ot_unbalanced: -ot_sinkhorn_variant %s does not handle relaxed marginals yet; use log (the default picks it)", OTSinkhornVariants[s->variant]);
+  PetscCheck(!(s->method_given && s->method == OT_METHOD_SNS), s->comm, OT_ERR_INPUT,
+             "-ot_unbalanced: -ot_method sns does not handle relaxed marginals yet; use -ot_method sinkhorn (the default for unbalanced problems)");
+  s->variant = OT_SINKHORN_LOG;
+  s->method  = OT_METHOD_SINKHORN;
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode OTSolverSetUp(OTSolver s)
 {
   OTProblem pb = s->problem;
@@ -103,6 +120,7 @@ PetscErrorCode OTSolverSetUp(OTSolver s)
   if (s->eps <= 0) s->eps = s->eps_rel * pb->cost_max;
   PetscCheck(s->eps > 0, s->comm, OT_ERR_INPUT, "%s: all costs are zero, so eps = %g x max C is zero; give -ot_eps", pb->source, (double)s->eps_rel);
   PetscCall(OTSolverBuildEpsSchedule(s));
+  PetscCall(SetUpUnbalanced(s));
   PetscCall(OTSinkhornChooseVariant(s));
   PetscCall(PetscFree4(s->f, s->g, s->row_plan, s->col_sum));
   PetscCall(PetscCalloc4(pb->n_local, &s->f, pb->m, &s->g, pb->m, &s->row_plan, pb->m + OT_COLUMN_EXTRA, &s->col_sum));

@@ -143,7 +143,9 @@ class Result:
     transport_cost: <M, P> of the entropic plan P, the value of POT's `ot.sinkhorn2` with reg = eps.
     dual_objective, entropic_cost: the regularised value (entropy sum P (log P - 1), see the README's
         Conventions).
-    lower_bound, upper_bound: certified bounds on the exact, unregularised cost (POT's `ot.emd2`).
+    lower_bound, upper_bound: certified bounds on the exact, unregularised cost (POT's `ot.emd2`); None for
+        unbalanced transport (option unbalanced=rho), which has unbalanced_objective, transported_mass, kl_a and
+        kl_b instead (docs/design.md §1), else None.
     wasserstein, wasserstein_lower, wasserstein_upper: for point-cloud costs |x - y|^p, transport_cost^(1/p)
         (an estimate above W_p) and the certified bounds on W_p; None for a cost matrix M.
     f, g: the dual potentials in cost units: P_ij = exp((f_i + g_j - M_ij) / eps). (POT's `log=True` returns
@@ -162,8 +164,6 @@ class Result:
     transport_cost: float
     dual_objective: float
     entropic_cost: float
-    lower_bound: float
-    upper_bound: float
     marginal_error: float
     eps: float
     converged: bool
@@ -174,6 +174,12 @@ class Result:
     g: np.ndarray
     history: dict
     attrs: dict
+    lower_bound: Optional[float] = None
+    upper_bound: Optional[float] = None
+    unbalanced_objective: Optional[float] = None
+    transported_mass: Optional[float] = None
+    kl_a: Optional[float] = None
+    kl_b: Optional[float] = None
     wasserstein: Optional[float] = None
     wasserstein_lower: Optional[float] = None
     wasserstein_upper: Optional[float] = None
@@ -214,8 +220,12 @@ def read_result(path):
         transport_cost=attrs["transport_cost"],
         dual_objective=attrs["dual_objective"],
         entropic_cost=attrs["entropic_cost"],
-        lower_bound=attrs["lower_bound"],
-        upper_bound=attrs["upper_bound"],
+        lower_bound=attrs.get("lower_bound"),
+        upper_bound=attrs.get("upper_bound"),
+        unbalanced_objective=attrs.get("unbalanced_objective"),
+        transported_mass=attrs.get("transported_mass"),
+        kl_a=attrs.get("kl_a"),
+        kl_b=attrs.get("kl_b"),
         marginal_error=attrs["marginal_error"],
         eps=attrs["eps"],
         converged=bool(attrs["converged"]),

@@ -343,3 +343,20 @@ def test_readme_example_runs(tmp_path):
     assert cli.returncode == 0, cli.stderr
     cli_cost = otsolve._run.parse_summary(cli.stdout)["transport_cost"]
     assert api_cost == pytest.approx(pot_cost, rel=1e-7) and cli_cost == pytest.approx(api_cost, rel=1e-7)
+
+
+def test_unbalanced_against_pot():
+    """unbalanced=rho (POT's reg_m): the plan and <M, P> of POT's sinkhorn_unbalanced, and the unbalanced fields."""
+    import ot
+    rng = np.random.default_rng(4)
+    X, Y = rng.normal(size=(60, 2)), rng.normal(size=(40, 2)) + 0.5
+    a, b = np.full(60, 1 / 60), np.full(40, 1.5 / 40)
+    M = ot.dist(X, Y)
+    P_pot = ot.unbalanced.sinkhorn_unbalanced(a, b, M, 0.1, 1.0, method="sinkhorn_stabilized", numItermax=100000, stopThr=1e-15)
+    res = otsolve.solve(a, b, M, 0.1, ranks=RANKS, unbalanced=1.0, tol=1e-12)
+    P = np.exp((res.f[:, None] + res.g[None, :] - M) / 0.1)
+    assert res.converged and res.lower_bound is None and res.upper_bound is None
+    assert np.abs(P - P_pot).sum() <= 1e-9 * P_pot.sum()
+    assert abs(res.transport_cost - (P_pot * M).sum()) <= 1e-9 * (P_pot * M).sum()
+    assert abs(res.transported_mass - P_pot.sum()) <= 1e-9 * P_pot.sum()
+    assert abs(res.unbalanced_objective - res.dual_objective) <= 1e-9 * abs(res.dual_objective)
