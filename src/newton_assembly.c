@@ -85,7 +85,7 @@ static PetscErrorCode AssembleSetValues(OTSolver s, const PetscInt *row_ptr, con
     PetscInt row = nt->vec_start + i, count = 1;
 
     cols[0] = row;
-    vals[0] = nt->row_sum[i] * (1.0 + shift);
+    vals[0] = nt->row_sum[i] * (1.0 + shift) + OTMarginalCurvature(pb->rho_a, pb->a[i], s->f[i], s->eps);
     for (PetscInt k = row_ptr[i]; k < row_ptr[i + 1]; k++, count++) {
       cols[count] = nt->g_index[kept_col[k]];
       vals[count] = kept_val[k];
@@ -100,7 +100,7 @@ static PetscErrorCode AssembleSetValues(OTSolver s, const PetscInt *row_ptr, con
   }
   for (PetscInt j = nt->g_start; j < nt->g_end; j++) {
     PetscInt  row  = nt->g_index[j];
-    PetscReal diag = nt->col_sum[j] * (1.0 + shift);
+    PetscReal diag = nt->col_sum[j] * (1.0 + shift) + OTMarginalCurvature(pb->rho_b, pb->b[j], s->g[j], s->eps);
 
     PetscCall(MatSetValues(*A, 1, &row, 1, &row, &diag, INSERT_VALUES));
   }
@@ -252,7 +252,7 @@ static PetscErrorCode AssembleSplit(OTSolver s, const PetscInt *row_ptr, PetscIn
   /* f rows: the diagonal (local column i) first, then the kept entries in order of j */
   for (PetscInt i = 0; i < n_local; i++) {
     split->dj[d_cursor[i]]   = i;
-    split->da[d_cursor[i]++] = nt->row_sum[i] * (1.0 + shift);
+    split->da[d_cursor[i]++] = nt->row_sum[i] * (1.0 + shift) + OTMarginalCurvature(pb->rho_a, pb->a[i], s->f[i], s->eps);
     for (PetscInt k = row_ptr[i]; k < row_ptr[i + 1]; k++) {
       PetscInt j = kept_col[k];
 
@@ -280,8 +280,10 @@ static PetscErrorCode AssembleSplit(OTSolver s, const PetscInt *row_ptr, PetscIn
       }
     }
   for (PetscInt r = n_local; r < local; r++) {
+    PetscInt j = nt->g_start + r - n_local;
+
     split->dj[d_cursor[r]]   = r;
-    split->da[d_cursor[r]++] = nt->col_sum[nt->g_start + r - n_local] * (1.0 + shift);
+    split->da[d_cursor[r]++] = nt->col_sum[j] * (1.0 + shift) + OTMarginalCurvature(pb->rho_b, pb->b[j], s->g[j], s->eps);
   }
   PetscCall(PetscFree2(d_cursor, o_cursor));
   PetscCall(PetscFree2(recv_counts, recv_displs));

@@ -231,8 +231,8 @@ PetscErrorCode OTNewtonSparsify(OTSolver s, OTNewtonInfo *info, OTKept *kept)
     col_max[j].row   = (int)nt->col_max_row[j];
   }
   for (PetscInt i = 0; i < n_local; i++) {
-    row_error += PetscAbsReal(nt->row_sum[i] - pb->a[i]);
-    af += pb->a[i] * s->f[i];
+    row_error += PetscAbsReal(nt->row_sum[i] - OTMarginalTarget(pb->rho_a, pb->a[i], s->f[i]));
+    af += OTMarginalDualTerm(pb->rho_a, pb->a[i], s->f[i]);
   }
   nt->col_sum[m]     = row_error;
   nt->col_sum[m + 1] = af;

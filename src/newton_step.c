@@ -168,7 +168,7 @@ OT_HOT_LOOP static void TrialRows(OTSolver s, PetscReal alpha, const PetscReal *
 
   for (PetscInt j = 0; j < m; j++) nt->col_sum[j] = 0.0;
   sums[0] = sums[1] = sums[2] = 0.0;
-  for (PetscInt i = 0; i < n_local; i++) sums[0] += a[i] * (f[i] + alpha * df[i]);
+  for (PetscInt i = 0; i < n_local; i++) sums[0] += OTMarginalDualTerm(pb->rho_a, a[i], f[i] + alpha * df[i]);
   if (u) {
     for (PetscInt i = 0; i < n_local; i += 4) {
       PetscInt  rows = PetscMin(4, n_local - i);
@@ -181,7 +181,7 @@ OT_HOT_LOOP static void TrialRows(OTSolver s, PetscReal alpha, const PetscReal *
         PetscReal row_sum = u[i + r] * dots[r];
 
         scale[r] = u[i + r];
-        sums[1] += PetscAbsReal(row_sum - a[i + r]);
+        sums[1] += PetscAbsReal(row_sum - OTMarginalTarget(pb->rho_a, a[i + r], f[i + r] + alpha * df[i + r]));
         sums[2] += row_sum;
       }
       OTQuadAxpy(&quad, scale, nt->col_sum);
@@ -193,7 +193,7 @@ OT_HOT_LOOP static void TrialRows(OTSolver s, PetscReal alpha, const PetscReal *
     OTRow row = OTKernelPlanRow(pb, i, f[i] + alpha * df[i], nt->g_trial, 1.0 / s->eps, s->row_plan);
 
     OTRowAxpy(&row, 1.0, nt->col_sum);
-    sums[1] += PetscAbsReal(row.sum - a[i]);
+    sums[1] += PetscAbsReal(row.sum - OTMarginalTarget(pb->rho_a, a[i], f[i] + alpha * df[i]));
     sums[2] += row.sum;
   }
 }
@@ -230,10 +230,12 @@ static PetscErrorCode SolveDirection(OTSolver s, Mat A, OTNewtonInfo *info)
   PetscFunctionBegin;
   PetscCall(PetscLogEventBegin(OT_EVENT_KSP, 0, 0, 0, 0));
   PetscCall(VecGetArray(nt->rhs, &rhs));
-  for (PetscInt i = 0; i < n_local; i++) rhs[i] = s->eps * (pb->a[i] - nt->row_sum[i]);
-  for (PetscInt j = nt->g_start; j < nt->g_end; j++) rhs[n_local + j - nt->g_start] = s->eps * (pb->b[j] - nt->col_sum[j]);
+  for (PetscInt i = 0; i < n_local; i++) rhs[i] = s->eps * (OTMarginalTarget(pb->rho_a, pb->a[i], s->f[i]) - nt->row_sum[i]);
+  for (PetscInt j = nt->g_start; j < nt->g_end; j++)
+    rhs[n_local + j - nt->g_start] = s->eps * (OTMarginalTarget(pb->rho_b, pb->b[j], s->g[j]) - nt->col_sum[j]);
   PetscCall(VecRestoreArray(nt->rhs, &rhs));
-  PetscCall(MatNullSpaceRemove(nt->null_space, nt->rhs));
+  /* (1, -1) is a null direction only when both marginals are hard: a relaxed one adds its curvature to the diagonal */
+  if (!OTProblemIsUnbalanced(pb)) PetscCall(MatNullSpaceRemove(nt->null_space, nt->rhs));
   PetscCall(KSPSetOperators(nt->ksp, A, A));
   if (!nt->rtol_given) {
     /* inexact Newton (Eisenstat-Walker's choice 2 with exponent 2 would track the same): solve to the relative
@@ -291,9 +293,9 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   PetscCall(OTSplitArraysFree(&split));
 
   /* directional derivative of D along the step: grad . (df, dg) */
-  for (PetscInt i = 0; i < pb->n_local; i++) slope += (pb->a[i] - nt->row_sum[i]) * nt->df[i];
+  for (PetscInt i = 0; i < pb->n_local; i++) slope += (OTMarginalTarget(pb->rho_a, pb->a[i], s->f[i]) - nt->row_sum[i]) * nt->df[i];
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &slope, 1, MPIU_REAL, MPIU_SUM, s->comm));
-  for (PetscInt j = 0; j < pb->m; j++) slope += (pb->b[j] - nt->col_sum[j]) * nt->dg[j];
+  for (PetscInt j = 0; j < pb->m; j++) slope += (OTMarginalTarget(pb->rho_b, pb->b[j], s->g[j]) - nt->col_sum[j]) * nt->dg[j];
   info->slope = slope;
   PetscFunctionReturn(0);
 }

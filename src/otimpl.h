@@ -75,6 +75,13 @@ static inline PetscReal OTKLTerm(PetscReal x, PetscReal y)
   return (x > 0 ? x * PetscLogReal(x / y) : 0.0) - x + y;
 }
 
+/* eps times the curvature that a relaxed marginal adds to the negated dual's Hessian at potential f (0 for a hard side):
+   the second derivative of rho <w, exp(-f/rho) - 1> is w exp(-f/rho) / rho. */
+static inline PetscReal OTMarginalCurvature(PetscReal rho, PetscReal w, PetscReal f, PetscReal eps)
+{
+  return OTRelaxed(rho) ? eps * w * PetscExpReal(-f / rho) / rho : 0.0;
+}
+
 #include "kernel.h" /* the row-kernel layer: how the entries of rows of C and P are obtained */
 
 typedef enum {

@@ -103,10 +103,7 @@ static PetscErrorCode SetUpUnbalanced(OTSolver s)
   if (!OTProblemIsUnbalanced(pb)) PetscFunctionReturn(0);
   PetscCheck(s->variant == OT_SINKHORN_AUTO || s->variant == OT_SINKHORN_LOG, s->comm, OT_ERR_INPUT,
              "-ot_unbalanced: -ot_sinkhorn_variant %s does not handle relaxed marginals yet; use log (the default picks it)", OTSinkhornVariants[s->variant]);
-  PetscCheck(!(s->method_given && s->method == OT_METHOD_SNS), s->comm, OT_ERR_INPUT,
-             "-ot_unbalanced: -ot_method sns does not handle relaxed marginals yet; use -ot_method sinkhorn (the default for unbalanced problems)");
   s->variant = OT_SINKHORN_LOG;
-  s->method  = OT_METHOD_SINKHORN;
   PetscFunctionReturn(0);
 }
 
