@@ -12,10 +12,9 @@
     command line (-ot_newton_sub_pc_type: the blocks of bjacobi or asm; mg_levels_, fieldsplit_NAME_, ...);
   - the few PETSc options that PETSc 3.18 reads only when something is viewed or at PetscFinalize (LateOptions).
 
-  The suggestion is the name nearest in edit distance among the options that -help lists: the program's option
-  reading and the throwaway KSP run once more with -help set and PETSc's standard output captured. This happens
-  only when there is something to report, and lists exactly what the code reads, so there is no second list of
-  names to keep in step with the code.
+  The dry pass runs before the program reads its options, with -help set and the standard output captured: each
+  read then also prints its option's name, as -help does. The suggestion is the name nearest in edit distance among
+  these, so the names come from the code that reads the options, with no second list to keep in step with it.
 */
 #include "options_check.h"
 #include <petscksp.h>
@@ -46,7 +45,7 @@ static const char *const InitialOptions[] = {"help", "version", "options_file", 
 /* A nested solver under the Newton prefix, and the types PETSc gives it: the throwaway KSP reads their options. */
 typedef struct {
   const char *word, *ksp_type, *pc_type;
-  PetscBool   numbered; /* a name follows: mg_levels_1_, fieldsplit_0_ */
+  PetscBool   named; /* a name follows: fieldsplit_0_, fieldsplit_u_ (others may have a number: mg_levels_1_) */
 } NestedSolver;
 
 static const NestedSolver NestedSolvers[] = {
@@ -136,9 +135,15 @@ static PetscErrorCode NestedPrefix(const char name[], char prefix[], size_t len,
       if (!found) continue;
       at += word_len;
       *nested = &NestedSolvers[k];
-      if (!NestedSolvers[k].numbered) continue;
-      while (at < name_len && name[at] != '_') at++; /* the split's or level's name */
-      if (at < name_len) at++;
+      if (NestedSolvers[k].named) {
+        while (at < name_len && name[at] != '_') at++; /* the split's name */
+        if (at < name_len) at++;
+      } else {
+        size_t digits = at;
+
+        while (digits < name_len && isdigit((unsigned char)name[digits])) digits++;
+        if (digits > at && digits < name_len && name[digits] == '_') at = digits + 1; /* a level's number */
+      }
     }
   }
   if (!found || !*nested || at >= len) PetscFunctionReturn(0);
