@@ -27,8 +27,36 @@ PetscErrorCode OTSolverHistoryAppend(OTSolver s, OTStage stage, PetscInt iterati
   PetscFunctionReturn(0);
 }
 
+/* The seconds left to the tolerance of this eps stage (s->tol) at the recent rate (and the sweeps, sweeps_left); -1
+   where the error is not decreasing, -2 where this stage has had no sweep before this one. The rate: the marginal
+   error's geometric rate per sweep and the seconds per sweep over this stage's Sinkhorn sweeps since the previous
+   progress line (`since`, on the history's clock), at least the last 10 of them. */
+static PetscReal SecondsLeft(OTSolver s, PetscReal since, PetscReal *sweeps_left)
+{
+  const OTHistoryRow *now = &s->history[s->history_len - 1], *then = NULL;
+  PetscReal           rate;
+
+  for (PetscInt k = s->history_len - 2; k >= 0; k--) {
+    const OTHistoryRow *row = &s->history[k];
+
+    if (row->stage != OT_STAGE_SINKHORN || row->eps != now->eps) break; /* a Newton step, or the previous eps stage */
+    then = row;
+    if (row->time <= since && now->iteration - row->iteration >= 10) break;
+  }
+  if (now->stage != OT_STAGE_SINKHORN || !then || now->iteration <= then->iteration) return -2;
+  if (!(now->marginal_error > 0) || !(then->marginal_error > 0)) return -1;
+  if (now->marginal_error <= s->tol) return 0;
+  rate = PetscLogReal(then->marginal_error / now->marginal_error) / (PetscReal)(now->iteration - then->iteration);
+  if (!(rate > 0) || PetscIsInfOrNanReal(rate)) return -1;
+  *sweeps_left = PetscLogReal(now->marginal_error / s->tol) / rate;
+  return *sweeps_left * (now->time - then->time) / (PetscReal)(now->iteration - then->iteration);
+}
+
 PetscErrorCode OTSolverMonitor(OTSolver s, OTStage stage, PetscInt iteration, PetscReal marginal_error, PetscReal dual_objective, PetscBool last)
 {
+  PetscReal since = s->last_monitor - s->solve_start, left, sweeps_left = 0;
+  char      estimate[96];
+
   PetscFunctionBegin;
   if (s->monitor_every) {
     if (!last && iteration % s->monitor_every) PetscFunctionReturn(0);
@@ -36,8 +64,17 @@ PetscErrorCode OTSolverMonitor(OTSolver s, OTStage stage, PetscInt iteration, Pe
     if (s->monitor_seconds <= 0 || MPI_Wtime() - s->last_monitor < s->monitor_seconds) PetscFunctionReturn(0);
   }
   s->last_monitor = MPI_Wtime();
-  PetscCall(PetscPrintf(s->comm, "  %s %6" PetscInt_FMT "  marginal_error %.6e  dual %.15e  time %.3f s\n", stage == OT_STAGE_SINKHORN ? "sinkhorn" : "newton",
-                        iteration, (double)marginal_error, (double)dual_objective, (double)(MPI_Wtime() - s->solve_start)));
+  left            = s->history_len ? SecondsLeft(s, since, &sweeps_left) : -2;
+  if (left >= 0)
+    PetscCall(PetscSNPrintf(estimate, sizeof(estimate), "%.1f s (%s, at the recent rate%s)", (double)left,
+                            s->eps_stage < s->eps_stages - 1 ? "this eps stage" : "to -ot_tol",
+                            iteration + sweeps_left > (PetscReal)s->max_it ? "; past -ot_max_it" : ""));
+  else PetscCall(PetscSNPrintf(estimate, sizeof(estimate), "unknown (%s)", left > -2 ? "the error is not decreasing" : "no rate yet in this eps stage"));
+  PetscCall(PetscPrintf(s->comm,
+                        "  %s %6" PetscInt_FMT "  marginal_error %.6e  dual %.15e  time %.3f s  eps_stage %" PetscInt_FMT "/%" PetscInt_FMT
+                        "  estimated_left %s\n",
+                        stage == OT_STAGE_SINKHORN ? "sinkhorn" : "newton", iteration, (double)marginal_error, (double)dual_objective,
+                        (double)(MPI_Wtime() - s->solve_start), s->eps_stage + 1, PetscMax(s->eps_stages, 1), estimate));
   PetscFunctionReturn(0);
 }
 

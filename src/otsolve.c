@@ -1,6 +1,7 @@
 /* The otsolve program: command line -> load -> solve -> write -> summary (docs/design.md §4). Built on the
    public API (include/otsolve.h) only. */
 #include <otsolve.h>
+#include "options_check.h"
 #include <signal.h>
 #include <unistd.h>
 
@@ -15,7 +16,10 @@ static const char help[] = "otsolve: entropy-regularised optimal transport on ma
                            "after writing the -ot_checkpoint file (resume with -ot_restart FILE); 5 NaN or Inf in the iterates\n"
                            "(results are still written, status says where); 6 solved, but the result file could not be written (no\n"
                            "space, quota, I/O error: the summary is printed, the state saved in -ot_checkpoint where given); 7 interrupted\n"
-                           "by SIGTERM or SIGUSR1, and the checkpoint could not be written. Outputs that are inputs are refused (1).\n\n";
+                           "by SIGTERM or SIGUSR1, and the checkpoint could not be written. Outputs that are inputs are refused (1), and so\n"
+                           "are options that nothing reads (misspelt: the message suggests the nearest) and arguments that are neither\n"
+                           "options nor their values, before anything is loaded (1). The Newton solver's KSP and PC options have the\n"
+                           "prefix -ot_newton_ (-ot_newton_ksp_rtol, -ot_newton_pc_type) and are listed last.\n\n";
 
 /* The first error message of a failed call chain, kept so that the program prints it once, in its own words. */
 typedef struct {
@@ -278,6 +282,25 @@ static PetscErrorCode RunOne(const ProgramOptions *o, OTSolver solver, OTProblem
   PetscFunctionReturn(0);
 }
 
+/* Every option otsolve reads in any mode, on throwaway objects: OTOptionsCheckUnused's dry pass (the run's own
+   objects read the same options next, in Run). */
+static PetscErrorCode ReadEveryOption(void)
+{
+  ProgramOptions o;
+  OTProblem      problem;
+  OTSolver       solver;
+
+  PetscFunctionBegin;
+  PetscCall(ReadProgramOptions(&o));
+  PetscCall(OTProblemCreate(PETSC_COMM_WORLD, &problem));
+  PetscCall(OTProblemSetFromOptions(problem));
+  PetscCall(OTProblemDestroy(&problem));
+  PetscCall(OTSolverCreate(PETSC_COMM_WORLD, &solver));
+  PetscCall(OTSolverSetFromOptions(solver));
+  PetscCall(OTSolverDestroy(&solver));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode Run(int *exit_status)
 {
   ProgramOptions o;
@@ -288,8 +311,10 @@ static PetscErrorCode Run(int *exit_status)
 
   PetscFunctionBegin;
   error_record.reading_options = PETSC_TRUE;
-  PetscCall(ReadProgramOptions(&o));
   PetscCall(PetscOptionsHasHelp(NULL, &help_only));
+  /* before anything is loaded: a misspelt option must not run a solve with defaults */
+  if (!help_only) PetscCall(OTOptionsCheckUnused(PETSC_COMM_WORLD, ReadEveryOption));
+  PetscCall(ReadProgramOptions(&o));
   PetscCall(OTProblemCreate(PETSC_COMM_WORLD, &problem));
   PetscCall(OTProblemSetFromOptions(problem));
   {
@@ -301,6 +326,7 @@ static PetscErrorCode Run(int *exit_status)
   }
   PetscCall(OTSolverCreate(PETSC_COMM_WORLD, &solver));
   PetscCall(OTSolverSetFromOptions(solver));
+  if (help_only) PetscCall(OTOptionsReadNewton(PETSC_COMM_WORLD)); /* -help lists them too */
   error_record.reading_options = PETSC_FALSE;
   *exit_status                 = 0;
   if (!help_only) {
