@@ -118,8 +118,9 @@ def solve(a, b, M=None, eps=None, *, X=None, Y=None, reg=None, eps_rel=None, ran
     **options
         Any otsolve option without its `-ot_` prefix: tol=1e-9 (-ot_tol), max_it=1000, sinkhorn_variant='log',
         eps_schedule='auto', divergence=True (point clouds: the Sinkhorn divergence), normalize=True, ...
-        (`otsolve -help` lists them). Names starting with '-' are passed as they are. An option otsolve does not
-        use gives a UserWarning.
+        (`otsolve -help` lists them). Names starting with '-' are passed as they are. An option that no part of
+        otsolve reads (misspelt) raises OTSolveError with otsolve's suggestion; one that is read but not used by
+        the method that ran gives a UserWarning (from -options_left).
 
     Returns
     -------

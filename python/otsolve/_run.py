@@ -195,8 +195,8 @@ def unused_options(stdout):
 def run(arguments, ranks=1, executable=None, launcher=None, timeout=None, cwd=None):
     """Runs otsolve with `arguments` under the launcher and waits for it.
 
-    Returns (returncode, stdout, stderr, command). `-options_left` is added, and every option otsolve did not
-    use becomes a UserWarning. With `timeout` (seconds) the run is sent SIGTERM when it is over, then SIGKILL
+    Returns (returncode, stdout, stderr, command). `-options_left` is added, and every option otsolve read but
+    did not use becomes a UserWarning (an option nothing reads is otsolve's error, exit 1). With `timeout` (seconds) the run is sent SIGTERM when it is over, then SIGKILL
     5 s later, and OTSolveError is raised; an interrupt (Ctrl-C) also ends the whole process group.
     """
     if int(ranks) < 1:
@@ -214,8 +214,8 @@ def run(arguments, ranks=1, executable=None, launcher=None, timeout=None, cwd=No
     except BaseException:
         stop(process)
         raise
-    for name in unused_options(stdout):
-        warnings.warn("otsolve did not use the option %s (misspelt, or not read by this method)" % name,
+    for name in unused_options(stdout) if process.returncode != 1 else []:  # exit 1: otsolve's own message says it
+        warnings.warn("otsolve did not use the option %s (read, but not by the method that ran)" % name,
                       UserWarning, stacklevel=3)
     return process.returncode, stdout, stderr, command
 

@@ -190,11 +190,14 @@ def test_not_converged_returns_result_unless_check(problem):
     assert "not converged" in str(caught.value)
 
 
-def test_unused_option_warns(problem):
+def test_unknown_option_raises(problem):
+    """A POT argument otsolve does not have is otsolve's error (unknown option), not a silent default."""
     a, b, X, Y, M = problem
-    with pytest.warns(UserWarning, match="-ot_numItermax"):
-        result = otsolve.solve(a, b, M, 0.05, ranks=RANKS, numItermax=10)
-    assert result.converged
+    with pytest.raises(otsolve.OTSolveError, match="unknown option -ot_numItermax") as caught:
+        otsolve.solve(a, b, M, 0.05, ranks=RANKS, numItermax=10)
+    assert caught.value.returncode == 1
+    with pytest.raises(otsolve.OTSolveError, match=r"did you mean -ot_tol\?"):
+        otsolve.solve(a, b, M, 0.05, ranks=RANKS, toll=1e-9)
 
 
 def entropic_value(P, M, eps):
