@@ -321,8 +321,8 @@ static PetscErrorCode Run(int *exit_status)
     PetscReal rho_a, rho_b;
 
     PetscCall(OTProblemGetRelaxation(problem, &rho_a, &rho_b));
-    PetscCheck((isinf(rho_a) && isinf(rho_b)) || !(o.divergence || o.has_pairs), PETSC_COMM_WORLD, OT_ERR_INPUT,
-               "-ot_unbalanced: %s not implemented for unbalanced transport yet (its debiasing terms differ); solve single problems", o.has_pairs ? "-pairs is" : "-ot_divergence is");
+    PetscCheck((isinf(rho_a) && isinf(rho_b)) || !o.divergence, PETSC_COMM_WORLD, OT_ERR_INPUT,
+               "-ot_unbalanced: -ot_divergence is not implemented for unbalanced transport yet (its debiasing terms differ)");
   }
   PetscCall(OTSolverCreate(PETSC_COMM_WORLD, &solver));
   PetscCall(OTSolverSetFromOptions(solver));

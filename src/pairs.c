@@ -138,6 +138,8 @@ static PetscErrorCode SolveTask(PairsRun *run, PetscInt t)
     row[PAIR_CONVERGED]  = result.converged ? 1 : 0;
     row[PAIR_ITERATIONS] = (PetscReal)iterations;
     row[PAIR_SECONDS]    = MPI_Wtime() - start;
+    row[PAIR_OBJECTIVE]  = result.unbalanced_objective;
+    row[PAIR_MASS]       = result.transported_mass;
     if (i == j)
       PetscCall(PetscPrintf(PETSC_COMM_SELF, "  self %" PetscInt_FMT ": dual_objective %.17g  iterations %" PetscInt_FMT "  converged %d  %.2f s\n", i,
                             (double)result.dual_objective, iterations, (int)result.converged, row[PAIR_SECONDS]));
@@ -147,7 +149,13 @@ static PetscErrorCode SolveTask(PairsRun *run, PetscInt t)
       if (run->rule.per_pair) PetscCall(PetscSNPrintf(eps_text, sizeof(eps_text), "eps %.17g  ", (double)run->pair_eps[t]));
       /* the divergence needs the self terms too: its parts are all in these lines, should the file not be written */
       if (run->tasks > run->pairs) PetscCall(PetscSNPrintf(dual_text, sizeof(dual_text), "  dual_objective %.17g", (double)result.dual_objective));
-      PetscCall(PetscPrintf(PETSC_COMM_SELF,
+      if (!PetscIsNanReal(result.unbalanced_objective))
+        PetscCall(PetscPrintf(PETSC_COMM_SELF,
+                              "  pair %" PetscInt_FMT " %" PetscInt_FMT ": %sunbalanced_objective %.17g  transported_mass %.17g  transport_cost %.17g  iterations %" PetscInt_FMT
+                              "  converged %d  %.2f s\n",
+                              i, j, eps_text, (double)result.unbalanced_objective, (double)result.transported_mass, (double)result.transport_cost, iterations,
+                              (int)result.converged, row[PAIR_SECONDS]));
+      else PetscCall(PetscPrintf(PETSC_COMM_SELF,
                             "  pair %" PetscInt_FMT " %" PetscInt_FMT
                             ": %swasserstein_lower %.17g  wasserstein_upper %.17g  transport_cost %.17g%s  iterations %" PetscInt_FMT
                             "  converged %d  %.2f s\n",
@@ -257,6 +265,17 @@ PetscErrorCode OTSolvePairs(MPI_Comm comm, const char list[], const char output[
   PetscCheck(valid && kind != OT_COST_DENSE, comm, OT_ERR_INPUT, "-pairs_cost %s: use sqeuclidean, euclidean or pnorm:P with P > 0", cost);
   sum.power = OTCostExponent(kind, power);
   PetscCall(ReadEpsRule(comm, divergence, &run.rule));
+  { /* the marginal penalties of every pair's problem (-ot_unbalanced): read here as each pair's problem reads them */
+    OTProblem probe;
+    PetscReal rho_a, rho_b;
+
+    PetscCall(OTProblemCreate(comm, &probe));
+    PetscCall(OTProblemSetFromOptions(probe));
+    PetscCall(OTProblemGetRelaxation(probe, &rho_a, &rho_b));
+    PetscCall(OTProblemDestroy(&probe));
+    sum.unbalanced = (PetscBool)(!isinf(rho_a) || !isinf(rho_b));
+    PetscCheck(!(sum.unbalanced && divergence), comm, OT_ERR_INPUT, "-ot_unbalanced: -ot_divergence is not implemented for unbalanced transport yet");
+  }
   PetscCall(OTPairsReadList(comm, list, output, &sum.count, &files));
   sum.files  = files;
   sum.pairs  = sum.count * (sum.count - 1) / 2;

@@ -30,6 +30,8 @@ enum {
   PAIR_CONVERGED,
   PAIR_ITERATIONS,
   PAIR_SECONDS,
+  PAIR_OBJECTIVE, /* unbalanced transport: the unbalanced objective */
+  PAIR_MASS,      /* unbalanced transport: the transported mass */
   PAIR_FIELDS
 };
 
@@ -47,6 +49,7 @@ typedef struct {
   PetscInt             count, pairs, unconverged, unconverged_self;
   PetscMPIInt          groups;
   PetscBool            divergence;
+  PetscBool            unbalanced; /* -ot_unbalanced: objective and transported mass instead of bounds and W_p */
   const EpsRule       *rule;
   PetscReal            eps;      /* the one eps of all pairs (not with -pairs_eps_per_pair) */
   const PetscReal     *pair_eps; /* per pair, the eps it was solved at (/eps with -pairs_eps_per_pair) */

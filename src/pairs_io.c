@@ -12,7 +12,8 @@
   on the unregularised cost), /marginal_error, /seconds, the integer /converged and /iterations, for costs that
   are powers of a distance (sqeuclidean: p = 2, euclidean: p = 1, pnorm:P: p = P) /wasserstein =
   transport_cost^(1/p) (an entropic estimate) and /wasserstein_lower, /wasserstein_upper (the bounds to the
-  power 1/p), and with -ot_divergence /sinkhorn_divergence, /divergence_converged, /self_dual_objective (K),
+  power 1/p; with -ot_unbalanced /unbalanced_objective and /transported_mass instead of the bounds and W_p, NaN on
+  the diagonal), and with -ot_divergence /sinkhorn_divergence, /divergence_converged, /self_dual_objective (K),
   /self_converged (K). The diagonal is exact, not solved: distances 0, converged 1, iterations and seconds 0.
   The eps is the root attribute eps, or with -pairs_eps_per_pair the K x K dataset /eps; /files holds the paths.
   Built on the public API (include/otsolve.h) and plain HDF5 calls.
@@ -324,10 +325,15 @@ static PetscErrorCode WriteContents(hid_t file, const PairsSummary *sum, const P
   PetscFunctionBegin;
   PetscCall(PetscMalloc3((size_t)count * (size_t)count, &matrix, sum->pairs, &per_pair, count, &paths));
   for (size_t d = 0; d < sizeof(direct) / sizeof(direct[0]); d++) {
+    if (sum->unbalanced && (direct[d].field == PAIR_LOWER || direct[d].field == PAIR_UPPER)) continue; /* the bounds are on balanced OT */
     for (PetscInt p = 0; p < sum->pairs; p++) per_pair[p] = results[(size_t)p * PAIR_FIELDS + direct[d].field];
     PetscCall(WriteMatrix(file, direct[d].name, direct[d].type, count, direct[d].diagonal, per_pair, matrix));
   }
-  for (int w = 0; w < 3 && sum->power > 0; w++) {
+  for (int w = 0; w < 2 && sum->unbalanced; w++) { /* the diagonal is not solved: NaN */
+    for (PetscInt p = 0; p < sum->pairs; p++) per_pair[p] = results[(size_t)p * PAIR_FIELDS + (w ? PAIR_MASS : PAIR_OBJECTIVE)];
+    PetscCall(WriteMatrix(file, w ? "/transported_mass" : "/unbalanced_objective", H5T_NATIVE_DOUBLE, count, NAN, per_pair, matrix));
+  }
+  for (int w = 0; w < 3 && sum->power > 0 && !sum->unbalanced; w++) {
     for (PetscInt p = 0; p < sum->pairs; p++) per_pair[p] = PetscPowReal(PetscMax(results[(size_t)p * PAIR_FIELDS + bases[w]], 0.0), 1.0 / sum->power);
     PetscCall(WriteMatrix(file, roots[w], H5T_NATIVE_DOUBLE, count, 0.0, per_pair, matrix));
   }

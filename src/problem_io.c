@@ -27,8 +27,8 @@ PetscErrorCode OTProblemCreate(MPI_Comm comm, OTProblem *problem)
   pb->comm     = comm;
   pb->refct    = 1;
   pb->mass_tol = 1e-6;
-  pb->rho_a    = PETSC_INFINITY;
-  pb->rho_b    = PETSC_INFINITY;
+  pb->rho_a    = INFINITY;
+  pb->rho_b    = INFINITY;
   PetscCallMPI(MPI_Comm_rank(comm, &pb->rank));
   PetscCallMPI(MPI_Comm_size(comm, &pb->size));
   PetscCall(PetscStrcpy(pb->source, "(empty)"));
@@ -81,7 +81,7 @@ PetscErrorCode OTProblemMemoryBytes(OTProblem pb, double *bytes)
 
 PetscErrorCode OTProblemSetFromOptions(OTProblem pb)
 {
-  PetscReal rho     = PETSC_INFINITY;
+  PetscReal rho     = INFINITY;
   PetscBool rho_set = PETSC_FALSE;
 
   PetscFunctionBegin;

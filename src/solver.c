@@ -66,7 +66,7 @@ PetscErrorCode OTSolverSetFromOptions(OTSolver s)
   PetscCheck(!rel_set || s->eps_rel > 0, s->comm, OT_ERR_INPUT, "-ot_eps_rel must be positive, got %g", (double)s->eps_rel);
   PetscCheck(!(set && rel_set), s->comm, OT_ERR_INPUT, "-ot_eps and -ot_eps_rel both given: give eps in cost units or relative to max C, not both");
   s->eps_given = (PetscBool)(s->eps_given || rel_set);
-  PetscCall(PetscOptionsReal("-ot_tol", "Stop when the marginal error |P1-a|_1 + |P^T1-b|_1 is at most this", NULL, s->tol, &s->tol, NULL));
+  PetscCall(PetscOptionsReal("-ot_tol", "Stop when the marginal error |P1-a|_1 + |P^T1-b|_1 is at most this (unbalanced: the dual gradient |P1 - a exp(-f/rho_a)|_1 + |P^T1 - b exp(-g/rho_b)|_1)", NULL, s->tol, &s->tol, NULL));
   PetscCheck(s->tol > 0, s->comm, OT_ERR_INPUT, "-ot_tol must be positive, got %g", (double)s->tol);
   PetscCall(PetscOptionsEnum("-ot_method", "sns (default): Sinkhorn sweeps, then sparse Newton steps; sinkhorn: sweeps only", NULL, OTMethods,
                              (PetscEnum)s->method, (PetscEnum *)&s->method, &s->method_given));

@@ -4,7 +4,8 @@ independently of otsolve.
 
 usage: check_unbalanced.py BUILD CASE NP [NP ...]
 
-CASE is errors (bad input, each a clear error on every rank), sns (SNS against Sinkhorn), restart (stopped on NP[0] ranks, resumed on each other
+CASE is errors (bad input, each a clear error on every rank), sns (SNS against Sinkhorn), pairs (-pairs against single
+runs), restart (stopped on NP[0] ranks, resumed on each other
 NP), or one of
   fmnist   two Fashion-MNIST test images with their raw pixel masses (pixel/255 + 0.01, not normalised: masses
            about 110 and 170), dense /C (squared distances on the 28 x 28 grid), rho = 0.5, eps = 0.01;
@@ -184,8 +185,56 @@ def sns(build, ranks):
     sys.exit(1 if failed else 0)
 
 
+def pairs(build, ranks):
+    """-pairs with -ot_unbalanced: each entry of the K x K matrices equals the single run of its pair (its points and
+    weights named with -problem_x/-problem_y/-problem_a/-problem_b in the measure files), to 1e-10."""
+    d = tempfile.mkdtemp(prefix="otsolve_unbalanced_pairs_")
+    rng = np.random.default_rng(9)
+    names = []
+    for k, (n, mass) in enumerate([(80, 1.0), (60, 1.5), (70, 0.7)]):
+        names.append(os.path.join(d, "m%d.h5" % k))
+        with h5py.File(names[-1], "w") as f:
+            f["X"], f["a"] = rng.normal(0.3 * k, 1.0, (n, 2)), rng.uniform(0.5, 1.5, n)
+            f["a"][...] = mass * f["a"][:] / f["a"][:].sum()
+    with open(os.path.join(d, "list.txt"), "w") as f:
+        f.write("\n".join(names) + "\n")
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
+    common = ["-ot_unbalanced", "1", "-ot_eps", "0.05", "-ot_tol", "1e-12"]
+    failed = False
+    single = {}
+    for i in range(3):
+        for j in range(i + 1, 3):
+            out = os.path.join(d, "s%d%d.h5" % (i, j))
+            cmd = ["mpiexec", "-n", "1", os.path.join(build, "otsolve"), "-problem_x", names[i] + ":/X", "-problem_y", names[j] + ":/X", "-problem_a",
+                   names[i] + ":/a", "-problem_b", names[j] + ":/a", "-output", out] + common
+            p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+            if p.returncode != 0:
+                print("FAIL single run %d %d: exit %d\n%s%s" % (i, j, p.returncode, p.stdout, p.stderr))
+                sys.exit(1)
+            with h5py.File(out, "r") as r:
+                single[i, j] = (r.attrs["transport_cost"], r.attrs["unbalanced_objective"], r.attrs["transported_mass"])
+    for np_ in ranks:
+        out = os.path.join(d, "D%d.h5" % np_)
+        cmd = ["mpiexec", "-n", str(np_), os.path.join(build, "otsolve"), "-pairs", os.path.join(d, "list.txt"), "-output", out] + common
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            print("FAIL -pairs on %d ranks: exit %d\n%s%s" % (np_, p.returncode, p.stdout, p.stderr))
+            sys.exit(1)
+        with h5py.File(out, "r") as r:
+            T, U, Mass = r["transport_cost"][:], r["unbalanced_objective"][:], r["transported_mass"][:]
+            absent = "lower_bound" not in r and "wasserstein" not in r
+        worst = max(max(abs(T[i, j] - c) / c, abs(U[i, j] - u) / abs(u), abs(Mass[j, i] - m) / m) for (i, j), (c, u, m) in single.items())
+        ok = worst <= 1e-10 and absent and np.isnan(U[0, 0])
+        print("%s -pairs -ot_unbalanced 1 on %d rank(s): transport_cost, unbalanced_objective, transported_mass equal the 3 single runs to %.1e; "
+              "no bounds, NaN diagonal" % ("ok  " if ok else "FAIL", np_, worst))
+        failed = failed or not ok
+    sys.exit(1 if failed else 0)
+
+
 def main():
     build, case, ranks = sys.argv[1], sys.argv[2], [int(k) for k in sys.argv[3:]]
+    if case == "pairs":
+        pairs(build, ranks)
     if case == "sns":
         sns(build, ranks)
     if case == "errors":
