@@ -321,8 +321,8 @@ static PetscErrorCode Run(int *exit_status)
     PetscReal rho_a, rho_b;
 
     PetscCall(OTProblemGetRelaxation(problem, &rho_a, &rho_b));
-    PetscCheck((isinf(rho_a) && isinf(rho_b)) || !o.divergence, PETSC_COMM_WORLD, OT_ERR_INPUT,
-               "-ot_unbalanced: -ot_divergence is not implemented for unbalanced transport yet (its debiasing terms differ)");
+    PetscCheck(rho_a == rho_b || !o.divergence, PETSC_COMM_WORLD, OT_ERR_INPUT,
+               "-ot_divergence with unbalanced transport needs one rho for both sides (-ot_unbalanced RHO); got rho_a = %g, rho_b = %g", (double)rho_a, (double)rho_b);
   }
   PetscCall(OTSolverCreate(PETSC_COMM_WORLD, &solver));
   PetscCall(OTSolverSetFromOptions(solver));

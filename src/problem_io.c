@@ -252,7 +252,7 @@ PetscErrorCode OTProblemSetPoints(OTProblem pb, PetscInt n, PetscInt m, PetscInt
   for (size_t k = 0; k < (size_t)m * (size_t)d; k++) bad |= !isfinite(pb->y_t[k]);
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_LOR, pb->comm));
   PetscCheck(!bad, pb->comm, OT_ERR_INPUT, "%s: a coordinate is NaN or infinite", source);
-  pb->symmetric = (PetscBool)(X == Y && a == b && n == m); /* OTSolveSymmetric passes the same arrays */
+  pb->symmetric = (PetscBool)(X == Y && a == b && n == m && pb->rho_a == pb->rho_b); /* OTSolveSymmetric passes the same arrays */
   PetscCall(OTProblemFinalize(pb, source));
   PetscFunctionReturn(0);
 }

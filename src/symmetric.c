@@ -36,11 +36,12 @@ static PetscErrorCode RowCounts(OTProblem pb, PetscMPIInt counts[], PetscMPIInt 
 }
 
 /* One pass at h: next[i] = h_i + omega (T(h)_i - h_i) for the owned rows; sums[0] += sum_i |(P1)_i - a_i|, sums[1] += sum P,
-   sums[2] += <a, h>, over the owned rows. Returns the rows that needed an exact shift. */
+   sums[2] += <a, h>, over the owned rows (unbalanced, -ot_unbalanced: T damped by rho / (rho + eps), the target
+   a exp(-h/rho), the dual term -rho <a, exp(-h/rho) - 1>). Returns the rows that needed an exact shift. */
 static PetscInt SymmetricPass(OTSolver s, const PetscReal *h, PetscReal omega, PetscReal *next, PetscReal sums[3])
 {
   OTProblem pb      = s->problem;
-  PetscReal inv_eps = 1.0 / s->eps;
+  PetscReal inv_eps = 1.0 / s->eps, damp = OTDamping(pb->rho_a, s->eps); /* unbalanced: T(h) damped, rho_a = rho_b */
   PetscInt  rescued = 0;
 
   for (PetscInt i = 0; i < pb->n_local; i++) {
@@ -55,10 +56,10 @@ static PetscInt SymmetricPass(OTSolver s, const PetscReal *h, PetscReal omega, P
       rescued++;
     }
     row_sum = row.sum * PetscExpReal((h_i - shift) * inv_eps); /* (P1)_i at h */
-    next[i] = h_i + omega * (shift + s->eps * (PetscLogReal(pb->a[i]) - PetscLogReal(row.sum)) - h_i);
-    sums[0] += PetscAbsReal(row_sum - pb->a[i]);
+    next[i] = h_i + omega * (damp * (shift + s->eps * (PetscLogReal(pb->a[i]) - PetscLogReal(row.sum))) - h_i);
+    sums[0] += PetscAbsReal(row_sum - OTMarginalTarget(pb->rho_a, pb->a[i], h_i));
     sums[1] += row_sum;
-    sums[2] += pb->a[i] * h_i;
+    sums[2] += OTMarginalDualTerm(pb->rho_a, pb->a[i], h_i);
   }
   return rescued;
 }

@@ -5,7 +5,7 @@ independently of otsolve.
 usage: check_unbalanced.py BUILD CASE NP [NP ...]
 
 CASE is errors (bad input, each a clear error on every rank), sns (SNS against Sinkhorn), pairs (-pairs against single
-runs), restart (stopped on NP[0] ranks, resumed on each other
+runs), divergence (-ot_divergence against GeomLoss's formula), restart (stopped on NP[0] ranks, resumed on each other
 NP), or one of
   fmnist   two Fashion-MNIST test images with their raw pixel masses (pixel/255 + 0.01, not normalised: masses
            about 110 and 170), dense /C (squared distances on the 28 x 28 grid), rho = 0.5, eps = 0.01;
@@ -102,7 +102,7 @@ def errors(build, ranks):
         (["-ot_unbalanced", "-1"], "-ot_unbalanced: rho must be positive"),
         (["-ot_unbalanced_a", "0"], "-ot_unbalanced: rho must be positive"),
         (["-ot_unbalanced", "1", "-ot_sinkhorn_variant", "absorb"], "-ot_sinkhorn_variant absorb does not handle relaxed marginals yet"),
-        (["-ot_unbalanced", "1", "-ot_divergence"], "-ot_divergence is not implemented for unbalanced transport yet"),
+        (["-ot_unbalanced_a", "1", "-ot_divergence"], "-ot_divergence with unbalanced transport needs one rho for both sides"),
         (["-ot_unbalanced_a", "inf", "-ot_unbalanced_b", "inf"], "total masses differ"),  # inf: both hard, balanced
     ]
     failed = False
@@ -231,8 +231,65 @@ def pairs(build, ranks):
     sys.exit(1 if failed else 0)
 
 
+def geomloss_unbalanced(a, b, C, eps, rho, max_it=50000):
+    """The potentials (F, G) of the problem regularised by eps KL(P | a x b) with marginal penalties rho KL, in
+    GeomLoss's convention (plan a_i b_j exp((F_i + G_j - C_ij)/eps)), by its damped softmin updates."""
+    from scipy.special import logsumexp
+    F, G, t = np.zeros(len(a)), np.zeros(len(b)), 1.0 / (1.0 + eps / rho)
+    for _ in range(max_it):
+        F_new = -t * eps * logsumexp(np.log(b)[None, :] + (G[None, :] - C) / eps, axis=1)
+        G_new = -t * eps * logsumexp(np.log(a)[:, None] + (F_new[:, None] - C) / eps, axis=0)
+        done = max(np.abs(F_new - F).max(), np.abs(G_new - G).max()) < 1e-15 * eps
+        F, G = F_new, G_new
+        if done:
+            break
+    return F, G
+
+
+def divergence(build, ranks):
+    """-ot_divergence with -ot_unbalanced: the unbalanced Sinkhorn divergence of Séjourné et al. 2019 (Proposition 12,
+    GeomLoss's formula (rho + eps/2) <a, exp(-F_aa/rho) - exp(-F_ba/rho)> + (the same for b)) from potentials computed
+    here in GeomLoss's convention, to 1e-9 relative; and zero for two copies of one measure."""
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(120, 2)), rng.normal(size=(90, 2)) + 0.4
+    a, b = rng.uniform(0.5, 1.5, 120), rng.uniform(0.5, 1.5, 90)
+    a, b = a / a.sum(), 1.4 * b / b.sum()
+    eps, rho = 0.1, 0.7
+    F_ba, G_ab = geomloss_unbalanced(a, b, ot.dist(X, Y), eps, rho)
+    F_aa, _ = geomloss_unbalanced(a, a, ot.dist(X, X), eps, rho)
+    G_bb, _ = geomloss_unbalanced(b, b, ot.dist(Y, Y), eps, rho)
+    ref = (rho + eps / 2) * ((a * (np.exp(-F_aa / rho) - np.exp(-F_ba / rho))).sum() + (b * (np.exp(-G_bb / rho) - np.exp(-G_ab / rho))).sum())
+    d = tempfile.mkdtemp(prefix="otsolve_unbalanced_divergence_")
+    with h5py.File(os.path.join(d, "p.h5"), "w") as f:
+        f["X"], f["Y"], f["a"], f["b"] = X, Y, a, b
+    with h5py.File(os.path.join(d, "same.h5"), "w") as f:
+        f["X"], f["Y"], f["a"], f["b"] = X, X, a, a
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
+    failed = False
+    for np_ in ranks:
+        values = []
+        for name in ("p", "same"):
+            out = os.path.join(d, "%s%d.h5" % (name, np_))
+            cmd = ["mpiexec", "-n", str(np_), os.path.join(build, "otsolve"), "-problem", os.path.join(d, name + ".h5"), "-ot_unbalanced", repr(rho),
+                   "-ot_eps", repr(eps), "-ot_tol", "1e-12", "-ot_divergence", "-output", out]
+            p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+            if p.returncode != 0:
+                print("FAIL -ot_divergence on %d ranks: exit %d\n%s%s" % (np_, p.returncode, p.stdout, p.stderr))
+                sys.exit(1)
+            with h5py.File(out, "r") as r:
+                values.append((r.attrs["sinkhorn_divergence"], int(r.attrs["divergence_converged"])))
+        (value, conv), (zero, conv0) = values
+        ok = abs(value - ref) <= 1e-9 * ref and abs(zero) <= 1e-10 and conv == 1 and conv0 == 1
+        print("%s unbalanced divergence on %d rank(s): %.15g, reference %.15g (rel. %.1e); two copies of a: %.1e" %
+              ("ok  " if ok else "FAIL", np_, value, ref, abs(value - ref) / ref, zero))
+        failed = failed or not ok
+    sys.exit(1 if failed else 0)
+
+
 def main():
     build, case, ranks = sys.argv[1], sys.argv[2], [int(k) for k in sys.argv[3:]]
+    if case == "divergence":
+        divergence(build, ranks)
     if case == "pairs":
         pairs(build, ranks)
     if case == "sns":
