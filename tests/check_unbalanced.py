@@ -135,14 +135,14 @@ def restart(build, ranks):
         return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
     full = run(ranks[0], ["-output", os.path.join(d, "full.h5")])
-    part = run(ranks[0], ["-ot_max_it", "150", "-ot_checkpoint", os.path.join(d, "ck.h5"), "-output", os.path.join(d, "part.h5")])
+    part = run(ranks[0], ["-ot_max_it", "40", "-ot_checkpoint", os.path.join(d, "ck.h5"), "-output", os.path.join(d, "part.h5")])
     failed = full.returncode != 0 or part.returncode != 2
     cost = h5py.File(os.path.join(d, "full.h5"), "r").attrs["transport_cost"] if not failed else np.nan
     for np_ in ranks[1:]:
         p = run(np_, ["-ot_restart", os.path.join(d, "ck.h5"), "-output", os.path.join(d, "r%d.h5" % np_)])
         resumed = h5py.File(os.path.join(d, "r%d.h5" % np_), "r").attrs["transport_cost"] if p.returncode == 0 else np.nan
         ok = p.returncode == 0 and abs(resumed - cost) <= 1e-10 * cost
-        print("%s stopped at 150 sweeps on %d ranks, resumed on %d: transport_cost %.15g, uninterrupted %.15g" % ("ok  " if ok else "FAIL", ranks[0], np_, resumed, cost))
+        print("%s stopped after 40 iterations on %d ranks, resumed on %d: transport_cost %.15g, uninterrupted %.15g" % ("ok  " if ok else "FAIL", ranks[0], np_, resumed, cost))
         failed = failed or not ok
     common[common.index("-ot_unbalanced") + 1] = repr(2 * rho)
     p = run(ranks[-1], ["-ot_restart", os.path.join(d, "ck.h5"), "-output", os.path.join(d, "other.h5")])
