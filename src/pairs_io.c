@@ -17,6 +17,7 @@
   Built on the public API (include/otsolve.h) and plain HDF5 calls.
 */
 #include "pairs.h"
+#include "otimpl.h" /* OTH5Read */
 #include <hdf5.h>
 #include <ctype.h>
 #include <string.h>
@@ -90,12 +91,12 @@ PetscErrorCode OTPairsReadMeasure(const OTMeasureFile *mf, PetscReal **points, P
   PairsH5Call(file);
   dset = H5Dopen2(file, "/X", H5P_DEFAULT);
   PairsH5Call(dset);
-  PairsH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *points));
+  PetscCall(OTH5Read(PETSC_COMM_SELF, dset, mf->path, "/X", H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *points));
   PairsH5Call(H5Dclose(dset));
   if (H5Lexists(file, "/a", H5P_DEFAULT) > 0) {
     dset = H5Dopen2(file, "/a", H5P_DEFAULT);
     PairsH5Call(dset);
-    PairsH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *weights));
+    PetscCall(OTH5Read(PETSC_COMM_SELF, dset, mf->path, "/a", H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *weights));
     PairsH5Call(H5Dclose(dset));
   } else
     for (PetscInt i = 0; i < mf->points; i++) (*weights)[i] = 1.0 / mf->points;

@@ -208,7 +208,7 @@ static PetscErrorCode ReadWeights(MPI_Comm comm, hid_t file, const char filename
   else OTH5Call(H5Sselect_none(file_space));
   mem_space = H5Screate_simple(1, count > 0 ? &count : dims, NULL);
   if (count == 0) OTH5Call(H5Sselect_none(mem_space));
-  OTH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, mem_space, file_space, H5P_DEFAULT, out));
+  PetscCall(OTH5Read(comm, dset, filename, name, H5T_NATIVE_DOUBLE, mem_space, file_space, H5P_DEFAULT, out));
   OTH5Call(H5Sclose(mem_space));
   OTH5Call(H5Sclose(file_space));
   OTH5Call(H5Dclose(dset));
