@@ -158,9 +158,18 @@ PetscErrorCode OTH5WriteVectorPart(hid_t file, const char name[], PetscInt len, 
   PetscFunctionReturn(0);
 }
 
+/* Counts the links of a group (an H5Literate callback). */
+static herr_t CountLink(hid_t group, const char *name, const H5L_info_t *info, void *count)
+{
+  (void)group, (void)name, (void)info;
+  (*(hsize_t *)count)++;
+  return 0;
+}
+
 PetscErrorCode OTH5OpenRead(MPI_Comm comm, const char filename[], int status[2], hid_t *file)
 {
   PetscMPIInt rank;
+  int         readable = 1;
 
   PetscFunctionBegin;
   *file = -1;
@@ -179,6 +188,19 @@ PetscErrorCode OTH5OpenRead(MPI_Comm comm, const char filename[], int status[2],
     *file = H5Fopen(filename, H5F_ACC_RDONLY, fapl);
     OTH5Call(H5Pclose(fapl));
   }
+  if (*file >= 0) { /* the root group's links, which every look-up of a dataset reads: damaged, they would read as absent */
+    H5G_info_t root;
+    hsize_t    links = 0;
+
+    readable = H5Gget_info(*file, &root) >= 0 && H5Literate(*file, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, CountLink, &links) >= 0 && links == root.nlinks;
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &readable, 1, MPI_INT, MPI_LAND, comm));
+    if (!readable) {
+      (void)H5Fclose(*file);
+      *file = -1;
+    }
+  }
+  PetscCheck(readable, comm, OT_ERR_INPUT,
+             "%s: the file is damaged (truncated or corrupted): HDF5 cannot read the list of its datasets; write it anew or restore it from a copy", filename);
   PetscFunctionReturn(0);
 }
 

@@ -330,7 +330,8 @@ PETSC_EXTERN PetscErrorCode OTH5WriteArrayPart(hid_t file, const char name[], hi
 PETSC_EXTERN PetscErrorCode OTH5WriteVectorPart(hid_t file, const char name[], PetscInt len, PetscInt start, PetscInt count, const PetscReal *values,
                                                 hid_t xfer);
 /* Rank 0 checks that filename is readable (status[0]) and HDF5 (status[1]), every rank learns it, and if
-   both hold the file is opened read-only with MPI-IO (file < 0 if HDF5 fails). HDF5's own error printing
+   both hold the file is opened read-only with MPI-IO (file < 0 if HDF5 fails). A file whose root group (the list
+   of its datasets) HDF5 cannot read is refused as damaged (OT_ERR_INPUT on every rank). HDF5's own error printing
    is switched off. Collective. */
 PETSC_EXTERN PetscErrorCode OTH5OpenRead(MPI_Comm comm, const char filename[], int status[2], hid_t *file);
 /* Opens dataset name, checking that it exists, is floating point, has rank_expected dimensions and no filter that
