@@ -215,8 +215,9 @@ typedef enum {
   DATASET_DAMAGED /* HDF5 failed to read the metadata */
 } DatasetVerdict;
 
-/* The names of common filters that HDF5 itself lacks (the HDF Group's registry), for files that store none. */
-static const char *FilterName(H5Z_filter_t filter, const char stored[])
+/* The name of a filter: that of the HDF Group's registry for common filters that HDF5 itself lacks, else the one the
+   file stores (a plugin's may be a sentence: its first part), else "unnamed". */
+static const char *FilterName(H5Z_filter_t filter, char stored[])
 {
   static const struct {
     H5Z_filter_t id;
@@ -232,10 +233,10 @@ static const char *FilterName(H5Z_filter_t filter, const char stored[])
     {32026, "blosc2"    }
   };
 
-  if (stored[0]) return stored;
   for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
     if (known[k].id == filter) return known[k].name;
-  return "unnamed";
+  stored[strcspn(stored, ";")] = '\0';
+  return stored[0] ? stored : "unnamed";
 }
 
 /* Fills message with what to do about the first filter of dset's pipeline that this HDF5 cannot decode (built in
