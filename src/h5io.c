@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Largest number of doubles one collective read moves per rank (keeps MPI-IO requests well below 2 GiB). */
+/* Largest number of doubles one read moves per rank (keeps MPI-IO requests well below 2 GiB). */
 #define OT_READ_CHUNK_DOUBLES (16 * 1024 * 1024)
 
 /* A scalar attribute of the given native type. */
@@ -212,7 +212,8 @@ typedef enum {
   DATASET_NOT_FLOAT,
   DATASET_WRONG_RANK,
   DATASET_FILTER,
-  DATASET_DAMAGED /* HDF5 failed to read the metadata */
+  DATASET_PAST_END, /* contiguous data that would run past the end of the file (MPI-IO may read zeros there) */
+  DATASET_DAMAGED   /* HDF5 failed to read the metadata */
 } DatasetVerdict;
 
 /* The name of a filter: that of the HDF Group's registry for common filters that HDF5 itself lacks, else the one the
@@ -282,7 +283,7 @@ static PetscErrorCode FilterMessage(hid_t dset, PetscBool mandatory_only, const 
    has, and says what it found; *ndims (-1 if unknown) and, where it is about filters, message for the errors. Leaves
    *dset closed (-1) unless the verdict is DATASET_OK. Not collective. */
 static PetscErrorCode InspectDataset(hid_t file, const char filename[], const char name[], int rank_expected, hid_t *dset, hsize_t dims[2], int *verdict,
-                                     int *ndims, char message[], size_t len)
+                                     int *ndims, hsize_t extent[3], char message[], size_t len)
 {
   htri_t      exists = H5Lexists(file, name, H5P_DEFAULT);
   hid_t       type, space, object;
@@ -314,6 +315,13 @@ static PetscErrorCode InspectDataset(hid_t file, const char filename[], const ch
     PetscCall(FilterMessage(*dset, PETSC_TRUE, filename, name, message, len));
     if (message[0]) *verdict = DATASET_FILTER;
   }
+  if (*verdict == DATASET_OK) { /* contiguous data: its bytes must lie in the file (HADDR_UNDEF: chunked, or not written) */
+    haddr_t offset = H5Dget_offset(*dset);
+
+    extent[0] = offset;
+    extent[1] = offset + H5Dget_storage_size(*dset);
+    if (offset != HADDR_UNDEF && (H5Fget_filesize(file, &extent[2]) < 0 || extent[1] > extent[2])) *verdict = DATASET_PAST_END;
+  }
   if (*verdict != DATASET_OK) {
     (void)H5Dclose(*dset);
     *dset = -1;
@@ -323,13 +331,14 @@ static PetscErrorCode InspectDataset(hid_t file, const char filename[], const ch
 
 PetscErrorCode OTH5OpenFloatDataset(MPI_Comm comm, hid_t file, const char filename[], const char name[], int rank_expected, hid_t *dset, hsize_t dims[2])
 {
-  int  verdict, agreed, ndims;
-  char message[1024] = "";
+  int     verdict, agreed, ndims;
+  hsize_t extent[3]     = {0, 0, 0}; /* the data's first and last byte + 1, the file's size */
+  char    message[1024] = "";
 
   PetscFunctionBegin;
   dims[0] = 0;
   dims[1] = 1;
-  PetscCall(InspectDataset(file, filename, name, rank_expected, dset, dims, &verdict, &ndims, message, sizeof(message)));
+  PetscCall(InspectDataset(file, filename, name, rank_expected, dset, dims, &verdict, &ndims, extent, message, sizeof(message)));
   /* every rank reads the same metadata, so the verdicts agree; should a rank alone fail to read it, all stop with it */
   PetscCallMPI(MPI_Allreduce(&verdict, &agreed, 1, MPI_INT, MPI_MAX, comm));
   if (agreed != DATASET_OK && *dset >= 0) {
@@ -343,6 +352,10 @@ PetscErrorCode OTH5OpenFloatDataset(MPI_Comm comm, hid_t file, const char filena
              filename, name);
   PetscCheck(agreed != DATASET_WRONG_RANK, comm, OT_ERR_INPUT, "%s: dataset %s has %d dimension(s); expected %d", filename, name, ndims, rank_expected);
   PetscCheck(agreed != DATASET_FILTER, comm, OT_ERR_INPUT, "%s", message);
+  PetscCheck(agreed != DATASET_PAST_END, comm, OT_ERR_INPUT,
+             "%s: dataset %s is stored at bytes %llu to %llu of a file of %llu bytes: the file is damaged (truncated or corrupted); write it anew or "
+             "restore it from a copy",
+             filename, name, (unsigned long long)extent[0], (unsigned long long)extent[1], (unsigned long long)extent[2]);
   PetscCheck(agreed != DATASET_DAMAGED, comm, OT_ERR_INPUT,
              "%s: dataset %s could not be opened: the file is damaged (truncated or corrupted); write it anew or restore it from a copy", filename, name);
   PetscFunctionReturn(0);
@@ -380,10 +393,14 @@ PetscErrorCode OTReadRowBlock(MPI_Comm comm, hid_t file, const char filename[], 
   PetscCallMPI(MPI_Allreduce(&chunks_local, &chunks, 1, MPIU_INT, MPI_MAX, comm));
   file_space = H5Dget_space(dset);
   xfer       = H5Pcreate(H5P_DATASET_XFER);
-  OTH5Call(H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE));
+  /* Independent reads: HDF5's collective read holds collectives of its own (which I/O mode, chunk counts) between
+     steps that can fail on one rank alone on a damaged file (a chunk address past the end of the file: that rank
+     leaves, the others wait in the collective for good), and on one rank it reads zeros past the end of the file
+     instead of failing. Each rank's rows are one contiguous range, the case where collective buffering gains least. */
+  OTH5Call(H5Pset_dxpl_mpio(xfer, H5FD_MPIO_INDEPENDENT));
   PetscCall(PetscLogEventBegin(OT_EVENT_READ_COST, 0, 0, 0, 0));
-  /* every rank takes part in the same number of collective reads; a rank with no rows left reads nothing; a read that
-     fails on any rank stops every rank after it (OTH5Read) */
+  /* every rank takes part in the same number of reads, a rank with no rows left reading nothing, so that after each
+     the ranks agree on its outcome (OTH5Read): a read that fails on any rank stops every rank */
   for (PetscInt c = 0; c < chunks; c++) {
     PetscInt first = row_start + c * chunk_rows, rows = PetscMax(0, PetscMin(chunk_rows, row_end - first));
     hsize_t  start[2] = {(hsize_t)first, 0}, count[2] = {(hsize_t)rows, (hsize_t)m};

@@ -348,7 +348,8 @@ PETSC_EXTERN PetscErrorCode OTH5OpenFloatDataset(MPI_Comm comm, hid_t file, cons
 PETSC_EXTERN PetscErrorCode OTH5Read(MPI_Comm comm, hid_t dset, const char filename[], const char name[], hid_t mem_type, hid_t mem_space, hid_t file_space,
                                      hid_t xfer, void *values);
 /* Reads rows [row_start, row_end) of the 2-D float dataset `name` (global shape n x m) into block
-   (row-major, doubles), in collective chunks; a chunk that fails on any rank stops every rank (OTH5Read). Collective on comm. */
+   (row-major, doubles), in chunks of independent MPI-IO reads, the ranks agreeing after each (OTH5Read): a chunk that
+   fails on any rank stops every rank. Collective on comm. */
 PETSC_EXTERN PetscErrorCode OTReadRowBlock(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt n, PetscInt m, PetscInt row_start,
                                            PetscInt row_end, PetscReal *block);
 /* After a collective write step on file (files.c): its failure on any rank (step_failed, with errno error) becomes
