@@ -5,7 +5,8 @@
 # plain file does (the same transport cost); damaged copies (bytes overwritten, cut short) must end in 0 (the
 # damage missed what is read), 1 with one message, or 2 or 5 only when h5py reads other numbers from the copy
 # than from the original; never 3 (internal error, MPI_Abort), a signal or a hang. The same for the measure files
-# of -pairs and a checkpoint given to -ot_restart. Prints the tally of exit statuses over the damaged copies.
+# of -pairs and a checkpoint given to -ot_restart, and for damage that only one rank's rows meet. Prints the tally of
+# exit statuses over the damaged copies.
 # usage: check_h5errors.sh BUILD_DIR NP [COUNT (damaged copies, 40)]
 set -uo pipefail
 build=$1 np=$2 count=${3:-40}
@@ -47,6 +48,14 @@ for p in dense points; do
   [ -n "$rewrite" ] && [ "$status" -eq 0 ] && [ "$(cost "$dir/new.out")" = "$reference" ] && ok=ok || ok=no
   cat "$dir/rewrite.out" >> "$dir/new.out"
   verdict $ok "${p}_lzf.h5 rewritten as the message says: exit $status, transport_cost $(cost "$dir/new.out")" "$dir/new.out"
+done
+
+# damage that only the last of the ranks meets (its rows of C): every rank ends with the one message
+for p in partial_contiguous partial_gzip partial_address; do
+  status=$(solve "$dir/$p.out" -problem "$dir/$p.h5")
+  [ "$status" -eq 1 ] && [ "$(grep -c "otsolve: error" "$dir/$p.out")" -eq 1 ] &&
+    grep -q "$p.h5: dataset /C .*the file is damaged (truncated or corrupted)" "$dir/$p.out" && ok=ok || ok=no
+  verdict $ok "$p.h5: exit $status: $(grep "otsolve: error" "$dir/$p.out")" "$dir/$p.out"
 done
 
 # a filter HDF5 lacks, optional and skipped by the writer: solved as the plain file, or refused naming the filter

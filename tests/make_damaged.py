@@ -8,6 +8,9 @@ DIR/dense.h5        a dense problem: C (24 x 18, costs in [0, 1)), a, b (positiv
 DIR/points.h5       a point-cloud problem: X (30 x 3), Y (20 x 3), a, b
 DIR/*_gzip.h5       the same data, every dataset chunked with shuffle + gzip (must solve as the plain file)
 DIR/*_lzf.h5        the same data, every dataset chunked with h5py's lzf filter (HDF5 itself cannot decode it)
+DIR/partial_*.h5    dense.h5 with the rows of only the last of 3 ranks unreadable: contiguous C running past the end of
+                    the file (partial_contiguous), a garbage gzip chunk (partial_gzip), the address of a chunk (not
+                    compressed) past the end (partial_address)
 DIR/damaged_K.h5    K = 0 .. COUNT-1: copies of dense, points, dense_gzip, points_gzip in turn, damaged from
                     a generator seeded by (SEED, K): random byte ranges overwritten, or the file cut short, or both
 DIR/damaged.txt     one line per damaged copy: name, source file, what was done to it
@@ -16,6 +19,7 @@ DIR/measure_*.h5    -pairs measure files (X, a): good, lzf-compressed, with the 
                     an unreadable gzip stream
 The sizes are chosen so that 3 ranks each read several rows; the files are a few kilobytes.
 """
+import struct
 import sys
 
 import h5py
@@ -69,14 +73,41 @@ def main():
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else 2026
     rng = np.random.default_rng(seed)
 
+    # multiples of 1/16 (mantissas mostly zero bytes), so that lzf does compress every chunk (it stores a chunk that it
+    # cannot shrink as is, marked unfiltered, and HDF5 reads that one without the filter)
     n, m = 24, 18
-    dense = {"C": rng.random((n, m)), "a": rng.random(n) + 0.5, "b": rng.random(m) + 0.5}
+    dense = {"C": rng.integers(0, 16, (n, m)) / 16, "a": rng.integers(8, 16, n) / 16, "b": rng.integers(8, 16, m) / 16}
     dense["b"] *= dense["a"].sum() / dense["b"].sum()
-    points = {"X": rng.random((30, 3)), "Y": rng.random((20, 3)) + 0.3, "a": np.full(30, 1 / 30), "b": np.full(20, 1 / 20)}
+    points = {"X": rng.integers(0, 16, (30, 3)) / 16, "Y": rng.integers(4, 20, (20, 3)) / 16, "a": np.full(30, 1 / 30), "b": np.full(20, 1 / 20)}
     for name, datasets in (("dense", dense), ("points", points)):
         write_problem("%s/%s.h5" % (directory, name), datasets)
         write_problem("%s/%s_gzip.h5" % (directory, name), datasets, compression="gzip", compression_opts=4, shuffle=True)
         write_problem("%s/%s_lzf.h5" % (directory, name), datasets, compression="lzf")
+        with h5py.File("%s/%s_lzf.h5" % (directory, name), "r") as f:
+            assert all(f[k].id.get_storage_size() < datasets[k].nbytes for k in datasets), "lzf left a dataset uncompressed"
+
+    # damage that only some ranks meet: the rows of the last of 3 chunks of C (rank 2's of 3) unreadable
+    plain = "%s/dense.h5" % directory
+    with h5py.File(plain, "r") as f:
+        offset, size = f["C"].id.get_offset(), f["C"].id.get_storage_size()
+    data = bytearray(open(plain, "rb").read())
+    at = data.find(struct.pack("<QQ", offset, size))  # the layout message: address and size of the contiguous data
+    assert at > 0 and data.count(struct.pack("<QQ", offset, size)) == 1
+    data[at:at + 8] = struct.pack("<Q", len(data) - size // 3)  # the last third of C past the end of the file
+    open("%s/partial_contiguous.h5" % directory, "wb").write(data)
+    for name, how in (("partial_gzip", "garbage"), ("partial_address", "address")):
+        path = "%s/%s.h5" % (directory, name)
+        write_problem(path, dense, compression="gzip" if how == "garbage" else None)  # chunks of 8 rows
+        with h5py.File(path, "r") as f:
+            offset = f["C"].id.get_chunk_info(2).byte_offset
+        data = bytearray(open(path, "rb").read())
+        if how == "garbage":  # the chunk's gzip stream
+            data[offset:offset + 16] = b"\xff" * 16
+        else:  # the chunk's address in the B-tree, far past the end of the file
+            at = data.find(struct.pack("<Q", offset))
+            assert at > 0 and data.count(struct.pack("<Q", offset)) == 1
+            data[at:at + 8] = struct.pack("<Q", 10**9)
+        open(path, "wb").write(data)
 
     # C under filter 32001 (blosc), which neither h5py nor HDF5 has here, set optional: the writer skipped it, so the
     # chunks are plain and serial HDF5 reads them; otsolve either solves it or names the filter
