@@ -64,6 +64,12 @@ message=$(grep "otsolve: error" "$dir/blosc.out")
 { [ "$status" -eq 0 ] && [ "$(cost "$dir/blosc.out")" = "$(cost "$dir/dense.out")" ]; } ||
   { [ "$status" -eq 1 ] && [[ $message == *"dataset /C is compressed with filter 32001 (blosc)"*"HDF5_PLUGIN_PATH=FOLDER h5repack -f GZIP=4"* ]]; } && ok=ok || ok=no
 verdict $ok "dense_blosc.h5 (optional filter 32001, skipped by the writer): exit $status ${message:+: $message}" "$dir/blosc.out"
+# the same filter mandatory: refused when the dataset is opened, the filter named, h5repack with the plugin's folder
+status=$(solve "$dir/blosc_mandatory.out" -problem "$dir/dense_blosc_mandatory.h5")
+message=$(grep "otsolve: error" "$dir/blosc_mandatory.out")
+[ "$status" -eq 1 ] && [ "$(grep -c "otsolve: error" "$dir/blosc_mandatory.out")" -eq 1 ] &&
+  [[ $message == *"dense_blosc_mandatory.h5: dataset /C is compressed with filter 32001 (blosc)"*"HDF5_PLUGIN_PATH=FOLDER h5repack -f GZIP=4 $dir/dense_blosc_mandatory.h5 new.h5"* ]] && ok=ok || ok=no
+verdict $ok "dense_blosc_mandatory.h5 (mandatory filter 32001): exit $status: $message" "$dir/blosc_mandatory.out"
 
 # -pairs: good measures, an lzf one, one whose data cannot be read
 printf '%s\n' "$dir/measure_0.h5" "$dir/measure_1.h5" > "$dir/good.txt"

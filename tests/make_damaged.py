@@ -15,10 +15,12 @@ DIR/damaged_K.h5    K = 0 .. COUNT-1: copies of dense, points, dense_gzip, point
                     a generator seeded by (SEED, K): random byte ranges overwritten, or the file cut short, or both
 DIR/damaged.txt     one line per damaged copy: name, source file, what was done to it
 DIR/dense_blosc.h5  dense.h5 with C under an optional filter HDF5 lacks (32001, blosc) that the writer skipped
+DIR/dense_blosc_mandatory.h5  the same with the filter mandatory: no read can skip it
 DIR/measure_*.h5    -pairs measure files (X, a): good, lzf-compressed, with the data of X overwritten by
                     an unreadable gzip stream
 The sizes are chosen so that 3 ranks each read several rows; the files are a few kilobytes.
 """
+import re
 import struct
 import sys
 
@@ -118,6 +120,12 @@ def main():
         space = h5py.h5s.create_simple((n, m))
         h5py.h5d.create(f.id, b"C", h5py.h5t.IEEE_F64LE, space, dcpl=dcpl).write(h5py.h5s.ALL, h5py.h5s.ALL, dense["C"])
         f["a"], f["b"] = dense["a"], dense["b"]
+    # the same filter made mandatory (its flags in the pipeline message: id 32001, name length 0, flags 1 -> 0, 7 values)
+    data = bytearray(open("%s/dense_blosc.h5" % directory, "rb").read())
+    at = [m.start() for m in re.finditer(rb"\x01\x7d\x00\x00\x01\x00\x07\x00", bytes(data))]
+    assert len(at) == 1, "the pipeline message of dense_blosc.h5 was not found"
+    data[at[0] + 4] = 0
+    open("%s/dense_blosc_mandatory.h5" % directory, "wb").write(data)
 
     # measure files for -pairs
     for k in range(2):
