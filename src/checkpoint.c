@@ -321,14 +321,14 @@ static PetscErrorCode ReadVectorPart(MPI_Comm comm, hid_t file, const char filen
   PetscCheck(dims == (hsize_t)len, comm, OT_ERR_INPUT, "%s: dataset %s has length %llu; this problem needs %" PetscInt_FMT, filename, name,
              (unsigned long long)dims, len);
   PetscCall(OTH5SelectPart(file_space, start, count, &mem_space));
-  OTH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, mem_space, file_space, H5P_DEFAULT, values));
+  PetscCall(OTH5Read(comm, dset, filename, name, H5T_NATIVE_DOUBLE, mem_space, file_space, H5P_DEFAULT, values));
   OTH5Call(H5Sclose(mem_space));
   OTH5Call(H5Sclose(file_space));
   OTH5Call(H5Dclose(dset));
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode ReadHistory(OTSolver s, hid_t file)
+static PetscErrorCode ReadHistory(OTSolver s, hid_t file, const char filename[])
 {
   hid_t             dset, space, type;
   hsize_t           len;
@@ -343,7 +343,7 @@ static PetscErrorCode ReadHistory(OTSolver s, hid_t file)
   OTH5Call(H5Sget_simple_extent_dims(space, &len, NULL));
   PetscCall(PetscCalloc1(PetscMax(1, (PetscInt)len), &rows));
   PetscCall(OTH5HistoryType(&type));
-  if (len) OTH5Call(H5Dread(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows));
+  if (len) PetscCall(OTH5Read(s->comm, dset, filename, "/history", type, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows));
   for (hsize_t k = 0; k < len; k++) {
     PetscCall(OTSolverHistoryAppend(s, (OTStage)rows[k].stage, (PetscInt)rows[k].iteration, rows[k].marginal_error, rows[k].dual_objective));
     s->history[s->history_len - 1].time = rows[k].time;
@@ -439,7 +439,7 @@ PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[])
   }
   PetscCall(ReadAttrDouble(s->comm, file, filename, "sinkhorn_time", &sinkhorn_time));
   PetscCall(ReadAttrDouble(s->comm, file, filename, "elapsed", &elapsed));
-  PetscCall(ReadHistory(s, file));
+  PetscCall(ReadHistory(s, file, filename));
   OTH5Call(H5Fclose(file));
   r->sinkhorn_time       = sinkhorn_time;
   s->solve_start         = MPI_Wtime() - elapsed; /* the history's clock goes on from the checkpoint */

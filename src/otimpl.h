@@ -381,16 +381,26 @@ PETSC_EXTERN PetscErrorCode OTH5WriteArrayPart(hid_t file, const char name[], hi
 PETSC_EXTERN PetscErrorCode OTH5WriteVectorPart(hid_t file, const char name[], PetscInt len, PetscInt start, PetscInt count, const PetscReal *values,
                                                 hid_t xfer);
 /* Rank 0 checks that filename is readable (status[0]) and HDF5 (status[1]), every rank learns it, and if
-   both hold the file is opened read-only with MPI-IO (file < 0 if HDF5 fails). HDF5's own error printing
+   both hold the file is opened read-only with MPI-IO (file < 0 if HDF5 fails). A file whose root group (the list
+   of its datasets) HDF5 cannot read is refused as damaged (OT_ERR_INPUT on every rank). HDF5's own error printing
    is switched off. Collective. */
 PETSC_EXTERN PetscErrorCode OTH5OpenRead(MPI_Comm comm, const char filename[], int status[2], hid_t *file);
-/* Opens dataset name, checking that it exists, is floating point and has rank_expected dimensions; returns
-   them in dims (dims[1] = 1 for a vector). Every rank sees the same metadata, so every rank raises the same
-   error, naming filename. Collective. */
+/* Opens dataset name, checking that it exists, is floating point, has rank_expected dimensions and no filter that
+   every read needs and this HDF5 lacks (h5py's lzf, blosc, ... without their plugins: the message says how to
+   rewrite the file); returns the dimensions in dims (dims[1] = 1 for a vector). Every rank sees the same metadata,
+   and the ranks agree on the verdict, so every rank raises the same OT_ERR_INPUT error, naming filename; metadata
+   HDF5 cannot read is reported as a damaged file. Collective. */
 PETSC_EXTERN PetscErrorCode OTH5OpenFloatDataset(MPI_Comm comm, hid_t file, const char filename[], const char name[], int rank_expected, hid_t *dset,
                                                  hsize_t dims[2]);
+/* H5Dread(dset, mem_type, mem_space, file_space, xfer, values) for dataset name of filename, then an agreement:
+   if it failed on any rank of comm, every rank raises the same OT_ERR_INPUT error, naming file and dataset, for a
+   filter this HDF5 lacks (with how to rewrite the file) or else for a damaged (truncated or corrupted) file.
+   Collective on comm (PETSC_COMM_SELF for a rank's own serial read). */
+PETSC_EXTERN PetscErrorCode OTH5Read(MPI_Comm comm, hid_t dset, const char filename[], const char name[], hid_t mem_type, hid_t mem_space, hid_t file_space,
+                                     hid_t xfer, void *values);
 /* Reads rows [row_start, row_end) of the 2-D float dataset `name` (global shape n x m) into block
-   (row-major, doubles), in collective chunks. Collective on comm. */
+   (row-major, doubles), in chunks of independent MPI-IO reads, the ranks agreeing after each (OTH5Read): a chunk that
+   fails on any rank stops every rank. Collective on comm. */
 PETSC_EXTERN PetscErrorCode OTReadRowBlock(MPI_Comm comm, hid_t file, const char filename[], const char name[], PetscInt n, PetscInt m, PetscInt row_start,
                                            PetscInt row_end, PetscReal *block);
 /* After a collective write step on file (files.c): its failure on any rank (step_failed, with errno error) becomes

@@ -19,6 +19,7 @@
   Built on the public API (include/otsolve.h) and plain HDF5 calls.
 */
 #include "pairs.h"
+#include "otimpl.h" /* OTH5Read */
 #include <hdf5.h>
 #include <ctype.h>
 #include <string.h>
@@ -101,8 +102,9 @@ static PetscErrorCode ParseMeasureLine(OTMeasureFile *mf)
   PetscFunctionReturn(0);
 }
 
-/* Reads one measure: its points (points x dim) and weights (or uniform ones), on this rank alone. The files were
-   checked collectively before (CheckMeasures), so failures here are internal errors. */
+/* Reads one measure: its points (points x dim) and weights (or uniform ones), on this rank alone. The files' metadata
+   were checked collectively before (CheckMeasures); data that cannot be read (a filter HDF5 lacks, a damaged file) is
+   an OT_ERR_INPUT from OTH5Read, which pairs.c makes collective. */
 PetscErrorCode OTPairsReadMeasure(const OTMeasureFile *mf, PetscReal **points, PetscReal **weights)
 {
   hid_t file, dset;
@@ -113,7 +115,7 @@ PetscErrorCode OTPairsReadMeasure(const OTMeasureFile *mf, PetscReal **points, P
   PairsH5Call(file);
   dset = H5Dopen2(file, mf->x_name, H5P_DEFAULT);
   PairsH5Call(dset);
-  PairsH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *points));
+  PetscCall(OTH5Read(PETSC_COMM_SELF, dset, mf->x_file, mf->x_name, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *points));
   PairsH5Call(H5Dclose(dset));
   PairsH5Call(H5Fclose(file));
   if (mf->w_file[0]) {
@@ -121,7 +123,7 @@ PetscErrorCode OTPairsReadMeasure(const OTMeasureFile *mf, PetscReal **points, P
     PairsH5Call(file);
     dset = H5Dopen2(file, mf->w_name, H5P_DEFAULT);
     PairsH5Call(dset);
-    PairsH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *weights));
+    PetscCall(OTH5Read(PETSC_COMM_SELF, dset, mf->w_file, mf->w_name, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *weights));
     PairsH5Call(H5Dclose(dset));
     PairsH5Call(H5Fclose(file));
   } else

@@ -111,7 +111,7 @@ static PetscErrorCode ReadWeights(MPI_Comm comm, const InputRef *in, PetscInt le
   else OTH5Call(H5Sselect_none(file_space));
   mem_space = H5Screate_simple(1, count > 0 ? &count : dims, NULL);
   if (count == 0) OTH5Call(H5Sselect_none(mem_space));
-  OTH5Call(H5Dread(dset, H5T_NATIVE_DOUBLE, mem_space, file_space, H5P_DEFAULT, out));
+  PetscCall(OTH5Read(comm, dset, in->file, in->path, H5T_NATIVE_DOUBLE, mem_space, file_space, H5P_DEFAULT, out));
   OTH5Call(H5Sclose(mem_space));
   OTH5Call(H5Sclose(file_space));
   OTH5Call(H5Dclose(dset));
