@@ -91,8 +91,9 @@ static PetscErrorCode NameListDestroy(NameList *list)
   PetscFunctionReturn(0);
 }
 
-/* A KSP and its PC with this prefix read their options, as a solver of these types would; then go. Collective on comm. */
-static PetscErrorCode ProbeKSP(MPI_Comm comm, const char prefix[], const char ksp_type[], const char pc_type[])
+/* A KSP and its PC with this prefix read their options, as a solver of these types would (with Newton's tolerances
+   where asked: -help then shows its defaults); then go. Collective on comm. */
+static PetscErrorCode ProbeKSP(MPI_Comm comm, const char prefix[], const char ksp_type[], const char pc_type[], PetscBool newton_tolerances)
 {
   KSP ksp;
   PC  pc;
@@ -103,6 +104,7 @@ static PetscErrorCode ProbeKSP(MPI_Comm comm, const char prefix[], const char ks
   PetscCall(KSPSetType(ksp, ksp_type));
   PetscCall(KSPGetPC(ksp, &pc));
   PetscCall(PCSetType(pc, pc_type));
+  if (newton_tolerances) PetscCall(KSPSetTolerances(ksp, 1e-6, 1e-300, PETSC_DEFAULT, 1000));
   PetscCall(KSPSetFromOptions(ksp));
   PetscCall(KSPDestroy(&ksp));
   PetscFunctionReturn(0);
@@ -164,7 +166,7 @@ static PetscErrorCode ReadNestedOptions(void)
     char                prefix[256];
 
     PetscCall(NestedPrefix(names[k], prefix, sizeof(prefix), &nested));
-    if (prefix[0]) PetscCall(ProbeKSP(PETSC_COMM_SELF, prefix, nested->ksp_type, nested->pc_type));
+    if (prefix[0]) PetscCall(ProbeKSP(PETSC_COMM_SELF, prefix, nested->ksp_type, nested->pc_type, PETSC_FALSE));
   }
   PetscCall(PetscOptionsLeftRestore(NULL, &count, &names, &values));
   PetscFunctionReturn(0);
@@ -343,19 +345,8 @@ static PetscErrorCode Message(const NameList *unknown, const NameList *stray, co
 
 PetscErrorCode OTOptionsReadNewton(MPI_Comm comm)
 {
-  KSP ksp;
-  PC  pc;
-
   PetscFunctionBegin;
-  /* as OTNewtonSetUp makes it, so that -help shows its defaults */
-  PetscCall(KSPCreate(comm, &ksp));
-  PetscCall(KSPSetOptionsPrefix(ksp, NEWTON_PREFIX));
-  PetscCall(KSPSetType(ksp, KSPCG));
-  PetscCall(KSPGetPC(ksp, &pc));
-  PetscCall(PCSetType(pc, PCJACOBI));
-  PetscCall(KSPSetTolerances(ksp, 1e-6, 1e-300, PETSC_DEFAULT, 1000));
-  PetscCall(KSPSetFromOptions(ksp));
-  PetscCall(KSPDestroy(&ksp));
+  PetscCall(ProbeKSP(comm, NEWTON_PREFIX, KSPCG, PCJACOBI, PETSC_TRUE)); /* as OTNewtonSetUp makes it */
   PetscFunctionReturn(0);
 }
 

@@ -69,6 +69,18 @@ def keep(path, output):
     return os.path.abspath(output)
 
 
+def collect(path, read, accepted, output, stdout, stderr, returncode):
+    """The result file `path` read with `read` where the exit status is one of `accepted` and the file is there (else
+    None), kept at `output` where asked for, with otsolve's summary lines and output attached."""
+    if returncode not in accepted or not os.path.exists(path):
+        return None
+    result = read(path)
+    result.path = keep(path, output) if output is not None else None
+    result.summary = _run.parse_summary(stdout)
+    result.stdout, result.stderr, result.returncode = stdout, stderr, returncode
+    return result
+
+
 def solve(a, b, M=None, eps=None, *, X=None, Y=None, reg=None, eps_rel=None, ranks=1, method=None, cost=None,
           plan=False, output=None, check=False, executable=None, launcher=None, timeout=None, workdir=None,
           **options):
@@ -151,12 +163,7 @@ def solve(a, b, M=None, eps=None, *, X=None, Y=None, reg=None, eps_rel=None, ran
         _io.write_problem(problem, a, b, M, X, Y, cost)
         arguments = ["-problem", problem, "-output", result_path] + arguments + extra
         returncode, stdout, stderr, command = _run.run(arguments, ranks, executable, launcher, timeout)
-        result = None
-        if returncode in (0, 2, 5) and os.path.exists(result_path):
-            result = _io.read_result(result_path)
-            result.path = keep(result_path, output) if output is not None else None
-            result.summary = _run.parse_summary(stdout)
-            result.stdout, result.stderr, result.returncode = stdout, stderr, returncode
+        result = collect(result_path, _io.read_result, (0, 2, 5), output, stdout, stderr, returncode)
         if returncode == 0 or (returncode == 2 and not check and result is not None):
             return result
         if returncode == 2 and result is not None:
@@ -223,12 +230,7 @@ def pairs(measures, eps=None, *, eps_rel=None, ranks=1, cost="sqeuclidean", dive
         output_path = os.path.join(directory, "pairs.h5")
         arguments = ["-pairs", list_path, "-output", output_path] + arguments + extra
         returncode, stdout, stderr, command = _run.run(arguments, ranks, executable, launcher, timeout)
-        result = None
-        if returncode in (0, 2) and os.path.exists(output_path):
-            result = _io.read_pairs(output_path)
-            result.path = keep(output_path, output) if output is not None else None
-            result.summary = _run.parse_summary(stdout)
-            result.stdout, result.stderr, result.returncode = stdout, stderr, returncode
+        result = collect(output_path, _io.read_pairs, (0, 2), output, stdout, stderr, returncode)
         if returncode == 0 or (returncode == 2 and not check and result is not None):
             return result
         if returncode == 2 and result is not None:
