@@ -64,6 +64,7 @@ typedef struct {
   const char          *cost;
   EpsRule              rule;
   PetscReal            eps;      /* the one eps of all pairs and self terms (not with -pairs_eps_per_pair) */
+  PetscReal            rho;      /* unbalanced with -ot_divergence: the one rho of both sides; else 0 */
   PetscReal           *cost_max; /* per pair, from the first pass */
   PetscReal           *pair_eps; /* per pair, the eps it is solved at */
   PetscReal           *results;  /* per task, PAIR_FIELDS numbers, filled by the group's rank 0 */
@@ -102,14 +103,22 @@ static PetscErrorCode CostMaxTask(PairsRun *run, PetscInt p)
   PetscFunctionReturn(0);
 }
 
+/* w_k <- w_k^power: the weights whose plans are the KL(P | a x b) plans of the unbalanced divergence (divergence.c). */
+static void PowerWeights(PetscInt count, PetscReal w[], PetscReal power)
+{
+  for (PetscInt k = 0; k < count; k++) w[k] = PetscPowReal(w[k], power);
+}
+
 /* Solves task t on the group; its rank 0 fills the task's results and prints a line. */
 static PetscErrorCode SolveTask(PairsRun *run, PetscInt t)
 {
   PetscInt   i, j;
   OTResult   result;
   PetscReal *x, *a, *y, *b, *row = run->results + (size_t)t * PAIR_FIELDS, eps;
-  char       source[2 * PETSC_MAX_PATH_LEN + 8];
-  double     start = MPI_Wtime();
+  char       source[2 * PETSC_MAX_PATH_LEN + 64];
+  double     start    = MPI_Wtime();
+  PetscReal  div_mass = NAN;
+  PetscBool  div_ok   = PETSC_TRUE;
 
   PetscFunctionBegin;
   if (t < run->pairs) PairOfIndex(run->count, t, &i, &j);
@@ -118,12 +127,23 @@ static PetscErrorCode SolveTask(PairsRun *run, PetscInt t)
   eps = run->rule.given ? 0.0 : (t < run->pairs ? run->pair_eps[t] : run->eps);
   PetscCall(OTPairsReadMeasure(&run->files[i], &x, &a));
   if (i == j) {
+    if (run->rho > 0) PowerWeights(run->files[i].points, a, 1.0 + run->eps / run->rho); /* the unbalanced divergence's self term */
     PetscCall(PetscSNPrintf(source, sizeof(source), "%s (self term)", run->files[i].path));
     PetscCall(OTSolveSymmetric(run->group, run->files[i].points, run->files[i].dim, x, a, run->cost, source, eps, &result));
+    div_mass = result.transported_mass, div_ok = result.converged;
   } else {
     PetscCall(OTPairsReadMeasure(&run->files[j], &y, &b));
     PetscCall(PetscSNPrintf(source, sizeof(source), "%s x %s", run->files[i].path, run->files[j].path));
     PetscCall(OTSolvePoints(run->group, run->files[i].points, run->files[j].points, run->files[i].dim, x, y, a, b, run->cost, source, eps, &result));
+    if (run->rho > 0 && run->tasks > run->pairs) { /* the unbalanced divergence's own solve of the pair (divergence.c) */
+      OTResult weighted;
+
+      PowerWeights(run->files[i].points, a, 1.0 + run->eps / run->rho);
+      PowerWeights(run->files[j].points, b, 1.0 + run->eps / run->rho);
+      PetscCall(PetscStrlcat(source, " (weights to the power 1 + eps/rho)", sizeof(source)));
+      PetscCall(OTSolvePoints(run->group, run->files[i].points, run->files[j].points, run->files[i].dim, x, y, a, b, run->cost, source, eps, &weighted));
+      div_mass = weighted.transported_mass, div_ok = weighted.converged;
+    }
     PetscCall(PetscFree2(y, b));
   }
   PetscCall(PetscFree2(x, a));
@@ -140,6 +160,8 @@ static PetscErrorCode SolveTask(PairsRun *run, PetscInt t)
     row[PAIR_SECONDS]    = MPI_Wtime() - start;
     row[PAIR_OBJECTIVE]  = result.unbalanced_objective;
     row[PAIR_MASS]       = result.transported_mass;
+    row[PAIR_DIV_MASS]   = div_mass;
+    row[PAIR_DIV_OK]     = div_ok ? 1 : 0;
     if (i == j)
       PetscCall(PetscPrintf(PETSC_COMM_SELF, "  self %" PetscInt_FMT ": dual_objective %.17g  iterations %" PetscInt_FMT "  converged %d  %.2f s\n", i,
                             (double)result.dual_objective, iterations, (int)result.converged, row[PAIR_SECONDS]));
@@ -274,7 +296,10 @@ PetscErrorCode OTSolvePairs(MPI_Comm comm, const char list[], const char output[
     PetscCall(OTProblemGetRelaxation(probe, &rho_a, &rho_b));
     PetscCall(OTProblemDestroy(&probe));
     sum.unbalanced = (PetscBool)(!isinf(rho_a) || !isinf(rho_b));
-    PetscCheck(!(sum.unbalanced && divergence), comm, OT_ERR_INPUT, "-ot_unbalanced: -ot_divergence is not implemented for unbalanced transport yet");
+    PetscCheck(!(sum.unbalanced && divergence) || rho_a == rho_b, comm, OT_ERR_INPUT,
+               "-ot_divergence with unbalanced transport needs one rho for both sides (-ot_unbalanced RHO); got rho_a = %g, rho_b = %g", (double)rho_a,
+               (double)rho_b);
+    run.rho = sum.rho = sum.unbalanced && divergence ? rho_a : 0.0;
   }
   PetscCall(OTPairsReadList(comm, list, output, &sum.count, &files));
   sum.files  = files;

@@ -32,6 +32,8 @@ enum {
   PAIR_SECONDS,
   PAIR_OBJECTIVE, /* unbalanced transport: the unbalanced objective */
   PAIR_MASS,      /* unbalanced transport: the transported mass */
+  PAIR_DIV_MASS,  /* unbalanced divergence: the transported mass with weights to the power 1 + eps/rho (divergence.c) */
+  PAIR_DIV_OK,    /* and whether that solve converged */
   PAIR_FIELDS
 };
 
@@ -50,6 +52,7 @@ typedef struct {
   PetscMPIInt          groups;
   PetscBool            divergence;
   PetscBool            unbalanced; /* -ot_unbalanced: objective and transported mass instead of bounds and W_p */
+  PetscReal            rho;        /* unbalanced with -ot_divergence: the one rho of both sides */
   const EpsRule       *rule;
   PetscReal            eps;      /* the one eps of all pairs (not with -pairs_eps_per_pair) */
   const PetscReal     *pair_eps; /* per pair, the eps it was solved at (/eps with -pairs_eps_per_pair) */

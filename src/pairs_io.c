@@ -13,7 +13,8 @@
   are powers of a distance (sqeuclidean: p = 2, euclidean: p = 1, pnorm:P: p = P) /wasserstein =
   transport_cost^(1/p) (an entropic estimate) and /wasserstein_lower, /wasserstein_upper (the bounds to the
   power 1/p; with -ot_unbalanced /unbalanced_objective and /transported_mass instead of the bounds and W_p, NaN on
-  the diagonal), and with -ot_divergence /sinkhorn_divergence, /divergence_converged, /self_dual_objective (K),
+  the diagonal), and with -ot_divergence (unbalanced: Séjourné et al.'s, from the masses of the pairs and self terms
+  solved with weights to the power 1 + eps/rho) /sinkhorn_divergence, /divergence_converged, /self_dual_objective (K),
   /self_converged (K). The diagonal is exact, not solved: distances 0, converged 1, iterations and seconds 0.
   The eps is the root attribute eps, or with -pairs_eps_per_pair the K x K dataset /eps; /files holds the paths.
   Built on the public API (include/otsolve.h) and plain HDF5 calls.
@@ -277,14 +278,22 @@ static PetscErrorCode WriteDivergences(hid_t file, const PairsSummary *sum, cons
   PetscReal       *self_values;
 
   PetscFunctionBegin;
+  /* balanced: OT(a, b) - (OT(a, a) + OT(b, b))/2 from the dual objectives; unbalanced: (rho + eps/2) (m_aa + m_bb - 2 m_ab)
+     from the transported masses with weights to the power 1 + eps/rho (divergence.c) */
   for (PetscInt i = 0; i < count; i++)
-    for (PetscInt j = i + 1; j < count; j++, p++)
-      per_pair[p] = results[(size_t)p * PAIR_FIELDS + PAIR_DUAL] - 0.5 * (self[i * PAIR_FIELDS + PAIR_DUAL] + self[j * PAIR_FIELDS + PAIR_DUAL]);
+    for (PetscInt j = i + 1; j < count; j++, p++) {
+      const PetscReal *pair = results + (size_t)p * PAIR_FIELDS, *self_i = self + i * PAIR_FIELDS, *self_j = self + j * PAIR_FIELDS;
+
+      if (sum->unbalanced)
+        per_pair[p] = (sum->rho + 0.5 * sum->eps) * (self_i[PAIR_DIV_MASS] + self_j[PAIR_DIV_MASS] - 2.0 * pair[PAIR_DIV_MASS]);
+      else per_pair[p] = pair[PAIR_DUAL] - 0.5 * (self_i[PAIR_DUAL] + self_j[PAIR_DUAL]);
+    }
   PetscCall(WriteMatrix(file, "/sinkhorn_divergence", H5T_NATIVE_DOUBLE, count, 0.0, per_pair, matrix));
   p = 0;
   for (PetscInt i = 0; i < count; i++)
     for (PetscInt j = i + 1; j < count; j++, p++)
-      per_pair[p] = results[(size_t)p * PAIR_FIELDS + PAIR_CONVERGED] && self[i * PAIR_FIELDS + PAIR_CONVERGED] && self[j * PAIR_FIELDS + PAIR_CONVERGED];
+      per_pair[p] = results[(size_t)p * PAIR_FIELDS + PAIR_CONVERGED] && results[(size_t)p * PAIR_FIELDS + PAIR_DIV_OK] && self[i * PAIR_FIELDS + PAIR_CONVERGED] &&
+                    self[j * PAIR_FIELDS + PAIR_CONVERGED];
   PetscCall(WriteMatrix(file, "/divergence_converged", H5T_NATIVE_INT, count, 1.0, per_pair, matrix));
   PetscCall(PetscMalloc1(count, &self_values));
   for (PetscInt k = 0; k < count; k++) self_values[k] = self[k * PAIR_FIELDS + PAIR_DUAL];

@@ -186,8 +186,9 @@ def sns(build, ranks):
 
 
 def pairs(build, ranks):
-    """-pairs with -ot_unbalanced: each entry of the K x K matrices equals the single run of its pair (its points and
-    weights named with -problem_x/-problem_y/-problem_a/-problem_b in the measure files), to 1e-10."""
+    """-pairs with -ot_unbalanced and -ot_divergence: each entry of the K x K matrices (the divergence too) equals the
+    single run of its pair (its points and weights named with -problem_x/-problem_y/-problem_a/-problem_b in the measure
+    files), to 1e-10."""
     d = tempfile.mkdtemp(prefix="otsolve_unbalanced_pairs_")
     rng = np.random.default_rng(9)
     names = []
@@ -206,27 +207,28 @@ def pairs(build, ranks):
         for j in range(i + 1, 3):
             out = os.path.join(d, "s%d%d.h5" % (i, j))
             cmd = ["mpiexec", "-n", "1", os.path.join(build, "otsolve"), "-problem_x", names[i] + ":/X", "-problem_y", names[j] + ":/X", "-problem_a",
-                   names[i] + ":/a", "-problem_b", names[j] + ":/a", "-output", out] + common
+                   names[i] + ":/a", "-problem_b", names[j] + ":/a", "-output", out, "-ot_divergence"] + common
             p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
             if p.returncode != 0:
                 print("FAIL single run %d %d: exit %d\n%s%s" % (i, j, p.returncode, p.stdout, p.stderr))
                 sys.exit(1)
             with h5py.File(out, "r") as r:
-                single[i, j] = (r.attrs["transport_cost"], r.attrs["unbalanced_objective"], r.attrs["transported_mass"])
+                single[i, j] = (r.attrs["transport_cost"], r.attrs["unbalanced_objective"], r.attrs["transported_mass"], r.attrs["sinkhorn_divergence"])
     for np_ in ranks:
         out = os.path.join(d, "D%d.h5" % np_)
-        cmd = ["mpiexec", "-n", str(np_), os.path.join(build, "otsolve"), "-pairs", os.path.join(d, "list.txt"), "-output", out] + common
+        cmd = ["mpiexec", "-n", str(np_), os.path.join(build, "otsolve"), "-pairs", os.path.join(d, "list.txt"), "-output", out, "-ot_divergence"] + common
         p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         if p.returncode != 0:
             print("FAIL -pairs on %d ranks: exit %d\n%s%s" % (np_, p.returncode, p.stdout, p.stderr))
             sys.exit(1)
         with h5py.File(out, "r") as r:
-            T, U, Mass = r["transport_cost"][:], r["unbalanced_objective"][:], r["transported_mass"][:]
-            absent = "lower_bound" not in r and "wasserstein" not in r
-        worst = max(max(abs(T[i, j] - c) / c, abs(U[i, j] - u) / abs(u), abs(Mass[j, i] - m) / m) for (i, j), (c, u, m) in single.items())
-        ok = worst <= 1e-10 and absent and np.isnan(U[0, 0])
-        print("%s -pairs -ot_unbalanced 1 on %d rank(s): transport_cost, unbalanced_objective, transported_mass equal the 3 single runs to %.1e; "
-              "no bounds, NaN diagonal" % ("ok  " if ok else "FAIL", np_, worst))
+            T, U, Mass, S = r["transport_cost"][:], r["unbalanced_objective"][:], r["transported_mass"][:], r["sinkhorn_divergence"][:]
+            absent = "lower_bound" not in r and "wasserstein" not in r and (r["divergence_converged"][:] == 1).all()
+        worst = max(max(abs(T[i, j] - c) / c, abs(U[i, j] - u) / abs(u), abs(Mass[j, i] - m) / m, abs(S[j, i] - v) / v)
+                    for (i, j), (c, u, m, v) in single.items())
+        ok = worst <= 1e-10 and absent and np.isnan(U[0, 0]) and S[1, 1] == 0
+        print("%s -pairs -ot_unbalanced 1 -ot_divergence on %d rank(s): transport_cost, unbalanced_objective, transported_mass, "
+              "sinkhorn_divergence equal the 3 single runs to %.1e; no bounds, NaN diagonal" % ("ok  " if ok else "FAIL", np_, worst))
         failed = failed or not ok
     sys.exit(1 if failed else 0)
 
