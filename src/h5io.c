@@ -279,11 +279,11 @@ static PetscErrorCode FilterMessage(hid_t dset, PetscBool mandatory_only, const 
   PetscFunctionReturn(0);
 }
 
-/* Opens dataset name of file if it is a floating-point dataset of rank_expected dimensions whose filters this HDF5
-   has, and says what it found; *ndims (-1 if unknown) and, where it is about filters, message for the errors. Leaves
+/* Opens dataset name of file if it is a floating-point dataset (or an integer one, where integers are accepted) of
+   rank_expected dimensions whose filters this HDF5 has, and says what it found; *ndims (-1 if unknown) and, where it is about filters, message for the errors. Leaves
    *dset closed (-1) unless the verdict is DATASET_OK. Not collective. */
-static PetscErrorCode InspectDataset(hid_t file, const char filename[], const char name[], int rank_expected, hid_t *dset, hsize_t dims[2], int *verdict,
-                                     int *ndims, hsize_t extent[3], char message[], size_t len)
+static PetscErrorCode InspectDataset(hid_t file, const char filename[], const char name[], int rank_expected, PetscBool integers, hid_t *dset, hsize_t dims[2],
+                                     int *verdict, int *ndims, hsize_t extent[3], char message[], size_t len)
 {
   htri_t      exists = H5Lexists(file, name, H5P_DEFAULT);
   hid_t       type, space, object;
@@ -307,7 +307,7 @@ static PetscErrorCode InspectDataset(hid_t file, const char filename[], const ch
   space  = H5Dget_space(*dset);
   *ndims = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
   if (type < 0 || space < 0 || *ndims < 0) *verdict = DATASET_DAMAGED;
-  else if (type_class != H5T_FLOAT) *verdict = DATASET_NOT_FLOAT;
+  else if (type_class != H5T_FLOAT && !(integers && type_class == H5T_INTEGER)) *verdict = DATASET_NOT_FLOAT;
   else if (*ndims != rank_expected) *verdict = DATASET_WRONG_RANK;
   else if (H5Sget_simple_extent_dims(space, dims, NULL) < 0) *verdict = DATASET_DAMAGED;
   if (space >= 0) (void)H5Sclose(space);
@@ -331,6 +331,14 @@ static PetscErrorCode InspectDataset(hid_t file, const char filename[], const ch
 
 PetscErrorCode OTH5OpenFloatDataset(MPI_Comm comm, hid_t file, const char filename[], const char name[], int rank_expected, hid_t *dset, hsize_t dims[2])
 {
+  PetscFunctionBegin;
+  PetscCall(OTH5OpenNumberDataset(comm, file, filename, name, rank_expected, PETSC_FALSE, dset, dims));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OTH5OpenNumberDataset(MPI_Comm comm, hid_t file, const char filename[], const char name[], int rank_expected, PetscBool integers, hid_t *dset,
+                                     hsize_t dims[2])
+{
   int     verdict, agreed, ndims;
   hsize_t extent[3]     = {0, 0, 0}; /* the data's first and last byte + 1, the file's size */
   char    message[1024] = "";
@@ -338,7 +346,7 @@ PetscErrorCode OTH5OpenFloatDataset(MPI_Comm comm, hid_t file, const char filena
   PetscFunctionBegin;
   dims[0] = 0;
   dims[1] = 1;
-  PetscCall(InspectDataset(file, filename, name, rank_expected, dset, dims, &verdict, &ndims, extent, message, sizeof(message)));
+  PetscCall(InspectDataset(file, filename, name, rank_expected, integers, dset, dims, &verdict, &ndims, extent, message, sizeof(message)));
   /* every rank reads the same metadata, so the verdicts agree; should a rank alone fail to read it, all stop with it */
   PetscCallMPI(MPI_Allreduce(&verdict, &agreed, 1, MPI_INT, MPI_MAX, comm));
   if (agreed != DATASET_OK && *dset >= 0) {
@@ -348,8 +356,8 @@ PetscErrorCode OTH5OpenFloatDataset(MPI_Comm comm, hid_t file, const char filena
   if (agreed != verdict) agreed = DATASET_DAMAGED;
   PetscCheck(agreed != DATASET_MISSING, comm, OT_ERR_INPUT, "%s: dataset %s is missing", filename, name);
   PetscCheck(agreed != DATASET_NOT_A_DATASET, comm, OT_ERR_INPUT, "%s: %s is not a dataset", filename, name);
-  PetscCheck(agreed != DATASET_NOT_FLOAT, comm, OT_ERR_INPUT, "%s: dataset %s must hold floating-point numbers (float64 or float32), found another type",
-             filename, name);
+  PetscCheck(agreed != DATASET_NOT_FLOAT, comm, OT_ERR_INPUT, "%s: dataset %s must hold %s numbers (float64 or float32%s), found another type", filename,
+             name, integers ? "floating-point or integer" : "floating-point", integers ? ", or integers" : "");
   PetscCheck(agreed != DATASET_WRONG_RANK, comm, OT_ERR_INPUT, "%s: dataset %s has %d dimension(s); expected %d", filename, name, ndims, rank_expected);
   PetscCheck(agreed != DATASET_FILTER, comm, OT_ERR_INPUT, "%s", message);
   PetscCheck(agreed != DATASET_PAST_END, comm, OT_ERR_INPUT,

@@ -392,6 +392,10 @@ PETSC_EXTERN PetscErrorCode OTH5OpenRead(MPI_Comm comm, const char filename[], i
    HDF5 cannot read is reported as a damaged file. Collective. */
 PETSC_EXTERN PetscErrorCode OTH5OpenFloatDataset(MPI_Comm comm, hid_t file, const char filename[], const char name[], int rank_expected, hid_t *dset,
                                                  hsize_t dims[2]);
+/* The same, accepting integer datasets too where integers is true (weights: counts, such as an AnnData /obs column;
+   H5Dread converts them to doubles). Collective. */
+PETSC_EXTERN PetscErrorCode OTH5OpenNumberDataset(MPI_Comm comm, hid_t file, const char filename[], const char name[], int rank_expected, PetscBool integers,
+                                                  hid_t *dset, hsize_t dims[2]);
 /* H5Dread(dset, mem_type, mem_space, file_space, xfer, values) for dataset name of filename, then an agreement:
    if it failed on any rank of comm, every rank raises the same OT_ERR_INPUT error, naming file and dataset, for a
    filter this HDF5 lacks (with how to rewrite the file) or else for a damaged (truncated or corrupted) file.

@@ -153,7 +153,7 @@ static void CheckDataset(const char file[], const char name[], int ndims, const 
     type  = H5Dget_type(dset);
     if (H5Sget_simple_extent_ndims(space) == ndims) H5Sget_simple_extent_dims(space, dims, NULL);
     else dims[0] = 0;
-    if (H5Tget_class(type) != H5T_FLOAT || dims[0] == 0 || dims[1] == 0)
+    if (!(H5Tget_class(type) == H5T_FLOAT || (ndims == 1 && H5Tget_class(type) == H5T_INTEGER)) || dims[0] == 0 || dims[1] == 0) /* weights may be counts */
       snprintf(message, len, "%s: dataset %s must be a non-empty %s array of floating-point numbers (%s)", file, name, ndims == 2 ? "k x d" : "k", what);
     H5Tclose(type);
     H5Sclose(space);

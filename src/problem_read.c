@@ -63,15 +63,16 @@ static PetscBool Exists(hid_t file, const char path[])
   return (PetscBool)(found > 0);
 }
 
-/* The shape of a float dataset of rank `rank_expected` (dims[1] = 1 for a vector). Collective. */
-static PetscErrorCode InputShape(MPI_Comm comm, const InputRef *in, int rank_expected, hsize_t dims[2])
+/* The shape of a float dataset (or, with integers, an integer one) of rank `rank_expected` (dims[1] = 1 for a vector).
+   Collective. */
+static PetscErrorCode InputShape(MPI_Comm comm, const InputRef *in, int rank_expected, PetscBool integers, hsize_t dims[2])
 {
   hid_t file, dset;
 
   PetscFunctionBegin;
   PetscCall(OpenInput(comm, in->file, &file));
   PetscCheck(Exists(file, in->path), comm, OT_ERR_INPUT, "%s: dataset %s is missing", in->file, in->path);
-  PetscCall(OTH5OpenFloatDataset(comm, file, in->file, in->path, rank_expected, &dset, dims));
+  PetscCall(OTH5OpenNumberDataset(comm, file, in->file, in->path, rank_expected, integers, &dset, dims));
   OTH5Call(H5Dclose(dset));
   OTH5Call(H5Fclose(file));
   PetscFunctionReturn(0);
@@ -89,7 +90,8 @@ static PetscErrorCode ReadInputRows(MPI_Comm comm, const InputRef *in, PetscInt 
   PetscFunctionReturn(0);
 }
 
-/* Entries [start, end) of the weights `in` (a vector of length len), or `fill` when not given. Collective. */
+/* Entries [start, end) of the weights `in` (a vector of length len, floating point or integer counts), or `fill` when
+   not given. Collective. */
 static PetscErrorCode ReadWeights(MPI_Comm comm, const InputRef *in, PetscInt len, const char match[], PetscInt start, PetscInt end, PetscReal fill,
                                   PetscReal *out)
 {
@@ -101,11 +103,11 @@ static PetscErrorCode ReadWeights(MPI_Comm comm, const InputRef *in, PetscInt le
     for (PetscInt i = 0; i < end - start; i++) out[i] = fill;
     PetscFunctionReturn(0);
   }
-  PetscCall(InputShape(comm, in, 1, dims));
+  PetscCall(InputShape(comm, in, 1, PETSC_TRUE, dims));
   PetscCheck(dims[0] == (hsize_t)len, comm, OT_ERR_INPUT, "%s: dataset %s has length %llu; expected %" PetscInt_FMT " to match %s", in->file, in->path,
              (unsigned long long)dims[0], len, match);
   PetscCall(OpenInput(comm, in->file, &file));
-  PetscCall(OTH5OpenFloatDataset(comm, file, in->file, in->path, 1, &dset, dims));
+  PetscCall(OTH5OpenNumberDataset(comm, file, in->file, in->path, 1, PETSC_TRUE, &dset, dims));
   file_space = H5Dget_space(dset);
   if (count > 0) OTH5Call(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &offset, NULL, &count, NULL));
   else OTH5Call(H5Sselect_none(file_space));
@@ -125,7 +127,7 @@ static PetscErrorCode LoadDense(OTProblem pb, const InputRef *in)
   hsize_t dims[2];
 
   PetscFunctionBegin;
-  PetscCall(InputShape(pb->comm, in, 2, dims));
+  PetscCall(InputShape(pb->comm, in, 2, PETSC_FALSE, dims));
   PetscCheck(dims[0] > 0 && dims[1] > 0, pb->comm, OT_ERR_INPUT, "%s: dataset %s is %llu x %llu; both sizes must be positive", in->file, in->path,
              (unsigned long long)dims[0], (unsigned long long)dims[1]);
   PetscCheck(dims[0] < PETSC_MAX_INT && dims[1] < PETSC_MAX_INT, pb->comm, OT_ERR_INPUT, "%s: dataset %s is too large for 32-bit PETSc indices", in->file,
@@ -231,8 +233,8 @@ static PetscErrorCode LoadPoints(OTProblem pb, const InputRef *x, const InputRef
   int64_t    bad;
 
   PetscFunctionBegin;
-  PetscCall(InputShape(pb->comm, x, 2, dims_x));
-  PetscCall(InputShape(pb->comm, y, 2, dims_y));
+  PetscCall(InputShape(pb->comm, x, 2, PETSC_FALSE, dims_x));
+  PetscCall(InputShape(pb->comm, y, 2, PETSC_FALSE, dims_y));
   PetscCheck(dims_x[0] > 0 && dims_x[1] > 0, pb->comm, OT_ERR_INPUT, "%s: dataset %s is %llu x %llu; both sizes must be positive", x->file, x->path,
              (unsigned long long)dims_x[0], (unsigned long long)dims_x[1]);
   PetscCheck(dims_y[0] > 0 && dims_y[1] > 0, pb->comm, OT_ERR_INPUT, "%s: dataset %s is %llu x %llu; both sizes must be positive", y->file, y->path,

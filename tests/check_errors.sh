@@ -34,7 +34,7 @@ write("cost_compound", C=np.zeros((7, 5), dtype=[("x", "f8"), ("y", "f8")]))
 write("cost_no_columns", C=np.zeros((7, 0)))
 write("b_length", C=C, b=np.full(4, 0.25))
 write("a_2d", C=C, a=np.full((7, 1), 1 / 7))
-write("a_int", C=C, a=np.ones(7, dtype=np.int64))
+write("a_string", C=C, a=np.array([b"w"] * 7))  # integer weights (counts) are read; strings are not
 an = np.full(7, 1 / 7); an[5] = np.nan; write("a_nan", C=C, a=an)
 bi = np.full(5, 0.2); bi[1] = np.inf; write("b_inf", C=C, b=bi)
 write("b_zero", C=C, b=np.zeros(5))
@@ -113,7 +113,7 @@ expect "$dir/cost_compound.h5" "/C must hold floating-point"
 expect "$dir/cost_no_columns.h5" "/C is 7 x 0"
 expect "$dir/b_length.h5" "/b has length 4; expected 5"
 expect "$dir/a_2d.h5" "/a has 2 dimension(s); expected 1"
-expect "$dir/a_int.h5" "/a must hold floating-point"
+expect "$dir/a_string.h5" "/a must hold floating-point or integer numbers"
 expect "$dir/a_nan.h5" "/a has a NaN or infinite entry at index 5"
 expect "$dir/b_inf.h5" "/b has a NaN or infinite entry at index 1"
 expect "$dir/b_zero.h5" "weights /b are all zero"

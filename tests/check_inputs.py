@@ -77,12 +77,13 @@ def make_anndata(d, rng):
     data = []
     for t, (n, shift) in enumerate([(300, 0.0), (250, 0.6)]):
         genes = rng.normal(size=(n, 12)).astype(np.float32)
-        obs = pd.DataFrame({"weight": rng.uniform(0.5, 2.0, n), "cluster": pd.Categorical(rng.choice(["a", "b"], n))}, index=["c%d" % i for i in range(n)])
+        obs = pd.DataFrame({"weight": rng.uniform(0.5, 2.0, n), "n_genes": rng.integers(100, 1000, n), "cluster": pd.Categorical(rng.choice(["a", "b"], n))},
+                           index=["c%d" % i for i in range(n)])
         adata = anndata.AnnData(X=genes, obs=obs)
         adata.obsm["X_pca"] = (rng.normal(size=(n, 5)) + shift).astype(np.float32)
         path = os.path.join(d, "t%d.h5ad" % t)
         adata.write_h5ad(path)
-        data.append((adata.obsm["X_pca"].astype(np.float64), obs["weight"].to_numpy()))
+        data.append((adata.obsm["X_pca"].astype(np.float64), obs["weight"].to_numpy(), obs["n_genes"].to_numpy()))
     return data
 
 
@@ -130,13 +131,17 @@ def main():
     compare(out, wa, np.full(55, 1.0), ot.dist(X, Y, metric="euclidean"), "-problem pair.h5 (euclidean) with -problem_a from another file")
 
     # 4. AnnData: one solve, and a -pairs list of FILE:/path lines with weights
-    (X0, w0), (X1, w1) = make_anndata(d, rng)
+    (X0, w0, c0), (X1, w1, c1) = make_anndata(d, rng)
     t0, t1 = d + "/t0.h5ad", d + "/t1.h5ad"
     out = os.path.join(d, "r4.h5")
     text = run(build, np_, ["-problem_x", t0 + ":/obsm/X_pca", "-problem_y", t1 + ":/obsm/X_pca", "-problem_a", t0 + ":/obs/weight",
                             "-problem_b", t1 + ":/obs/weight", "-ot_normalize", "-output", out] + common)
     check("total masses differ" in text, "AnnData: the different masses are reported with -ot_normalize")
     single = compare(out, w0, w1, ot.dist(X0, X1), "AnnData t0.h5ad:/obsm/X_pca vs t1.h5ad:/obsm/X_pca, weights /obs/weight")
+    out = os.path.join(d, "r5.h5")
+    run(build, np_, ["-problem_x", t0 + ":/obsm/X_pca", "-problem_y", t1 + ":/obsm/X_pca", "-problem_a", t0 + ":/obs/n_genes",
+                     "-problem_b", t1 + ":/obs/n_genes", "-ot_normalize", "-output", out] + common)
+    compare(out, c0.astype(np.float64), c1.astype(np.float64), ot.dist(X0, X1), "AnnData, weights from the integer column /obs/n_genes (counts)")
     with open(os.path.join(d, "list.txt"), "w") as f:
         f.write("# two time points\n%s:/obsm/X_pca %s:/obs/weight\n%s:/obsm/X_pca\t%s:/obs/weight\n%s:/obsm/X_pca\n" % (t0, t0, t1, t1, t0))
     out = os.path.join(d, "pairs.h5")
