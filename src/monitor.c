@@ -82,7 +82,7 @@ PetscErrorCode OTSolverMonitor(OTSolver s, OTStage stage, PetscInt iteration, Pe
    potentials and work vectors, the stored kernel, the Newton system), so that a user sees before a long run
    that nothing of size n x m is allocated for point clouds. The Newton part counts the kept entries of P
    twice (row and transposed) in the assembled AIJ matrix with its column indices and the CSR work arrays; where
-   P is not sparse the mass rule (-ot_newton_drop) may keep up to 16 times as many (at most all of P), shown too. */
+   P is not sparse the mass rule (-ot_newton_drop) may keep more, up to the budget (-ot_newton_memory), shown too. */
 PetscErrorCode OTSolverMonitorMemory(OTSolver s)
 {
   OTProblem pb = s->problem;
@@ -101,7 +101,7 @@ PetscErrorCode OTSolverMonitorMemory(OTSolver s)
   local[4] = newton_most;
   PetscCallMPI(MPI_Allreduce(local, largest, 5, MPI_DOUBLE, MPI_MAX, s->comm));
   PetscCall(PetscPrintf(s->comm,
-                        "  memory estimate per rank (largest): %.1f MB: problem %.1f MB (%s), stored kernel %.1f MB, Newton %.1f MB (up to %.1f MB where P is not sparse), the rest vectors of length n_local or m\n",
+                        "  memory estimate per rank (largest): %.1f MB: problem %.1f MB (%s), stored kernel %.1f MB, Newton %.1f MB (at most %.1f MB: -ot_newton_memory), the rest vectors of length n_local or m\n",
                         largest[0] / 1e6, largest[1] / 1e6,
                         pb->cost_kind == OT_COST_DENSE ? "its rows of C"
                                                        : (largest[2] > 0 ? "its points of X, all of Y" : "its points of X, all of Y; nothing of size n x m"),

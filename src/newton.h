@@ -2,7 +2,8 @@
   The Newton stage of SNS (docs/design.md §1, §2), private to its three files, one per step of the method:
     newton_sparsify.c  the survey of P, the histogram threshold and the kept entries (Ps),
     newton_assembly.c  the matrix [[diag(P1), Ps], [Ps^T, diag(P^T 1)]] as one MATMPIAIJ,
-    newton_step.c      the stage's options and life cycle, the direction (KSP) and the line search.
+    newton_step.c      the stage's options and life cycle, the direction (KSP) and the line search;
+  and newton_truncated.c, the passes of steps 1-3 and of the line search over the truncated kernel.
   A new Newton option is a field here and its default and PetscOptions call in newton_step.c.
 */
 #ifndef OTNEWTON_H
@@ -20,6 +21,8 @@ struct _OTNewton {
   PetscReal        shift;      /* Levenberg-Marquardt shift, relative to the diagonal, times the relative marginal error */
   OTNewtonAssembly assembly;   /* CSR blocks handed to PETSc (split) or MatSetValues and PETSc's assembly */
   PetscBool        rtol_given; /* -ot_newton_ksp_rtol was given: no forcing term */
+  PetscReal        memory;     /* -ot_newton_memory: MB per rank for the kept entries and the Newton matrix (0: auto) */
+  double           budget;     /* the same in bytes, resolved (OTNewtonSetUp) */
 
   /* layout, vectors and solver (OTNewtonSetUp) */
   PetscBool    setup;
@@ -47,7 +50,16 @@ struct _OTNewton {
   PetscInt   kept_cap;
   void      *work[8]; /* the assembly's buffers (newton_assembly.c) */
   size_t     work_cap[8];
+
+  /* on the truncated kernel (newton_truncated.c): m each, kernel order, and the kernel column of each column */
+  PetscReal *t_col_sum, *t_col_max, *t_col_row;
+  PetscInt  *t_column_of;
 };
+
+/* Bytes a kept entry of P costs at the peak of a Newton step: kept_col/kept_val, the entry and its transpose in the
+   assembled MATMPIAIJ (value and column index each) and the assembly's CSR buffers (measured: see
+   OTNewtonMemoryEstimate). */
+#define OT_NEWTON_ENTRY_BYTES 96.0
 
 /* The kept entries of the owned rows as CSR: row i's are kept_col/kept_val[row_ptr[i] .. row_ptr[i + 1]); col_local[j]
    counts those of column j on this rank, col_total[j] on all ranks. */
@@ -69,6 +81,24 @@ PETSC_INTERN PetscBool OTNewtonKernelScalings(OTSolver s, const PetscReal *f, co
    the kept entries. Collective. */
 PETSC_INTERN PetscErrorCode OTNewtonSparsify(OTSolver s, OTNewtonInfo *info, OTKept *kept);
 PETSC_INTERN PetscErrorCode OTNewtonKeptFree(OTKept *kept);
+/* Room for count more kept entries after the first used ones (kept_col, kept_val). Not collective. */
+PETSC_INTERN PetscErrorCode OTNewtonKeptReserve(OTNewton *nt, PetscInt used, PetscInt count);
+/* The bytes of the Newton step's fixed work arrays (O(n_local + m)) on this rank. */
+PETSC_INTERN double OTNewtonFixedBytes(OTSolver s);
+
+/* Newton's passes over the truncated kernel (newton_truncated.c), used where the solver's variant is truncated. */
+PETSC_INTERN PetscBool OTNewtonOnTruncated(OTSolver s);
+/* Rebuilds the kernel at (f, g) where it was built at another eps or its dropped entries could now matter. Collective. */
+PETSC_INTERN PetscErrorCode OTNewtonTruncatedPrepare(OTSolver s);
+/* The survey's pass (as SurveyRows in newton_sparsify.c) over the kept entries; the bound on the dropped entries of P
+   at (f, g) into dropped_now. Collective (one reduction of a scalar). */
+PETSC_INTERN PetscErrorCode OTNewtonTruncatedSurvey(OTSolver s, PetscInt sample_stride, PetscReal *dropped_now);
+/* The kept entries of Ps (as KeepRows in newton_sparsify.c). Not collective. */
+PETSC_INTERN PetscErrorCode OTNewtonTruncatedKeep(OTSolver s, PetscReal threshold, const PetscInt *extra_ptr, const PetscInt *extra_col, PetscInt *row_ptr,
+                                                  PetscInt *col_local);
+/* A line-search trial's pass (as TrialRows in newton_step.c), and the bound on the dropped entries of P there. Collective
+   (one reduction of a scalar). */
+PETSC_INTERN PetscErrorCode OTNewtonTruncatedTrial(OTSolver s, PetscReal alpha, PetscReal sums[3], PetscReal *dropped_now);
 /* Step 4: the Newton matrix with a relative Levenberg-Marquardt shift, by -ot_newton_assembly. Collective. */
 PETSC_INTERN PetscErrorCode OTNewtonAssemble(OTSolver s, const OTKept *kept, PetscReal shift, Mat *A, OTSplitArrays *split);
 PETSC_INTERN PetscErrorCode OTSplitArraysFree(OTSplitArrays *split);

@@ -9,9 +9,13 @@
   multiplications each), else from exponentials (the row-kernel layer, kernel.h).
 */
 #include "newton.h"
+#include "truncated.h"
 
-/* The mass rule may keep up to this many times -ot_newton_density x (n + m) entries. */
+/* The mass rule may keep up to this many times -ot_newton_density x (n + m) entries (on the truncated kernel: as many
+   as the memory budget allows, all of them entries the kernel keeps). */
 #define OT_NEWTON_DENSITY_STRETCH 16
+/* Newton declines a step whose kept entries, within the budget, leave out more than this share of P's mass. */
+#define OT_NEWTON_MOST_DROPPED 0.5
 /* Scalings of the stored kernel within this (or its inverse) serve Newton's passes (see OTNewtonKernelScalings). */
 #define OT_NEWTON_SCALING_MAX 1e100
 
@@ -102,8 +106,7 @@ OT_HOT_LOOP static void SurveyRows(OTSolver s, const PetscReal *u, const PetscRe
   }
 }
 
-/* Room for count more kept entries after the first used ones. */
-static PetscErrorCode KeptReserve(OTNewton *nt, PetscInt used, PetscInt count)
+PetscErrorCode OTNewtonKeptReserve(OTNewton *nt, PetscInt used, PetscInt count)
 {
   PetscFunctionBegin;
   if (used + count <= nt->kept_cap) PetscFunctionReturn(0);
@@ -138,14 +141,14 @@ OT_HOT_LOOP static PetscErrorCode KeepRows(OTSolver s, PetscReal threshold, cons
 
       row = OTKernelLogPlanFromCost(&cost, s->f[i], s->g, 1.0 / s->eps, s->row_plan); /* log P_ij */
     }
-    PetscCall(KeptReserve(nt, kept, row.len + 1)); /* room for a whole row */
+    PetscCall(OTNewtonKeptReserve(nt, kept, row.len + 1)); /* room for a whole row */
     kept += OTRowSelect(&row, bound, nt->kept_col + kept);
     if (!(OTRowValueAt(&row, nt->row_argmax[i], absent) >= bound)) nt->kept_col[kept++] = nt->row_argmax[i];
     for (PetscInt k = extra_ptr[i]; k < extra_ptr[i + 1]; k++) {
       PetscInt j = extra_col[k];
 
       if (!(OTRowValueAt(&row, j, absent) >= bound) && j != nt->row_argmax[i]) {
-        PetscCall(KeptReserve(nt, kept, 1));
+        PetscCall(OTNewtonKeptReserve(nt, kept, 1));
         nt->kept_col[kept++] = j;
       }
     }
@@ -162,22 +165,27 @@ OT_HOT_LOOP static PetscErrorCode KeepRows(OTSolver s, PetscReal threshold, cons
 
 /* The global threshold: the smallest histogram bin from the top whose cumulative count reaches the target (scaled
    to the sampled rows), lowered while the entries above it carry less than 1 - drop of the sampled mass, up to
-   OT_NEWTON_DENSITY_STRETCH times as many entries: where P is not that sparse (an L1 cost, a larger eps), dropping
-   much of its mass makes Newton converge only linearly. A bin's mass is taken as its count times its lower edge
-   (within 4.4%). Returns the threshold's bin. */
-static int64_t ThresholdBin(OTNewton *nt, int64_t target, PetscReal *dropped_mass)
+   stretch times as many entries: where P is not that sparse (an L1 cost, a larger eps), dropping much of its mass
+   makes Newton converge only linearly. Never more than most entries (the memory budget): a bin
+   that would pass it is left out. A bin's mass is taken as its count times its lower edge (within 4.4%). Returns the
+   threshold's bin, the sampled entries above it in *count, and whether the budget stopped it in *capped. */
+static int64_t ThresholdBin(OTNewton *nt, int64_t target, int64_t stretch, int64_t most, PetscReal *dropped_mass, int64_t *count, PetscBool *capped)
 {
   PetscReal total_mass = 0.0, kept_mass = 0.0;
-  int64_t   cumulative = 0, threshold_bin = 0;
+  int64_t   cumulative = 0, threshold_bin = OT_HIST_BINS - 1;
 
+  *capped = PETSC_FALSE;
   for (int64_t b = 0; b < OT_HIST_BINS; b++) total_mass += BinMass(nt->hist[b], b);
   for (int64_t b = OT_HIST_BINS - 1; b >= 0; b--) {
+    *capped = (PetscBool)(nt->hist[b] && cumulative + nt->hist[b] > most);
+    if (*capped) break;
     cumulative += nt->hist[b];
     kept_mass += BinMass(nt->hist[b], b);
     threshold_bin = b;
-    if (cumulative >= target && (kept_mass >= (1.0 - nt->drop) * total_mass || cumulative >= OT_NEWTON_DENSITY_STRETCH * target)) break;
+    if (cumulative >= target && (kept_mass >= (1.0 - nt->drop) * total_mass || cumulative >= stretch * target)) break;
   }
   *dropped_mass = total_mass > 0 ? 1.0 - kept_mass / total_mass : 0.0;
+  *count        = cumulative;
   return threshold_bin;
 }
 
@@ -207,19 +215,27 @@ PetscErrorCode OTNewtonSparsify(OTSolver s, OTNewtonInfo *info, OTKept *kept)
   OTProblem   pb = s->problem;
   OTNewton   *nt = s->newton;
   PetscInt    m = pb->m, n_local = pb->n_local, sample_stride, *extra_ptr, *extra_col;
-  PetscBool   use_kernel, rebuild;
-  PetscReal   row_error = 0.0, af = 0.0, density = nt->density * PetscPowReal(4.0, (PetscReal)s->sns_boosts);
+  PetscBool   use_kernel = PETSC_FALSE, rebuild = PETSC_FALSE, truncated = OTNewtonOnTruncated(s), capped;
+  PetscReal   row_error = 0.0, af = 0.0, density = nt->density * PetscPowReal(4.0, (PetscReal)s->sns_boosts), dropped_now = 0.0, sampled;
   MaxLoc     *col_max = (MaxLoc *)nt->col_max;
-  int64_t     target, threshold_bin, total_kept;
+  int64_t     target, most, threshold_bin, total_kept, sampled_kept, largest_kept;
   OTMarginals marginals;
 
   PetscFunctionBegin;
+  kept->row_ptr = kept->col_local = kept->col_total = NULL;
+  info->declined                                  = OT_DECLINED_NO;
   /* 1. survey: gradient, histogram, column maxima. About 2^16 entries are sampled for the histogram (every row if
      there are fewer): the threshold needs the distribution's upper tail to a few per cent */
-  sample_stride = PetscMax(1, (PetscInt)(((double)pb->n * (double)pb->m) / (double)(1 << 16)));
-  use_kernel    = OTNewtonKernelScalings(s, s->f, NULL, 0.0, s->g, nt->u, nt->v);
-  rebuild       = (PetscBool)(!use_kernel && s->store.k); /* the (double) kernel, rebuilt at (f, g) by this pass */
-  SurveyRows(s, use_kernel ? nt->u : NULL, nt->v, rebuild, sample_stride);
+  if (truncated) {
+    PetscCall(OTNewtonTruncatedPrepare(s));
+    sample_stride = PetscMax(1, (PetscInt)(s->trunc->kept_global / (double)(1 << 16)));
+    PetscCall(OTNewtonTruncatedSurvey(s, sample_stride, &dropped_now));
+  } else {
+    sample_stride = PetscMax(1, (PetscInt)(((double)pb->n * (double)pb->m) / (double)(1 << 16)));
+    use_kernel    = OTNewtonKernelScalings(s, s->f, NULL, 0.0, s->g, nt->u, nt->v);
+    rebuild       = (PetscBool)(!use_kernel && s->store.k); /* the (double) kernel, rebuilt at (f, g) by this pass */
+    SurveyRows(s, use_kernel ? nt->u : NULL, nt->v, rebuild, sample_stride);
+  }
   if (rebuild) {
     PetscCall(PetscArraycpy(s->store.f_ref, s->f, n_local));
     PetscCall(PetscArraycpy(s->store.g_ref, s->g, m));
@@ -240,26 +256,49 @@ PetscErrorCode OTNewtonSparsify(OTSolver s, OTNewtonInfo *info, OTKept *kept)
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, nt->hist, OT_HIST_BINS, MPI_INT64_T, MPI_SUM, s->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, col_max, (PetscMPIInt)m, MPI_DOUBLE_INT, MPI_MAXLOC, s->comm));
   OTMarginalsFromColumns(pb, s->eps, nt->col_sum, s->g, nt->col_sum[m + 1], nt->col_sum[m], &marginals);
-  info->marginal_error = marginals.marginal_error;
+  info->marginal_error = marginals.marginal_error + 2.0 * dropped_now; /* the truncated kernel's dropped entries move each marginal by less */
   info->dual           = marginals.dual;
   info->dual_scale     = marginals.dual_scale;
 
-  /* 2. the global threshold */
-  target        = (int64_t)(density * (pb->n + pb->m) * ((double)((pb->n + sample_stride - 1) / sample_stride) / pb->n));
-  target        = PetscMax(target, 1);
-  threshold_bin = ThresholdBin(nt, target, &info->dropped_mass);
+  /* 2. the global threshold, within the memory budget: the sampled rows stand for all (their share of the entries) */
+  sampled = 0.0;
+  for (int64_t b = 0; b < OT_HIST_BINS; b++) sampled += (double)nt->hist[b];
+  sampled /= truncated ? PetscMax(1.0, s->trunc->kept_global) : (double)pb->n * (double)pb->m; /* the sampled share */
+  target = PetscMax((int64_t)(density * (pb->n + pb->m) * sampled), 1);
+  most   = (int64_t)(PetscMax(0.0, nt->budget - OTNewtonFixedBytes(s)) / OT_NEWTON_ENTRY_BYTES * s->size * sampled);
+  threshold_bin = ThresholdBin(nt, target, truncated ? INT64_MAX / PetscMax(target, 1) : OT_NEWTON_DENSITY_STRETCH, most, &info->dropped_mass, &sampled_kept, &capped);
+  info->kept    = (int64_t)(sampled_kept / PetscMax(sampled, 1e-300));
+  if (info->marginal_error <= s->tol) PetscFunctionReturn(0); /* converged already: the caller takes no step */
+  if (capped && sampled_kept < target) {
+    info->declined = OT_DECLINED_MEMORY; /* not even -ot_newton_density's entries fit */
+    info->kept     = (int64_t)(target / PetscMax(sampled, 1e-300));
+    PetscFunctionReturn(0);
+  }
+  if (s->newton_kept_cap > 0 && info->kept > s->newton_kept_cap) {
+    info->declined = OT_DECLINED_WORK; /* (the estimate: the same on every rank) */
+    PetscFunctionReturn(0);
+  }
+  if (info->dropped_mass > OT_NEWTON_MOST_DROPPED) {
+    info->declined = OT_DECLINED_DENSE; /* the entries that fit leave out most of P: Newton's matrix would not be near its Hessian */
+    PetscFunctionReturn(0);
+  }
 
   /* 3. kept entries of the owned rows: above the threshold, or the largest of their row or column */
-  PetscCall(KeptReserve(nt, 0, PetscMax(16, 2 * (PetscInt)(target / s->size) + 2 * n_local)));
+  if (!truncated) PetscCall(OTNewtonKeptReserve(nt, 0, PetscMax(16, 2 * (PetscInt)(target / sampled / s->size) + 2 * n_local)));
   PetscCall(PetscMalloc1(n_local + 1, &kept->row_ptr));
   PetscCall(PetscCalloc2(m, &kept->col_local, m, &kept->col_total));
   PetscCall(ColumnMaximaByRow(pb, col_max, &extra_ptr, &extra_col));
-  PetscCall(KeepRows(s, HistBinValue(threshold_bin), use_kernel ? nt->u : NULL, nt->v, extra_ptr, extra_col, kept->row_ptr, kept->col_local));
+  if (truncated) PetscCall(OTNewtonTruncatedKeep(s, HistBinValue(threshold_bin), extra_ptr, extra_col, kept->row_ptr, kept->col_local));
+  else PetscCall(KeepRows(s, HistBinValue(threshold_bin), use_kernel ? nt->u : NULL, nt->v, extra_ptr, extra_col, kept->row_ptr, kept->col_local));
   PetscCall(PetscFree2(extra_ptr, extra_col));
-  total_kept = kept->row_ptr[n_local];
+  total_kept   = kept->row_ptr[n_local];
+  largest_kept = total_kept;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &total_kept, 1, MPI_INT64_T, MPI_SUM, s->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &largest_kept, 1, MPI_INT64_T, MPI_MAX, s->comm));
   PetscCallMPI(MPI_Allreduce(kept->col_local, kept->col_total, (PetscMPIInt)m, MPIU_INT, MPI_SUM, s->comm));
   info->kept = total_kept;
+  /* the sample's estimate may fall short on a rank that holds more than its share */
+  if (OTNewtonFixedBytes(s) + OT_NEWTON_ENTRY_BYTES * (double)largest_kept > nt->budget) info->declined = OT_DECLINED_MEMORY;
   PetscFunctionReturn(0);
 }
 

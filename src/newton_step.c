@@ -24,18 +24,28 @@ PetscErrorCode OTNewtonCreate(OTNewton **newton)
   PetscFunctionReturn(0);
 }
 
-/* The kept entries of P count twice (row and transposed) in the assembled AIJ matrix with its column indices and the
-   CSR work arrays; where P is not sparse the mass rule (-ot_newton_drop) may keep up to 16 times as many (at most
-   all of P). */
+double OTNewtonFixedBytes(OTSolver s)
+{
+  OTProblem pb = s->problem;
+
+  /* survey and direction vectors (about 14 m + 8 n_local doubles, the Vecs and the scatter included), the histogram */
+  return 8.0 * (14.0 * pb->m + 8.0 * pb->n_local) + 8.0 * OT_HIST_BINS;
+}
+
+/* A Newton step's bytes on this rank: the fixed work arrays and OT_NEWTON_ENTRY_BYTES per kept entry, for the entries
+   -ot_newton_density asks for (each row's largest and each column's largest included); where P is not sparse the
+   mass rule (-ot_newton_drop) and the density raises may keep more, never more than the budget (-ot_newton_memory)
+   allows: the step is declined rather (OTNewtonSparsify). */
 PetscErrorCode OTNewtonMemoryEstimate(OTSolver s, double *bytes, double *most_bytes)
 {
   OTProblem pb   = s->problem;
-  double    kept = 2.0 * s->newton->density * ((double)pb->n + (double)pb->m) / s->size + 2.0 * pb->n_local;
-  double    most = PetscMin(16.0 * kept, 2.0 * (double)pb->n_local * (double)pb->m + 2.0 * pb->n_local);
+  double    kept = s->newton->density * ((double)pb->n + (double)pb->m) / s->size + 2.0 * pb->n_local;
+  double    all  = (double)pb->n_local * (double)pb->m + pb->n_local;
 
   PetscFunctionBegin;
-  *bytes      = 12.0 * 4.0 * kept + 8.0 * (14.0 * pb->m + 8.0 * pb->n_local) + 8.0 * (1 << 15);
-  *most_bytes = 12.0 * 4.0 * PetscMax(kept, most) + 8.0 * (14.0 * pb->m + 8.0 * pb->n_local) + 8.0 * (1 << 15);
+  PetscCall(OTNewtonSetUp(s));
+  *bytes      = OTNewtonFixedBytes(s) + OT_NEWTON_ENTRY_BYTES * PetscMin(kept, all);
+  *most_bytes = PetscMin(PetscMax(*bytes, s->newton->budget), OTNewtonFixedBytes(s) + OT_NEWTON_ENTRY_BYTES * all);
   PetscFunctionReturn(0);
 }
 
@@ -53,6 +63,11 @@ PetscErrorCode OTNewtonSetFromOptions(OTSolver s)
   PetscCheck(nt->drop >= 0 && nt->drop < 1, s->comm, OT_ERR_INPUT, "-ot_newton_drop must be in [0, 1), got %g", (double)nt->drop);
   PetscCall(PetscOptionsReal("-ot_newton_shift", "SNS: Levenberg-Marquardt shift, relative to the diagonal, times the relative marginal error", NULL, nt->shift,
                              &nt->shift, NULL));
+  PetscCall(PetscOptionsReal("-ot_newton_memory",
+                             "SNS: MB per rank for a Newton step's kept entries and matrix; a step that needs more is declined and Sinkhorn finishes the "
+                             "stage (0: a quarter of the memory available on the node, shared among its ranks)",
+                             NULL, nt->memory, &nt->memory, NULL));
+  PetscCheck(nt->memory >= 0, s->comm, OT_ERR_INPUT, "-ot_newton_memory must be >= 0 (MB per rank; 0: automatic), got %g", (double)nt->memory);
   PetscCall(PetscOptionsEnum("-ot_newton_assembly", "SNS: split (CSR blocks, faster) or setvalues (MatSetValues)", NULL, OTNewtonAssemblies,
                              (PetscEnum)nt->assembly, (PetscEnum *)&nt->assembly, NULL));
   PetscOptionsEnd();
@@ -73,6 +88,16 @@ PetscErrorCode OTNewtonSetUp(OTSolver s)
   nt = s->newton;
   if (nt->setup) PetscFunctionReturn(0);
   nt->setup = PETSC_TRUE;
+  if (nt->memory > 0) nt->budget = 1e6 * nt->memory;
+  else {
+    double      node_bytes, available;
+    PetscMPIInt node_ranks;
+
+    /* the same on every rank: the smallest share of any node */
+    PetscCall(OTNodeMemory(s->comm, 0.0, &node_bytes, &available, &node_ranks));
+    nt->budget = 0.25 * available / node_ranks;
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &nt->budget, 1, MPI_DOUBLE, MPI_MIN, s->comm));
+  }
   PetscCall(OTRowSplit(pb->m, size, s->rank, &nt->g_start, &nt->g_end));
   local = pb->n_local + nt->g_end - nt->g_start;
   PetscCall(PetscMalloc3(size, &counts, size + 1, &starts, size + 1, &g_starts));
@@ -153,6 +178,7 @@ PetscErrorCode OTNewtonDestroy(OTNewton **newton)
   PetscCall(PetscFree(nt->kept_col));
   PetscCall(PetscFree(nt->kept_val));
   for (int w = 0; w < 8; w++) PetscCall(PetscFree(nt->work[w]));
+  PetscCall(PetscFree4(nt->t_col_sum, nt->t_col_max, nt->t_col_row, nt->t_column_of));
   PetscCall(PetscFree(*newton));
   PetscFunctionReturn(0);
 }
@@ -198,23 +224,30 @@ OT_HOT_LOOP static void TrialRows(OTSolver s, PetscReal alpha, const PetscReal *
   }
 }
 
-/* D and the marginal error at the trial point (f + alpha df, g + alpha dg). Collective. */
-static PetscErrorCode EvaluateTrial(OTSolver s, PetscReal alpha, PetscReal *dual, PetscReal *marginal_error)
+/* D and the marginal error at the trial point (f + alpha df, g + alpha dg), and what the truncated kernel's dropped
+   entries may add to the error (a bound, loose after a long step: the next step's survey rebuilds the kernel where it
+   matters). Collective. */
+static PetscErrorCode EvaluateTrial(OTSolver s, PetscReal alpha, PetscReal *dual, PetscReal *marginal_error, PetscReal *dropped)
 {
   OTProblem   pb = s->problem;
   OTNewton   *nt = s->newton;
   PetscInt    m  = pb->m;
   PetscBool   use_kernel;
+  PetscReal   dropped_now = 0.0;
   OTMarginals marginals;
 
   PetscFunctionBegin;
   for (PetscInt j = 0; j < m; j++) nt->g_trial[j] = s->g[j] + alpha * nt->dg[j];
-  use_kernel = OTNewtonKernelScalings(s, s->f, nt->df, alpha, nt->g_trial, nt->u, nt->v);
-  TrialRows(s, alpha, use_kernel ? nt->u : NULL, nt->v, nt->col_sum + m);
+  if (OTNewtonOnTruncated(s)) PetscCall(OTNewtonTruncatedTrial(s, alpha, nt->col_sum + m, &dropped_now));
+  else {
+    use_kernel = OTNewtonKernelScalings(s, s->f, nt->df, alpha, nt->g_trial, nt->u, nt->v);
+    TrialRows(s, alpha, use_kernel ? nt->u : NULL, nt->v, nt->col_sum + m);
+  }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, nt->col_sum, (PetscMPIInt)(m + 3), MPIU_REAL, MPIU_SUM, s->comm));
   OTMarginalsFromColumns(pb, s->eps, nt->col_sum, nt->g_trial, nt->col_sum[m], nt->col_sum[m + 1], &marginals);
   *dual           = marginals.dual;
   *marginal_error = marginals.marginal_error;
+  *dropped        = 2.0 * dropped_now; /* the truncated kernel's dropped entries move each marginal by less than half this */
   PetscFunctionReturn(0);
 }
 
@@ -277,8 +310,8 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
   PetscCall(PetscLogEventBegin(OT_EVENT_SPARSIFY, 0, 0, 0, 0));
   PetscCall(OTNewtonSparsify(s, info, &kept));
   PetscCall(PetscLogEventEnd(OT_EVENT_SPARSIFY, 0, 0, 0, 0));
-  info->declined = (PetscBool)(s->newton_kept_cap > 0 && info->kept > s->newton_kept_cap); /* info->kept: the same on every rank */
-  if (info->declined) {
+  if (!info->declined && s->newton_kept_cap > 0 && info->kept > s->newton_kept_cap) info->declined = OT_DECLINED_WORK; /* info->kept: the same on every rank */
+  if (info->declined || info->marginal_error <= s->tol) {
     PetscCall(OTNewtonKeptFree(&kept));
     PetscFunctionReturn(0);
   }
@@ -303,7 +336,7 @@ PetscErrorCode OTNewtonDirection(OTSolver s, OTNewtonInfo *info)
 PetscErrorCode OTNewtonStep(OTSolver s, OTNewtonInfo *info)
 {
   OTNewton *nt;
-  PetscReal alpha = 1.0, dual, marginal_error;
+  PetscReal alpha = 1.0, dual, marginal_error, dropped;
 
   PetscFunctionBegin;
   PetscCall(PetscMemzero(info, sizeof(*info)));
@@ -319,7 +352,7 @@ PetscErrorCode OTNewtonStep(OTSolver s, OTNewtonInfo *info)
   if (!(info->slope > 0)) PetscFunctionReturn(0); /* not an ascent direction (a failed solve) */
   PetscCall(PetscLogEventBegin(OT_EVENT_LINE_SEARCH, 0, 0, 0, 0));
   for (int trial = 0; trial < 40; trial++, alpha *= 0.5) {
-    PetscCall(EvaluateTrial(s, alpha, &dual, &marginal_error));
+    PetscCall(EvaluateTrial(s, alpha, &dual, &marginal_error, &dropped));
     info->trials++;
     /* Armijo on D, which is concave: accept a step that gains at least 1e-4 of the linear prediction. Near
        the solution that gain falls below the rounding error of D itself (a sum of terms of size dual_scale):
@@ -327,13 +360,19 @@ PetscErrorCode OTNewtonStep(OTSolver s, OTNewtonInfo *info)
     PetscBool gain_below_rounding = (PetscBool)(alpha * info->slope <= 1e-12 * info->dual_scale);
     PetscBool armijo              = (PetscBool)(dual >= info->dual + 1e-4 * alpha * info->slope);
 
-    if (PetscIsNormalReal(marginal_error) && (gain_below_rounding ? marginal_error < info->marginal_error : armijo)) {
+    /* on the truncated kernel, D and the error are those of its kept entries: a trial is taken only where the dropped ones
+       stay below a tenth of the error before the step (a trust region: beyond it, the entries the kernel dropped could
+       hold mass that D does not see) */
+    PetscBool trusted = (PetscBool)(dropped <= 0.1 * PetscMax(info->marginal_error, s->tol));
+
+    if (PetscIsNormalReal(marginal_error) && trusted && (gain_below_rounding ? marginal_error < info->marginal_error : armijo)) {
       for (PetscInt i = 0; i < s->problem->n_local; i++) s->f[i] += alpha * nt->df[i];
       for (PetscInt j = 0; j < s->problem->m; j++) s->g[j] = nt->g_trial[j];
       info->accepted             = PETSC_TRUE;
       info->step                 = alpha;
       info->dual_after           = dual;
       info->marginal_error_after = marginal_error;
+      info->dropped_after        = dropped;
       break;
     }
   }

@@ -135,10 +135,19 @@ PETSC_EXTERN const char *const OTSinkhornVariants[], *const OTKernelPrecisions[]
 typedef struct _OTTruncated OTTruncated; /* the truncated kernel of -ot_sinkhorn_variant truncated (truncated.h) */
 typedef struct _OTNewton OTNewton; /* the Newton stage: its options, layout, vectors and KSP (newton.h) */
 
+/* Why a Newton step was declined after its survey (sns.c says so and hands the stage to Sinkhorn). */
+typedef enum {
+  OT_DECLINED_NO,     /* not declined */
+  OT_DECLINED_WORK,   /* more kept entries than the solver's newton_kept_cap: more work than Sinkhorn needs */
+  OT_DECLINED_MEMORY, /* the kept entries would not fit in the Newton memory budget (-ot_newton_memory) */
+  OT_DECLINED_DENSE   /* the entries that fit leave out most of P's mass: P is not sparse at this eps */
+} OTDeclined;
+
 /* What one Newton step did, for the monitor and the history. */
 typedef struct {
   PetscReal          marginal_error, dual;             /* at the start of the step */
   PetscReal          marginal_error_after, dual_after; /* after it (if accepted) */
+  PetscReal          dropped_after;                    /* truncated kernel: a bound on what its dropped entries add to the error after it */
   PetscReal          slope;                            /* directional derivative of D along the step */
   PetscReal          step;                             /* accepted step length, 0 if none */
   int64_t            kept;                             /* entries of P kept in the sparsified Hessian */
@@ -148,7 +157,7 @@ typedef struct {
   PetscInt           trials; /* points the line search evaluated */
   KSPConvergedReason ksp_reason;
   PetscBool          accepted;
-  PetscBool          declined; /* more kept entries than the solver's newton_kept_cap: no assembly, no step */
+  OTDeclined         declined; /* no assembly, no step, and why */
 } OTNewtonInfo;
 
 struct _p_OTSolver {
@@ -170,6 +179,7 @@ struct _p_OTSolver {
   PetscBool method_given; /* -ot_method was given (not the default) */
   PetscInt  warmup_max;        /* SNS: most Sinkhorn sweeps before the first Newton step */
   PetscReal newton_switch;     /* SNS: leave the warm-up when the marginal error is below this fraction of the mass */
+  PetscBool newton_switch_given; /* -ot_newton_switch was given */
   PetscInt  fallback_sweeps;   /* SNS: Sinkhorn sweeps after a failed Newton step */
   PetscBool newton_time_check; /* SNS: weigh Newton against Sinkhorn in counted work (sns.c) */
   PetscReal newton_slow;       /* a Newton step reducing the error by less than this factor is slow */
@@ -440,7 +450,8 @@ PETSC_EXTERN double OTStateBytes(OTSolver s);
 typedef struct {
   PetscReal max_exponent, cut; /* max_ij (f_i + g_j - C_ij), and the cut max + eps log threshold */
   int64_t   nnz_local, nnz_total;
-  double    bytes; /* of /plan's three datasets */
+  double    bytes;  /* of /plan's three datasets */
+  PetscBool kernel; /* the entries come from the truncated kernel, which holds every one of them (plan.c) */
 } OTPlanCount;
 /* Counts them. Collective. */
 PETSC_EXTERN PetscErrorCode OTPlanCountEntries(OTSolver s, OTPlanCount *count);

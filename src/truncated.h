@@ -8,6 +8,10 @@
 #include "otimpl.h"
 #include "celltree.h"
 
+/* The kernel is rebuilt where its dropped entries, at the current scalings, could hold more than this share of the
+   larger of the tolerance and the marginal error (which counts them twice). */
+#define OT_TRUNCATION_SHARE 0.1
+
 /* Points per leaf of the cell trees: a leaf pair's costs then fill a few cache lines, and a pruning test costs O(d). */
 #define OT_TRUNCATION_LEAF 32
 
@@ -36,6 +40,7 @@ typedef struct _OTTruncated {
   PetscReal *col_sum;      /* m + OT_COLUMN_EXTRA, kernel order */
   PetscReal *g_scratch;    /* m, original order */
   PetscReal *e_row;        /* m: a row's exponents (a leaf's, for point clouds) */
+  PetscReal *x_row;        /* m: and their exponentials */
   PetscInt  *rescue;       /* max(m, n_local): rows or columns to rescue */
   double     kept_global;  /* all ranks' stored values */
   PetscInt   builds, rescued_rows, rescued_columns;
@@ -57,6 +62,14 @@ static inline PetscReal CostFromSquared(OTProblem pb, PetscReal s)
    levels for any count). */
 #define OT_TREE_STACK 128
 
+/* The scalings that turn the kernel into P at (f + alpha df, g): u_i = exp((f_i + alpha df_i - f_ref_i)/eps) (n_local;
+   df NULL: none) and v_c = exp((g_j - g_ref_c)/eps) (m, kernel order; g in original order); log max u over all ranks
+   and log max v into *log_max_u, *log_max_v. Collective (one reduction of a scalar). */
+PETSC_EXTERN PetscErrorCode OTTruncatedScalings(OTSolver solver, const PetscReal *df, PetscReal alpha, const PetscReal *g, PetscReal *u, PetscReal *v,
+                                                PetscReal *log_max_u, PetscReal *log_max_v);
+/* Whether the kernel serves the solver's (f, g) at its eps as it is: built at this eps, and its dropped entries, at the
+   scalings of (f, g) (left in t->u, t->v), within 1% of the larger of the tolerance and error. Collective. */
+PETSC_EXTERN PetscErrorCode OTTruncatedServes(OTSolver solver, PetscReal error, PetscBool *serves);
 /* Rebuilds the kernel at the solver's (f, g) (scalings 1: the stored values are then entries of P). Collective. */
 PETSC_EXTERN PetscErrorCode OTTruncatedBuild(OTSolver solver);
 /* max over the points y_c of tree (weights w) of w_c - C(x, y_c), exactly, by branch and bound (nearer cells first);

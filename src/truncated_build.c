@@ -33,7 +33,8 @@ PetscErrorCode OTTruncatedCreate(OTSolver s)
   t->floor_shift = PetscLogReal(64.0); /* a first guess: each row drops as much as 64 entries at the floor */
   PetscCall(PetscMalloc6(pb->n_local, &t->row_of, pb->n_local + 1, &t->seg_ptr, pb->n_local + 1, &t->val_ptr, pb->n_local, &t->f_ref, pb->n_local, &t->u, pb->m,
                          &t->g_ref));
-  PetscCall(PetscMalloc5(pb->m, &t->v, pb->m + OT_COLUMN_EXTRA, &t->col_sum, pb->m, &t->g_scratch, pb->m, &t->e_row, PetscMax(pb->m, pb->n_local), &t->rescue));
+  PetscCall(PetscMalloc6(pb->m, &t->v, pb->m + OT_COLUMN_EXTRA, &t->col_sum, pb->m, &t->g_scratch, pb->m, &t->e_row, pb->m, &t->x_row, PetscMax(pb->m, pb->n_local),
+                         &t->rescue));
   if (pb->cost_kind != OT_COST_DENSE) {
     PetscCall(OTCellTreeCreate(pb->x, pb->n_local, pb->dim, (size_t)pb->dim, 1, OT_TRUNCATION_LEAF, &t->xt));
     PetscCall(OTCellTreeCreate(pb->y_t, pb->m, pb->dim, 1, (size_t)pb->m, OT_TRUNCATION_LEAF, &t->yt));
@@ -54,7 +55,7 @@ PetscErrorCode OTTruncatedDestroy(OTTruncated **trunc)
     PetscCall(OTCellTreeDestroy(&t->yt));
   }
   PetscCall(PetscFree6(t->row_of, t->seg_ptr, t->val_ptr, t->f_ref, t->u, t->g_ref));
-  PetscCall(PetscFree5(t->v, t->col_sum, t->g_scratch, t->e_row, t->rescue));
+  PetscCall(PetscFree6(t->v, t->col_sum, t->g_scratch, t->e_row, t->x_row, t->rescue));
   PetscCall(PetscFree(t->seg_col));
   PetscCall(PetscFree(t->seg_len));
   PetscCall(PetscFree(t->k));
@@ -63,9 +64,9 @@ PetscErrorCode OTTruncatedDestroy(OTTruncated **trunc)
   PetscFunctionReturn(0);
 }
 
-/* Appends a segment: columns col .. col + len - 1 with values exp(e[0 .. len)), growing the arrays by half (with
-   realloc, which moves large blocks by remapping their pages: no second copy of the kernel at the peak). */
-static PetscErrorCode AppendSegment(OTTruncated *t, PetscInt col, const PetscReal *e, PetscInt len)
+/* Appends a segment: columns col .. col + len - 1 with values x[0 .. len), growing the arrays by half (with realloc,
+   which moves large blocks by remapping their pages: no second copy of the kernel at the peak). */
+static PetscErrorCode AppendSegment(OTTruncated *t, PetscInt col, const PetscReal *x, PetscInt len)
 {
   PetscFunctionBegin;
   if (t->segs + 1 > t->seg_cap) {
@@ -79,30 +80,75 @@ static PetscErrorCode AppendSegment(OTTruncated *t, PetscInt col, const PetscRea
   }
   t->seg_col[t->segs]   = col;
   t->seg_len[t->segs++] = (int)len;
-  for (PetscInt q = 0; q < len; q++) t->k[t->kept++] = OTExp(e[q]);
+  PetscCall(PetscArraycpy(t->k + t->kept, x, len));
+  t->kept += len;
   PetscFunctionReturn(0);
+}
+
+/* x[q] = exp(e[q]), in one vectorised loop. */
+OT_HOT_LOOP static void ExpRun(PetscInt len, const PetscReal *restrict e, PetscReal *restrict x)
+{
+  for (PetscInt q = 0; q < len; q++) x[q] = OTExp(e[q]);
 }
 
 /* Stores the entries of exponents e[0 .. len) (columns col0 ..) at or above the floor, in segments (gaps of at most
    OT_TRUNCATION_GAP columns are stored with them: a segment costs more than a few values); adds the entries left out
-   to *dropped. */
+   to *dropped. The exponentials go through t->x_row. */
 static PetscErrorCode StoreRun(OTTruncated *t, PetscInt col0, const PetscReal *e, PetscInt len, PetscReal *dropped)
 {
-  PetscInt j = 0;
+  PetscReal *x = t->x_row;
+  PetscInt   j = 0;
 
   PetscFunctionBegin;
+  ExpRun(len, e, x);
   while (j < len) {
     PetscInt first, last;
 
-    for (; j < len && e[j] < t->log_floor; j++) *dropped += OTExp(e[j]);
+    for (; j < len && e[j] < t->log_floor; j++) *dropped += x[j];
     if (j == len) break;
     first = last = j;
     for (j++; j < len && j - last <= OT_TRUNCATION_GAP; j++)
       if (e[j] >= t->log_floor) last = j;
-    for (PetscInt q = last + 1; q < j; q++) *dropped += OTExp(e[q]);
-    PetscCall(AppendSegment(t, col0 + first, e + first, last - first + 1));
+    for (PetscInt q = last + 1; q < j; q++) *dropped += x[q];
+    PetscCall(AppendSegment(t, col0 + first, x + first, last - first + 1));
   }
   PetscFunctionReturn(0);
+}
+
+/* The exponents e[q] = (f_i + w[q] - C(x, y_q)) inv_eps over len points y (row-major, d coordinates), the squared
+   distances summed in the order of OTKernelCostEntries; vectorised over the points for d = 2 and 3. */
+OT_HOT_LOOP static void LeafExponents(OTProblem pb, const PetscReal *restrict x, const PetscReal *restrict y, const PetscReal *restrict w, PetscInt len,
+                                      PetscReal f_i, PetscReal inv_eps, PetscReal *restrict e)
+{
+  const PetscInt d = pb->dim;
+
+  if (d == 3)
+    for (PetscInt q = 0; q < len; q++) {
+      PetscReal d0 = x[0] - y[3 * q], d1 = x[1] - y[3 * q + 1], d2 = x[2] - y[3 * q + 2];
+
+      e[q] = d0 * d0 + d1 * d1 + d2 * d2;
+    }
+  else if (d == 2)
+    for (PetscInt q = 0; q < len; q++) {
+      PetscReal d0 = x[0] - y[2 * q], d1 = x[1] - y[2 * q + 1];
+
+      e[q] = d0 * d0 + d1 * d1;
+    }
+  else
+    for (PetscInt q = 0; q < len; q++) {
+      PetscReal sq = 0.0;
+
+      for (PetscInt k = 0; k < d; k++) {
+        PetscReal diff = x[k] - y[(size_t)q * d + k];
+
+        sq = k ? sq + diff * diff : diff * diff;
+      }
+      e[q] = sq;
+    }
+  if (pb->cost_kind == OT_COST_SQEUCLIDEAN)
+    for (PetscInt q = 0; q < len; q++) e[q] = (f_i + w[q] - e[q]) * inv_eps;
+  else
+    for (PetscInt q = 0; q < len; q++) e[q] = (f_i + w[q] - CostFromSquared(pb, e[q])) * inv_eps;
 }
 
 /* Squared Euclidean costs: for each leaf B of Y's tree, a linear upper bound G_j <= c0 + L . y_j of G_j = g_j - |y_j|^2
@@ -263,17 +309,7 @@ static PetscErrorCode BuildPointsLeaf(OTProblem pb, OTTruncated *t, PetscInt a, 
           q++;
           break; /* the run ends before this cell */
         }
-        for (PetscInt c = yt->node[b].start; c < yt->node[b].end; c++) {
-          const PetscReal *y  = yt->points + (size_t)c * d;
-          PetscReal        sq = 0.0;
-
-          for (PetscInt k = 0; k < d; k++) { /* the order of OTKernelCostEntries */
-            PetscReal diff = x[k] - y[k];
-
-            sq = k ? sq + diff * diff : diff * diff;
-          }
-          t->e_row[c - start] = (f_i + yt->w[c] - CostFromSquared(pb, sq)) * inv_eps;
-        }
+        LeafExponents(pb, x, yt->points + (size_t)yt->node[b].start * d, yt->w + yt->node[b].start, len, f_i, inv_eps, t->e_row + (yt->node[b].start - start));
         end += len;
       }
       t->computed += end - start;

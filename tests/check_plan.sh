@@ -2,22 +2,38 @@
 # The sparse plan (-ot_plan_threshold) written on NP ranks, against P recomputed by numpy from the problem's C
 # and the result's f, g: the kept set is exactly {P_ij >= t max P} (up to ties within 1e-9), the values agree
 # to 1e-12, indptr/indices form a valid CSR matrix; with t = 0 the plan is all of P, its mass is the total mass
-# and <C,P> is the reported transport cost.
-# usage: check_plan.sh BUILD_DIR CASE NP
+# and <C,P> is the reported transport cost. Point-cloud cases get C from numpy (sqeuclidean, euclidean). Extra options
+# (such as -ot_sinkhorn_variant truncated, whose plan comes from the kernel's kept entries) are passed on.
+# usage: check_plan.sh BUILD_DIR CASE NP [extra otsolve options...]
 set -uo pipefail
 build=$1 name=$2 np=$3
+shift 3
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/cases.sh
 source "$here/cases.sh"
 load_case_tmp "$build" "$name"
 fail=0
 for t in 1e-3 0.5 0; do
-  mpiexec -n "$np" "$build/otsolve" -problem "$dir/problem.h5" -ot_eps "$case_eps" -output "$dir/r.h5" -ot_plan_threshold "$t" > "$dir/out" 2>&1 ||
+  mpiexec -n "$np" "$build/otsolve" -problem "$dir/problem.h5" -ot_eps "$case_eps" -output "$dir/r.h5" -ot_plan_threshold "$t" "$@" -info :sys > "$dir/out" 2>&1 ||
     { echo "FAIL: otsolve -ot_plan_threshold $t"; cat "$dir/out"; exit 1; }
+  # on the truncated kernel, a cut above what it dropped reads the plan from its kept entries
+  if [[ " $* " == *" truncated "* && $t != 0 ]] && ! grep -q "from the truncated kernel's kept entries" "$dir/out"; then
+    echo "FAIL t = $t: the plan did not come from the truncated kernel"; fail=1
+  fi
   /usr/bin/python3 - "$dir/problem.h5" "$dir/r.h5" "$t" "$case_eps" << 'PY' || fail=1
 import sys, h5py, numpy as np
 prob, res, t, eps = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r"), float(sys.argv[3]), float(sys.argv[4])
-C, f, g = prob["C"][:], res["f"][:], res["g"][:]
+f, g = res["f"][:], res["g"][:]
+if "C" in prob:
+    C = prob["C"][:]
+else:
+    X, Y = prob["X"][:], prob["Y"][:]
+    C = ((X[:, None, :] - Y[None, :, :]) ** 2).sum(-1)
+    kind = prob.attrs["cost"]
+    kind = kind.decode() if isinstance(kind, bytes) else kind
+    assert kind in ("sqeuclidean", "euclidean"), kind
+    if kind == "euclidean":
+        C = np.sqrt(C)
 n, m = C.shape
 P = np.exp((f[:, None] + g[None, :] - C) / eps)
 pl = res["plan"]

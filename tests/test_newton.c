@@ -95,7 +95,7 @@ Test(newton, full_density_direction_is_the_newton_direction)
     for (int j = 0; j < M; j++) solver->g[j] = g[j];
     cr_assert(OTNewtonDirection(solver, &info) == 0);
     cr_assert_eq(info.kept, N * M);
-    cr_assert(info.ksp_reason > 0, "KSP did not converge: %s", KSPConvergedReasons[info.ksp_reason]);
+    cr_assert(info.ksp_reason > 0, "KSP did not converge: %s (declined %d, error %g)", KSPConvergedReasons[info.ksp_reason], (int)info.declined, info.marginal_error);
     cr_assert(OTNewtonGetDirection(solver, &df, &dg) == 0);
     for (int i = 0; i < N; i++) ours[i] = df[i];
     for (int j = 0; j < M; j++) ours[N + j] = dg[j];
