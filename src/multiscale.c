@@ -11,7 +11,10 @@
   is fine enough for, runs on the points themselves. Each level starts from the potentials of the one before, carried
   through the points: a point takes its cell's potential per unit mass, phi = F_I - eps log A_I (smooth in space), and a
   new cell the mass-weighted mean of its points' phi plus eps log of its mass. The points' own stages then start from
-  f_i = phi_i + eps log a_i, g_j = psi_j + eps log b_j, and their first sweep makes f exact for g. The coarse levels are
+  f_i = phi_i + eps log a_i and from g extrapolated from the last level's cells of X by a g-update against them
+  (ExtrapolateColumns; a potential constant over a cell is off by its gradient times the cell's radius, many times
+  eps at small eps, and the first stage on the points took hundreds of sweeps to recover); their first sweep makes f
+  exact for g. The coarse levels are
   small problems of their own (row-split like any other), solved with truncated Sinkhorn to -ot_eps_stage_tol; their
   sweeps are not counted in the result's iterations, and -ot_monitor reports them per level.
 */
@@ -98,10 +101,52 @@ static void PointPotentials(const Side *side, PetscInt count, const PetscReal *p
   }
 }
 
+/* g_j = eps log b_j - eps log sum_I exp((F_I - C(X_I, y_j))/eps) over the cells I of X (centroids, potentials F_I at
+   eps): the g-update of a Sinkhorn sweep against the level's measure of X. It carries the level's answer to the points
+   of Y without the error of a potential constant over each cell (of the order of its gradient times the cell's
+   radius, many times eps at small eps), as GeomLoss extrapolates between scales. Each rank takes a share of the
+   columns (one pass over the cells each), and all ranks get all of g. Collective. */
+static PetscErrorCode ExtrapolateColumns(OTSolver s, const Side *sx, const PetscReal *pot_x, PetscReal eps, PetscReal *g)
+{
+  OTProblem    pb = s->problem;
+  PetscInt     start, end, d = pb->dim;
+  PetscReal   *e, *y;
+  PetscMPIInt *counts, *displs;
+
+  PetscFunctionBegin;
+  PetscCall(OTRowSplit(pb->m, s->size, s->rank, &start, &end));
+  PetscCall(PetscMalloc4(PetscMax(sx->cells, 1), &e, d, &y, s->size, &counts, s->size, &displs));
+  for (PetscInt j = start; j < end; j++) {
+    PetscReal top = -INFINITY, sum = 0.0;
+
+    for (PetscInt k = 0; k < d; k++) y[k] = pb->y_t[(size_t)k * pb->m + j];
+    for (PetscInt c = 0; c < sx->cells; c++) {
+      const PetscReal *x  = sx->centroid + (size_t)c * d;
+      PetscReal        sq = 0.0;
+
+      for (PetscInt k = 0; k < d; k++) sq += PetscSqr(x[k] - y[k]);
+      e[c] = sx->mass[c] > 0 ? (pot_x[c] - CostFromSquared(pb, sq)) / eps : -INFINITY;
+      top  = PetscMax(top, e[c]);
+    }
+    for (PetscInt c = 0; c < sx->cells; c++) sum += PetscExpReal(e[c] - top);
+    g[j] = eps * (PetscLogReal(PetscMax(pb->b[j], 1e-300)) - top - PetscLogReal(sum));
+  }
+  for (PetscMPIInt r = 0; r < s->size; r++) {
+    PetscInt rs, re;
+
+    PetscCall(OTRowSplit(pb->m, s->size, r, &rs, &re));
+    counts[r] = (PetscMPIInt)(re - rs);
+    displs[r] = (PetscMPIInt)rs;
+  }
+  PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, g, counts, displs, MPIU_REAL, s->comm));
+  PetscCall(PetscFree4(e, y, counts, displs));
+  PetscFunctionReturn(0);
+}
+
 /* Runs the stages [first, last) of the solver's schedule on one level, from the points' phi_x, phi_y, and leaves the
-   level's answer in them. Collective. */
+   level's answer in them, and in g_points the points' g extrapolated from it (ExtrapolateColumns). Collective. */
 static PetscErrorCode RunLevel(OTSolver s, const Side *sx, const Side *sy, PetscInt first, PetscInt last, const PetscReal *a_all, PetscReal *phi_x, PetscReal *phi_y,
-                               PetscInt *sweeps_done, PetscBool *ok)
+                               PetscReal *g_points, PetscInt *sweeps_done, PetscBool *ok)
 {
   OTProblem    pb = s->problem, cp;
   OTSolver     cs;
@@ -147,6 +192,7 @@ static PetscErrorCode RunLevel(OTSolver s, const Side *sx, const Side *sy, Petsc
   PetscCallMPI(MPI_Allgatherv(cs->f, counts[s->rank], MPIU_REAL, pot_x, counts, displs, MPIU_REAL, s->comm));
   PointPotentials(sx, pb->n, pot_x, eps, phi_x);
   PointPotentials(sy, pb->m, cs->g, eps, phi_y);
+  PetscCall(ExtrapolateColumns(s, sx, pot_x, eps, g_points));
   if (s->monitor_every || s->monitor_seconds > 0)
     PetscCall(PetscPrintf(s->comm, "  multiscale: %" PetscInt_FMT " x %" PetscInt_FMT " cells, eps stages %" PetscInt_FMT "-%" PetscInt_FMT " of %" PetscInt_FMT " (eps %g to %g), %" PetscInt_FMT " sweeps, %.6g kernel entries at the end%s\n",
                           sx->cells, sy->cells, first + 1, last, s->eps_stages, (double)s->eps_schedule[first], (double)eps, sweeps, cs->trunc ? cs->trunc->kept_global : 0.0,
@@ -200,7 +246,7 @@ PetscErrorCode OTMultiscaleRun(OTSolver s)
 
     while (stage < s->eps_stages - 1 && OT_MULTISCALE_SWITCH * r2 <= s->eps_schedule[stage]) stage++;
     if (stage == first) continue;
-    PetscCall(RunLevel(s, &sx[l], &sy[l], first, stage, a_all, phi_x, phi_y, &sweeps, &ok));
+    PetscCall(RunLevel(s, &sx[l], &sy[l], first, stage, a_all, phi_x, phi_y, s->g, &sweeps, &ok));
     eps_last = s->eps_schedule[stage - 1];
     if (!ok) break;
   }
@@ -208,7 +254,7 @@ PetscErrorCode OTMultiscaleRun(OTSolver s)
     for (PetscInt i = 0; i < pb->n_local; i++) s->f[i] = phi_x[pb->row_start + i] + eps_last * PetscLogReal(PetscMax(pb->a[i], 1e-300));
     PetscReal shift = 0.0; /* the gauge (f + c, g - c) that balances <a, f> and <b, g>, so that D is not a difference of large sums */
 
-    for (PetscInt j = 0; j < pb->m; j++) s->g[j] = phi_y[j] + eps_last * PetscLogReal(PetscMax(pb->b[j], 1e-300));
+    /* (g: extrapolated by the last level, ExtrapolateColumns) */
     for (PetscInt i = 0; i < pb->n; i++) shift += a_all[i] * phi_x[i];
     for (PetscInt j = 0; j < pb->m; j++) shift -= pb->b[j] * phi_y[j];
     shift /= 2.0 * pb->mass;
