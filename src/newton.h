@@ -83,7 +83,7 @@ PETSC_INTERN PetscErrorCode OTNewtonSparsify(OTSolver s, OTNewtonInfo *info, OTK
 PETSC_INTERN PetscErrorCode OTNewtonKeptFree(OTKept *kept);
 /* Room for count more kept entries after the first used ones (kept_col, kept_val). Not collective. */
 PETSC_INTERN PetscErrorCode OTNewtonKeptReserve(OTNewton *nt, PetscInt used, PetscInt count);
-/* The bytes of the Newton step's fixed work arrays (O(n_local + m)) on this rank. */
+/* The bytes of a Newton step's fixed work arrays (O(n_local + m)) on this rank (newton_sparsify.c). */
 PETSC_INTERN double OTNewtonFixedBytes(OTSolver s);
 
 /* Newton's passes over the truncated kernel (newton_truncated.c), used where the solver's variant is truncated. */
@@ -93,9 +93,13 @@ PETSC_INTERN PetscErrorCode OTNewtonTruncatedPrepare(OTSolver s);
 /* The survey's pass (as SurveyRows in newton_sparsify.c) over the kept entries; the bound on the dropped entries of P
    at (f, g) into dropped_now. Collective (one reduction of a scalar). */
 PETSC_INTERN PetscErrorCode OTNewtonTruncatedSurvey(OTSolver s, PetscInt sample_stride, PetscReal *dropped_now);
-/* The kept entries of Ps (as KeepRows in newton_sparsify.c). Not collective. */
-PETSC_INTERN PetscErrorCode OTNewtonTruncatedKeep(OTSolver s, PetscReal threshold, const PetscInt *extra_ptr, const PetscInt *extra_col, PetscInt *row_ptr,
-                                                  PetscInt *col_local);
+/* The room each owned row's kept entries of Ps may take at threshold (with its largest and the column maxima that
+   extra_ptr lists), as offsets start_of (n_local + 1). Not collective. */
+PETSC_INTERN void OTNewtonTruncatedKeepRoom(OTSolver s, PetscReal threshold, const PetscInt *extra_ptr, PetscInt *start_of);
+/* The kept entries of Ps (as KeepRows in newton_sparsify.c), into kept_col/kept_val reserved for start_of[n_local]
+   entries. Not collective. */
+PETSC_INTERN PetscErrorCode OTNewtonTruncatedKeep(OTSolver s, PetscReal threshold, const PetscInt *extra_ptr, const PetscInt *extra_col, const PetscInt *start_of,
+                                                  PetscInt *row_ptr, PetscInt *col_local);
 /* A line-search trial's pass (as TrialRows in newton_step.c), and the bound on the dropped entries of P there. Collective
    (one reduction of a scalar). */
 PETSC_INTERN PetscErrorCode OTNewtonTruncatedTrial(OTSolver s, PetscReal alpha, PetscReal sums[3], PetscReal *dropped_now);

@@ -106,6 +106,14 @@ OT_HOT_LOOP static void SurveyRows(OTSolver s, const PetscReal *u, const PetscRe
   }
 }
 
+double OTNewtonFixedBytes(OTSolver s)
+{
+  OTProblem pb = s->problem;
+
+  /* survey and direction vectors (about 14 m + 8 n_local doubles, the Vecs and the scatter included), the histogram */
+  return 8.0 * (14.0 * pb->m + 8.0 * pb->n_local) + 8.0 * OT_HIST_BINS;
+}
+
 PetscErrorCode OTNewtonKeptReserve(OTNewton *nt, PetscInt used, PetscInt count)
 {
   PetscFunctionBegin;
@@ -288,7 +296,15 @@ PetscErrorCode OTNewtonSparsify(OTSolver s, OTNewtonInfo *info, OTKept *kept)
   PetscCall(PetscMalloc1(n_local + 1, &kept->row_ptr));
   PetscCall(PetscCalloc2(m, &kept->col_local, m, &kept->col_total));
   PetscCall(ColumnMaximaByRow(pb, col_max, &extra_ptr, &extra_col));
-  if (truncated) PetscCall(OTNewtonTruncatedKeep(s, HistBinValue(threshold_bin), extra_ptr, extra_col, kept->row_ptr, kept->col_local));
+  if (truncated) {
+    PetscInt *start_of;
+
+    PetscCall(PetscMalloc1(n_local + 1, &start_of));
+    OTNewtonTruncatedKeepRoom(s, HistBinValue(threshold_bin), extra_ptr, start_of);
+    PetscCall(OTNewtonKeptReserve(nt, 0, start_of[n_local]));
+    PetscCall(OTNewtonTruncatedKeep(s, HistBinValue(threshold_bin), extra_ptr, extra_col, start_of, kept->row_ptr, kept->col_local));
+    PetscCall(PetscFree(start_of));
+  }
   else PetscCall(KeepRows(s, HistBinValue(threshold_bin), use_kernel ? nt->u : NULL, nt->v, extra_ptr, extra_col, kept->row_ptr, kept->col_local));
   PetscCall(PetscFree2(extra_ptr, extra_col));
   total_kept   = kept->row_ptr[n_local];

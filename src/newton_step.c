@@ -24,14 +24,6 @@ PetscErrorCode OTNewtonCreate(OTNewton **newton)
   PetscFunctionReturn(0);
 }
 
-double OTNewtonFixedBytes(OTSolver s)
-{
-  OTProblem pb = s->problem;
-
-  /* survey and direction vectors (about 14 m + 8 n_local doubles, the Vecs and the scatter included), the histogram */
-  return 8.0 * (14.0 * pb->m + 8.0 * pb->n_local) + 8.0 * OT_HIST_BINS;
-}
-
 /* A Newton step's bytes on this rank: the fixed work arrays and OT_NEWTON_ENTRY_BYTES per kept entry, for the entries
    -ot_newton_density asks for (each row's largest and each column's largest included); where P is not sparse the
    mass rule (-ot_newton_drop) and the density raises may keep more, never more than the budget (-ot_newton_memory)

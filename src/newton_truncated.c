@@ -128,37 +128,39 @@ static PetscReal ValueAt(const OTTruncated *t, PetscInt r, PetscReal u_i, const 
   return 0.0;
 }
 
-PetscErrorCode OTNewtonTruncatedKeep(OTSolver s, PetscReal threshold, const PetscInt *extra_ptr, const PetscInt *extra_col, PetscInt *row_ptr, PetscInt *col_local)
+void OTNewtonTruncatedKeepRoom(OTSolver s, PetscReal threshold, const PetscInt *extra_ptr, PetscInt *start_of)
 {
-  OTProblem    pb = s->problem;
-  OTNewton    *nt = s->newton;
-  OTTruncated *t  = s->trunc;
-  PetscInt    *column_of, kept = 0, *start_of;
+  OTProblem        pb = s->problem;
+  OTNewton        *nt = s->newton;
+  OTTruncated     *t  = s->trunc;
+  const PetscReal *v  = nt->v;
+
+  for (PetscInt r = 0; r < t->rows; r++) {
+    PetscInt         i = t->row_of[r], count = 0;
+    const PetscReal *k = t->k + t->val_ptr[r];
+
+    for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
+      for (int q = 0; q < t->seg_len[sg]; q++) count += nt->u[i] * k[q] * v[t->seg_col[sg] + q] >= threshold;
+      k += t->seg_len[sg];
+    }
+    start_of[i + 1] = count + 1 + (extra_ptr[i + 1] - extra_ptr[i]); /* at most: the row's largest and its column maxima */
+  }
+  start_of[0] = 0;
+  for (PetscInt i = 0; i < pb->n_local; i++) start_of[i + 1] += start_of[i];
+}
+
+PetscErrorCode OTNewtonTruncatedKeep(OTSolver s, PetscReal threshold, const PetscInt *extra_ptr, const PetscInt *extra_col, const PetscInt *start_of,
+                                     PetscInt *row_ptr, PetscInt *col_local)
+{
+  OTProblem        pb = s->problem;
+  OTNewton        *nt = s->newton;
+  OTTruncated     *t  = s->trunc;
+  PetscInt        *column_of, kept = 0;
   const PetscReal *v = nt->v;
 
   PetscFunctionBegin;
   PetscCall(Scratch(s, NULL, NULL, NULL, &column_of));
-  /* rows in stored order, written in owned order: each row's start first */
-  PetscCall(PetscMalloc1(pb->n_local + 1, &start_of));
-  {
-    PetscInt *len_of;
-
-    PetscCall(PetscCalloc1(pb->n_local, &len_of));
-    for (PetscInt r = 0; r < t->rows; r++) {
-      PetscInt         i = t->row_of[r], count = 0;
-      const PetscReal *k = t->k + t->val_ptr[r];
-
-      for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
-        for (int q = 0; q < t->seg_len[sg]; q++) count += nt->u[i] * k[q] * v[t->seg_col[sg] + q] >= threshold;
-        k += t->seg_len[sg];
-      }
-      len_of[i] = count + 1 + (extra_ptr[i + 1] - extra_ptr[i]); /* at most: the row's largest and its column maxima */
-    }
-    start_of[0] = 0;
-    for (PetscInt i = 0; i < pb->n_local; i++) start_of[i + 1] = start_of[i] + len_of[i];
-    PetscCall(PetscFree(len_of));
-  }
-  PetscCall(OTNewtonKeptReserve(nt, 0, start_of[pb->n_local]));
+  /* rows in stored order, each written at its room start_of[i] (owned order), then compacted */
   for (PetscInt r = 0; r < t->rows; r++) {
     PetscInt         i = t->row_of[r], at = start_of[i], first = at, arg_c = column_of[nt->row_argmax[i]];
     PetscReal        u_i = nt->u[i];
@@ -207,7 +209,6 @@ PetscErrorCode OTNewtonTruncatedKeep(OTSolver s, PetscReal threshold, const Pets
     kept += count;
     row_ptr[i + 1] = kept;
   }
-  PetscCall(PetscFree(start_of));
   PetscFunctionReturn(0);
 }
 

@@ -35,43 +35,6 @@ static void Materialize(OTSolver s)
   for (PetscInt c = 0; c < s->problem->m; c++) s->g[OTTruncatedColumn(t, c)] = t->g_ref[c] + s->eps * PetscLogReal(t->v[c]);
 }
 
-PetscErrorCode OTTruncatedScalings(OTSolver s, const PetscReal *df, PetscReal alpha, const PetscReal *g, PetscReal *u, PetscReal *v, PetscReal *log_max_u,
-                                   PetscReal *log_max_v)
-{
-  OTTruncated *t       = s->trunc;
-  PetscReal    inv_eps = 1.0 / s->eps;
-
-  PetscFunctionBegin;
-  *log_max_u = *log_max_v = -INFINITY;
-  for (PetscInt i = 0; i < s->problem->n_local; i++) {
-    PetscReal e = ((df ? s->f[i] + alpha * df[i] : s->f[i]) - t->f_ref[i]) * inv_eps;
-
-    u[i]       = PetscExpReal(e);
-    *log_max_u = PetscMax(*log_max_u, e);
-  }
-  for (PetscInt c = 0; c < s->problem->m; c++) {
-    PetscReal e = (g[OTTruncatedColumn(t, c)] - t->g_ref[c]) * inv_eps;
-
-    v[c]       = PetscExpReal(e);
-    *log_max_v = PetscMax(*log_max_v, e);
-  }
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, log_max_u, 1, MPIU_REAL, MPIU_MAX, s->comm));
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode OTTruncatedServes(OTSolver s, PetscReal error, PetscBool *serves)
-{
-  OTTruncated *t = s->trunc;
-  PetscReal    log_max_u, log_max_v;
-
-  PetscFunctionBegin;
-  *serves = PETSC_FALSE;
-  if (!t || t->eps != s->eps || t->builds == 0) PetscFunctionReturn(0);
-  PetscCall(OTTruncatedScalings(s, NULL, 0.0, s->g, t->u, t->v, &log_max_u, &log_max_v));
-  *serves = (PetscBool)(t->dropped * PetscExpReal(log_max_u + log_max_v) <= OT_TRUNCATION_SHARE * PetscMax(s->tol, error));
-  PetscFunctionReturn(0);
-}
-
 /* Rows (local indices) given: f_i = eps log a_i - max_j (g_j - C_ij), at the solver's g. Rank-local. */
 static void RescueRows(OTSolver s, PetscInt count, const PetscInt rows[])
 {
