@@ -197,6 +197,26 @@ static int64_t ThresholdBin(OTNewton *nt, int64_t target, int64_t stretch, int64
   return threshold_bin;
 }
 
+/* The histogram of the sampled rows alone (every sample_stride-th global row, as the survey samples them), reduced:
+   enough to see, before the survey's pass over all rows, whether a step would be declined for memory or density.
+   Collective. */
+static PetscErrorCode SampledHistogram(OTSolver s, PetscInt sample_stride)
+{
+  OTProblem pb = s->problem;
+  OTNewton *nt = s->newton;
+  PetscBool use_kernel = OTNewtonKernelScalings(s, s->f, NULL, 0.0, s->g, nt->u, nt->v);
+
+  PetscFunctionBegin;
+  for (PetscInt b = 0; b < OT_HIST_BINS; b++) nt->hist[b] = 0;
+  for (PetscInt i = (sample_stride - pb->row_start % sample_stride) % sample_stride; i < pb->n_local; i += sample_stride) {
+    OTRow row = use_kernel ? OTKernelScaledRow(&s->store, i, nt->u[i], nt->v, s->row_plan) : OTKernelPlanRow(pb, i, s->f[i], s->g, 1.0 / s->eps, s->row_plan);
+
+    for (PetscInt k = 0; k < row.len; k++) nt->hist[HistBin(row.val[k])]++;
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, nt->hist, OT_HIST_BINS, MPI_INT64_T, MPI_SUM, s->comm));
+  PetscFunctionReturn(0);
+}
+
 /* Each column's largest entry, where it lies in an owned row, as CSR lists over the owned rows. */
 static PetscErrorCode ColumnMaximaByRow(OTProblem pb, const MaxLoc *col_max, PetscInt **extra_ptr, PetscInt **extra_col)
 {
@@ -240,6 +260,27 @@ PetscErrorCode OTNewtonSparsify(OTSolver s, OTNewtonInfo *info, OTKept *kept)
     PetscCall(OTNewtonTruncatedSurvey(s, sample_stride, &dropped_now));
   } else {
     sample_stride = PetscMax(1, (PetscInt)(((double)pb->n * (double)pb->m) / (double)(1 << 16)));
+    if (sample_stride > 1) { /* a step the sampled rows already decline costs them alone, not a pass over all pairs */
+      PetscReal dropped;
+      int64_t   count;
+      PetscBool capped;
+
+      PetscCall(SampledHistogram(s, sample_stride));
+      sampled = 0.0;
+      for (int64_t b = 0; b < OT_HIST_BINS; b++) sampled += (double)nt->hist[b];
+      sampled /= (double)pb->n * (double)pb->m;
+      target = PetscMax((int64_t)(density * (pb->n + pb->m) * sampled), 1);
+      most   = (int64_t)(PetscMax(0.0, nt->budget - OTNewtonFixedBytes(s)) / OT_NEWTON_ENTRY_BYTES * s->size * sampled);
+      (void)ThresholdBin(nt, target, OT_NEWTON_DENSITY_STRETCH, most, &dropped, &count, &capped);
+      if ((capped && count < target) || dropped > OT_NEWTON_MOST_DROPPED) {
+        info->declined       = capped && count < target ? OT_DECLINED_MEMORY : OT_DECLINED_DENSE;
+        info->kept           = (int64_t)((capped && count < target ? target : count) / PetscMax(sampled, 1e-300));
+        info->dropped_mass   = dropped;
+        info->marginal_error = s->history_len ? s->history[s->history_len - 1].marginal_error : PETSC_INFINITY; /* the state of the last sweep */
+        info->dual           = s->history_len ? s->history[s->history_len - 1].dual_objective : NAN;
+        PetscFunctionReturn(0);
+      }
+    }
     use_kernel    = OTNewtonKernelScalings(s, s->f, NULL, 0.0, s->g, nt->u, nt->v);
     rebuild       = (PetscBool)(!use_kernel && s->store.k); /* the (double) kernel, rebuilt at (f, g) by this pass */
     SurveyRows(s, use_kernel ? nt->u : NULL, nt->v, rebuild, sample_stride);
