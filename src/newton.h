@@ -14,6 +14,19 @@
 #define OT_HIST_SHIFT 48 /* bits dropped from a positive double: bins of 1/16 octave */
 #define OT_HIST_BINS  (1 << (64 - OT_HIST_SHIFT - 1))
 
+/* The histogram bin of a positive entry of P: the top bits of its bit pattern (exponent and four mantissa bits). */
+static inline int64_t OTHistBin(double p)
+{
+  union
+  {
+    double   d;
+    uint64_t u;
+  } bits;
+
+  bits.d = p;
+  return (int64_t)(bits.u >> OT_HIST_SHIFT);
+}
+
 struct _OTNewton {
   /* options (OTNewtonSetFromOptions) */
   PetscReal        density;    /* kept entries of P per unit of n + m (-ot_newton_density) */

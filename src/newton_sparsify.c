@@ -43,18 +43,6 @@ static inline double BinMass(int64_t count, int64_t b)
   return count > 0 ? (double)count * HistBinValue(b) : 0.0;
 }
 
-static inline int64_t HistBin(double p)
-{
-  union
-  {
-    double   d;
-    uint64_t u;
-  } bits;
-
-  bits.d = p;
-  return (int64_t)(bits.u >> OT_HIST_SHIFT);
-}
-
 /* u_i = exp((f_i + alpha df_i - f_ref_i)/eps) (df NULL: no step) and v_j = exp((g_j - g_ref_j)/eps): then P = diag(u) K diag(v) on
    the stored kernel, two multiplications per entry instead of an exponential. False where the kernel cannot
    serve: none on this rank, built for another eps, or a scaling outside [1/OT_NEWTON_SCALING_MAX,
@@ -102,7 +90,7 @@ OT_HOT_LOOP static void SurveyRows(OTSolver s, const PetscReal *u, const PetscRe
     OTRowColumnMax(&row, (PetscReal)global_row, nt->col_max_value, nt->col_max_row);
     (void)OTRowMax(&row, &nt->row_argmax[i]);
     if (global_row % sample_stride == 0)
-      for (PetscInt k = 0; k < row.len; k++) nt->hist[HistBin(row.val[k])]++;
+      for (PetscInt k = 0; k < row.len; k++) nt->hist[OTHistBin(row.val[k])]++;
   }
 }
 
@@ -211,7 +199,7 @@ static PetscErrorCode SampledHistogram(OTSolver s, PetscInt sample_stride)
   for (PetscInt i = (sample_stride - pb->row_start % sample_stride) % sample_stride; i < pb->n_local; i += sample_stride) {
     OTRow row = use_kernel ? OTKernelScaledRow(&s->store, i, nt->u[i], nt->v, s->row_plan) : OTKernelPlanRow(pb, i, s->f[i], s->g, 1.0 / s->eps, s->row_plan);
 
-    for (PetscInt k = 0; k < row.len; k++) nt->hist[HistBin(row.val[k])]++;
+    for (PetscInt k = 0; k < row.len; k++) nt->hist[OTHistBin(row.val[k])]++;
   }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, nt->hist, OT_HIST_BINS, MPI_INT64_T, MPI_SUM, s->comm));
   PetscFunctionReturn(0);

@@ -46,18 +46,6 @@ static PetscErrorCode Scratch(OTSolver s, PetscReal **col_sum, PetscReal **col_m
   PetscFunctionReturn(0);
 }
 
-static inline int64_t HistBin(double p)
-{
-  union
-  {
-    double   d;
-    uint64_t u;
-  } bits;
-
-  bits.d = p;
-  return (int64_t)(bits.u >> OT_HIST_SHIFT);
-}
-
 PetscErrorCode OTNewtonTruncatedSurvey(OTSolver s, PetscInt sample_stride, PetscReal *dropped_now)
 {
   OTProblem    pb = s->problem;
@@ -99,7 +87,7 @@ PetscErrorCode OTNewtonTruncatedSurvey(OTSolver s, PetscInt sample_stride, Petsc
           cm[c] = p;
           cr[c] = global_row;
         }
-        if (sample) nt->hist[HistBin(p)]++;
+        if (sample) nt->hist[OTHistBin(p)]++;
       }
       k += t->seg_len[sg];
     }
