@@ -5,7 +5,8 @@
   costs O(kept entries), not O(n m). The dropped entries of P sum to less than t->dropped max u max v: like the
   sweeps' (truncated.c), the marginal errors these passes report include twice that, so a step is never accepted
   on an error the full plan does not meet. The kernel is rebuilt at the current potentials before a step whose
-  dropped entries could exceed 1% of the larger of the tolerance and the last error, and at a new eps.
+  dropped entries could exceed OT_TRUNCATION_SHARE (10%) of the larger of the tolerance and the last error, and at a
+  new eps.
 */
 #include "newton.h"
 #include "truncated.h"

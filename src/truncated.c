@@ -10,8 +10,8 @@
   over-relaxed once they converge at a steady rate (Overrelaxation).
   Exactness. The dropped entries of K sum to less than t->dropped (the cell bounds of the build), so those of P at a
   state (u, v) to less than t->dropped max u max v: the marginal error a sweep reports includes twice that, and the
-  kernel is rebuilt at the current potentials (re-truncated) when it exceeds 1% of the larger of the tolerance and
-  the error, at the start of every run of sweeps and at every eps stage. The evaluation and the bounds that follow
+  kernel is rebuilt at the current potentials (re-truncated) when it exceeds OT_TRUNCATION_SHARE (10%) of the larger
+  of the tolerance and the error, at every eps stage, and at the start of a run of sweeps unless it still serves. The evaluation and the bounds that follow
   a solve use the kernel too (truncated_finish.c).
   Rescues. A row without kept entries (or whose sum underflows) takes f_i = eps log a_i - max_j (g_j - C_ij), its
   largest entry then a_i, and a column without any takes g_j = eps log b_j - max_i (f_i - C_ij) (reduced across
@@ -296,7 +296,7 @@ PetscErrorCode OTTruncatedRun(OTSolver s, PetscInt max_sweeps, PetscInt first_it
     }
     if (s->overrelax) omega = Overrelaxation(marginal_error, pb->mass, &relax);
     bad_columns = UpdateColumns(s, omega, &max_log_v);
-    /* rebuild where the dropped entries could hold more than 1% of the tolerance or of the error now, whichever is larger
+    /* rebuild where the dropped entries could hold more than OT_TRUNCATION_SHARE of the tolerance or of the error now, whichever is larger
        (far from the answer the kernel need not be as exact, and the first sweeps after a change of eps or of level move
        the scalings far); the same verdict on every rank */
     if (bad_columns || t->dropped * PetscExpReal(max_log_u + max_log_v) > OT_TRUNCATION_SHARE * PetscMax(s->tol, marginal_error)) {
