@@ -191,3 +191,58 @@ double OTCellTreeBytes(const OTCellTree *t)
 {
   return 8.0 * ((double)t->count * (t->dim + 2) + (double)t->nodes * (3.0 * t->dim + 4.0));
 }
+
+PetscReal OTCellTreePointFarthest(const OTCellTree *t, PetscInt b, const PetscReal *x)
+{
+  const PetscInt   d  = t->dim;
+  const PetscReal *lo = t->lo + (size_t)b * d, *hi = t->hi + (size_t)b * d, *c = t->center + (size_t)b * d;
+  PetscReal        box = 0.0, centers = 0.0, ball;
+
+  for (PetscInt k = 0; k < d; k++) {
+    PetscReal t_lo = x[k] - lo[k], t_hi = x[k] - hi[k], e = x[k] - c[k];
+
+    box += PetscMax(t_lo * t_lo, t_hi * t_hi);
+    centers += e * e;
+  }
+  ball = PetscSqrtReal(centers) * (1.0 + 4.0 * (d + 2) * DBL_EPSILON) + t->radius[b];
+  return PetscMin(box, ball * ball) * (1.0 + 8.0 * (d + 2) * DBL_EPSILON);
+}
+
+PetscInt OTCellTreeFarthest(const OTCellTree *t, const PetscReal *x, PetscReal *best, PetscInt index[], PetscReal squared[])
+{
+  const PetscInt d = t->dim;
+  PetscInt       stack[2 * 64 + 2], top = 0, found = 0;
+
+  if (t->count == 0) return 0;
+  stack[top++] = 0;
+  while (top > 0) {
+    PetscInt          q  = stack[--top];
+    const OTCellNode *nd = &t->node[q];
+
+    if (OTCellTreePointFarthest(t, q, x) < (1.0 - 1e-9) * *best) continue;
+    if (nd->left < 0) {
+      for (PetscInt p = nd->start; p < nd->end; p++) {
+        const PetscReal *y = t->points + (size_t)p * d;
+        PetscReal        s = 0.0;
+
+        for (PetscInt k = 0; k < d; k++) {
+          PetscReal e = x[k] - y[k];
+
+          s = k ? s + e * e : e * e;
+        }
+        *best = PetscMax(*best, s);
+        if (s >= (1.0 - 1e-9) * *best) {
+          index[found]     = t->perm[p];
+          squared[found++] = s;
+        }
+      }
+    } else if (OTCellTreePointFarthest(t, nd->left, x) > OTCellTreePointFarthest(t, nd->right, x)) { /* the farther child first */
+      stack[top++] = nd->right;
+      stack[top++] = nd->left;
+    } else {
+      stack[top++] = nd->left;
+      stack[top++] = nd->right;
+    }
+  }
+  return found;
+}

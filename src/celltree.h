@@ -40,6 +40,14 @@ PETSC_EXTERN void OTCellTreeSetWeights(OTCellTree *tree, const PetscReal *weight
 PETSC_EXTERN PetscReal OTCellTreeNodeDistance(const OTCellTree *ta, PetscInt a, const OTCellTree *tb, PetscInt b);
 /* A lower bound on |x - y|^2 over y in node b, for the point x. */
 PETSC_EXTERN PetscReal OTCellTreePointDistance(const OTCellTree *tree, PetscInt b, const PetscReal *x);
+/* An upper bound on |x - y|^2 over y in node b, for the point x (the smaller of the box and ball bounds, rounded up). */
+PETSC_EXTERN PetscReal OTCellTreePointFarthest(const OTCellTree *tree, PetscInt b, const PetscReal *x);
+/* The farthest points of the tree from x, by branch and bound: raises *best to the largest squared distance
+   |x - y|^2 (the squares summed in coordinate order, as the cost rows compute them) if that is larger, and writes
+   the original indices and squared distances of the points with |x - y|^2 >= (1 - 1e-9) *best (as *best stood when
+   each was reached) to index[] and squared[] (room for the tree's count); returns how many. A node is skipped when
+   its upper bound is below (1 - 1e-9) *best, so a point left out is that much closer than the best. */
+PETSC_EXTERN PetscInt OTCellTreeFarthest(const OTCellTree *tree, const PetscReal *x, PetscReal *best, PetscInt index[], PetscReal squared[]);
 /* Bytes the tree holds. */
 PETSC_EXTERN double OTCellTreeBytes(const OTCellTree *tree);
 

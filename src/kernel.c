@@ -18,6 +18,7 @@
 #pragma GCC optimize("fp-contract=fast")
 #include "otimpl.h"
 #include "kernels.h"
+#include "celltree.h"
 #include <float.h>
 
 /* Columns per tile: 2 KiB of doubles, so that the tile stays in L1 through its d passes. */
@@ -179,65 +180,52 @@ OT_HOT_LOOP void OTKernelCostEntries(OTProblem pb, PetscInt i_local, PetscInt co
 }
 
 /*
-  The largest cost over all pairs, exactly: the maximum of the costs as OTKernelCostRow computes them.
-  The costs grow with the squared distance s, so a row i cannot hold the maximum if even the farthest
-  corner of Y's bounding box, sum_k max((x_ik - lo_k)^2, (x_ik - hi_k)^2), is clearly closer than the
-  farthest pair found so far. Two margins make this hold in floating point: the bound is raised by a
-  relative 4 (d + 2) DBL_EPSILON (more than the rounding of either sum of d squares, with or without FMA),
-  and a row is skipped only if its bound is below (1 - 1e-9) times the best s, which leaves room for the
-  last-bit wobble of sqrt and of exp((P/2) log s) for P >= 1e-3. Rows are scanned from the largest bound
-  down and the scan stops at the first row that cannot win. Collective.
+  The largest cost over all pairs, exactly: the maximum of the costs as OTKernelCostEntries (and so the rows)
+  computes them. The costs grow with the squared distance s. Rows are taken from the largest bound on their
+  farthest s (the farthest corner of Y's bounding box) down, and the scan stops at the first row whose bound is
+  below (1 - 1e-9) times the best s found so far. For each row, a branch and bound over a cell tree of Y
+  (OTCellTreeFarthest) finds the points within that factor of the best; only their costs are computed. The bounds
+  are raised by a relative 4 (d + 2) DBL_EPSILON or more (more than the rounding of a sum of d squares, with or
+  without FMA), and the factor 1 - 1e-9 leaves room for the last-bit wobble of sqrt and of exp((P/2) log s) for
+  P >= 1e-3, so no pair that could hold the largest cost is skipped. On 10^6 + 10^6 3-D points this takes seconds
+  where a scan of whole rows took minutes. Collective.
 */
 PetscErrorCode OTProblemComputePointsCostMax(OTProblem pb)
 {
   const PetscInt m = pb->m, d = pb->dim;
-  PetscReal     *lo, *hi, *bound, *row, best_squared = 0.0, best = 0.0;
-  PetscInt      *order, scanned = 0;
-  OTCostKind     kind = pb->cost_kind;
+  PetscReal     *bound, *squared, *cost, best_squared = 0.0, best = 0.0;
+  PetscInt      *order, *index, scanned = 0;
+  OTCellTree     tree;
 
   PetscFunctionBegin;
-  PetscCall(PetscMalloc5(d, &lo, d, &hi, pb->n_local, &bound, pb->n_local, &order, m, &row));
-  for (PetscInt k = 0; k < d; k++) {
-    lo[k] = hi[k] = pb->y_t[(size_t)k * (size_t)m];
-    for (PetscInt j = 1; j < m; j++) {
-      lo[k] = PetscMin(lo[k], pb->y_t[(size_t)k * (size_t)m + j]);
-      hi[k] = PetscMax(hi[k], pb->y_t[(size_t)k * (size_t)m + j]);
-    }
-  }
+  PetscCall(OTCellTreeCreate(pb->y_t, m, d, 1, (size_t)m, 32, &tree));
+  PetscCall(PetscMalloc5(pb->n_local, &bound, pb->n_local, &order, m, &index, m, &squared, m, &cost));
   for (PetscInt i = 0; i < pb->n_local; i++) {
-    const PetscReal *x = pb->x + (size_t)i * (size_t)d;
-    PetscReal        s = 0.0;
-
-    for (PetscInt k = 0; k < d; k++) {
-      PetscReal t_lo = x[k] - lo[k], t_hi = x[k] - hi[k], t2 = PetscMax(t_lo * t_lo, t_hi * t_hi);
-
-      s = k ? s + t2 : t2;
-    }
-    bound[i] = -s * (1.0 + 4.0 * (d + 2) * DBL_EPSILON); /* negated: sorted ascending, the largest bound comes first */
+    bound[i] = -OTCellTreePointFarthest(&tree, 0, pb->x + (size_t)i * (size_t)d); /* negated: sorted ascending, the largest bound comes first */
     order[i] = i;
   }
   PetscCall(PetscSortRealWithPermutation(pb->n_local, bound, order));
   for (PetscInt r = 0; r < pb->n_local; r++) {
-    PetscInt i = order[r];
+    PetscInt i = order[r], found, kept = 0;
 
     if (-bound[i] < (1.0 - 1e-9) * best_squared) break;
-    pb->cost_kind = OT_COST_SQEUCLIDEAN; /* the squared distances, for the pruning */
-    (void)OTKernelCostRow(pb, i, row);
-    pb->cost_kind = kind;
-    for (PetscInt j = 0; j < m; j++) best_squared = PetscMax(best_squared, row[j]);
-    (void)OTKernelCostRow(pb, i, row); /* the costs themselves */
-    for (PetscInt j = 0; j < m; j++) best = PetscMax(best, row[j]);
+    found = OTCellTreeFarthest(&tree, pb->x + (size_t)i * (size_t)d, &best_squared, index, squared);
+    for (PetscInt c = 0; c < found; c++)
+      if (squared[c] >= (1.0 - 1e-9) * best_squared) index[kept++] = index[c];
+    OTKernelCostEntries(pb, i, kept, index, cost);
+    for (PetscInt c = 0; c < kept; c++) best = PetscMax(best, cost[c]);
     scanned++;
   }
   /* costs up to 1e300 keep every exponent of exp((f + g - C)/eps) and every sum of a row within what the sweeps
      handle; pnorm is checked with libm's pow, which overflows where OTExp would clamp */
-  if (kind == OT_COST_PNORM && !(PetscPowReal(best_squared, 0.5 * pb->cost_power) <= 1e300)) best = INFINITY;
+  if (pb->cost_kind == OT_COST_PNORM && !(PetscPowReal(best_squared, 0.5 * pb->cost_power) <= 1e300)) best = INFINITY;
   if (!(best_squared <= 1e300)) best = INFINITY;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &best, 1, MPIU_REAL, MPIU_MAX, pb->comm));
   pb->cost_max = best;
   PetscCall(PetscInfo(NULL, "max cost %g: scanned %" PetscInt_FMT " of %" PetscInt_FMT " rows on rank %d\n", (double)pb->cost_max, scanned, pb->n_local,
                       pb->rank));
-  PetscCall(PetscFree5(lo, hi, bound, order, row));
+  PetscCall(PetscFree5(bound, order, index, squared, cost));
+  PetscCall(OTCellTreeDestroy(&tree));
   PetscCheck(pb->cost_max <= 1e300, pb->comm, OT_ERR_INPUT,
              "%s: the largest cost between points of /X and /Y is above 1e300 (or overflows); rescale the points", pb->source);
   PetscFunctionReturn(0);

@@ -173,35 +173,26 @@ static void GenMixturePoints(Xoshiro *rng, PetscInt count, PetscInt dim, PetscIn
 static PetscErrorCode GenMixtureSetUp(const GenOptions *opt, GenProblem *pb)
 {
   Xoshiro    rng;
-  PetscReal *centres, *lo, *hi, best = 0.0;
+  PetscReal *centres, best;
+  OTProblem  problem;
 
   PetscFunctionBegin;
   PetscCall(GenAllocatePoints(opt, pb));
-  PetscCall(PetscMalloc3((size_t)2 * opt->components * pb->dim, &centres, pb->dim, &lo, pb->dim, &hi));
+  PetscCall(PetscMalloc1((size_t)2 * opt->components * pb->dim, &centres));
   PetscCall(XoshiroSeed(&rng, opt->seed, 3)); /* centres: a stream of their own */
   for (size_t k = 0; k < (size_t)2 * opt->components * pb->dim; k++) centres[k] = XoshiroUniform(&rng);
   PetscCall(XoshiroSeed(&rng, opt->seed, 0));
   GenMixturePoints(&rng, pb->n, pb->dim, opt->components, centres, opt->sigma, pb->X);
   GenMixturePoints(&rng, pb->m, pb->dim, opt->components, centres + (size_t)opt->components * pb->dim, opt->sigma, pb->Y);
-  /* cost_max, exactly: a row whose distance to the farthest corner of Y's bounding box cannot beat the best
-     pair found so far is skipped (the bound holds in floating point too: rounding is monotone) */
-  for (PetscInt k = 0; k < pb->dim; k++) lo[k] = hi[k] = pb->Y[k];
-  for (PetscInt j = 1; j < pb->m; j++)
-    for (PetscInt k = 0; k < pb->dim; k++) {
-      lo[k] = PetscMin(lo[k], pb->Y[(size_t)j * pb->dim + k]);
-      hi[k] = PetscMax(hi[k], pb->Y[(size_t)j * pb->dim + k]);
-    }
-  for (PetscInt i = 0; i < pb->n; i++) {
-    const PetscReal *x     = pb->X + (size_t)i * pb->dim;
-    PetscReal        bound = 0.0;
-
-    for (PetscInt k = 0; k < pb->dim; k++) bound += PetscMax((x[k] - lo[k]) * (x[k] - lo[k]), (x[k] - hi[k]) * (x[k] - hi[k]));
-    if (bound <= best) continue;
-    for (PetscInt j = 0; j < pb->m; j++) best = PetscMax(best, SquaredDistance(x, pb->Y + (size_t)j * pb->dim, pb->dim));
-  }
+  /* cost_max, exactly: the largest squared distance as otsolve computes it (its branch and bound over a cell tree of
+     Y), then the cost of it (the costs grow with the squared distance) */
+  PetscCall(OTProblemCreate(PETSC_COMM_SELF, &problem));
+  PetscCall(OTProblemSetPoints(problem, pb->n, pb->m, pb->dim, pb->X, pb->Y, NULL, NULL, "sqeuclidean", "otgen mixture"));
+  PetscCall(OTProblemGetCostMax(problem, &best));
+  PetscCall(OTProblemDestroy(&problem));
   pb->cost_max  = CostFromSquared(opt, best);
   pb->cost_name = opt->cost_text;
-  PetscCall(PetscFree3(centres, lo, hi));
+  PetscCall(PetscFree(centres));
   if (opt->weights == GEN_WEIGHTS_RANDOM) {
     PetscCall(GenRandomWeights(pb->n, opt->seed, 1, &pb->a));
     PetscCall(GenRandomWeights(pb->m, opt->seed, 2, &pb->b));
