@@ -2,7 +2,7 @@
   Newton's passes over the truncated kernel (-ot_sinkhorn_variant truncated; truncated.h, docs/design.md §1): the
   survey, the kept entries and the line search's trials read P = diag(u) K diag(v) from the kept entries of K alone,
   u_i = exp((f_i - f_ref_i)/eps) and v_c = exp((g_j - g_ref_c)/eps) (c: j's kernel column), so that a Newton step
-  costs O(kept entries), not O(n m). The dropped entries of P sum to less than t->dropped max u max v: like the
+  costs O(kept entries), not O(n m). The dropped entries of P sum to less than OTTruncatedDroppedBound: like the
   sweeps' (truncated.c), the marginal errors these passes report include twice that, so a step is never accepted
   on an error the full plan does not meet. The kernel is rebuilt at the current potentials before a step whose
   dropped entries could exceed OT_TRUNCATION_SHARE (10%) of the larger of the tolerance and the last error, and at a
@@ -57,8 +57,7 @@ PetscErrorCode OTNewtonTruncatedSurvey(OTSolver s, PetscInt sample_stride, Petsc
 
   PetscFunctionBegin;
   PetscCall(Scratch(s, &cs, &cm, &cr, NULL));
-  PetscCall(OTTruncatedScalings(s, NULL, 0.0, s->g, nt->u, nt->v, &log_max_u, &log_max_v));
-  *dropped_now = t->dropped * PetscExpReal(log_max_u + log_max_v);
+  PetscCall(OTTruncatedScalings(s, NULL, 0.0, s->g, nt->u, nt->v, &log_max_u, &log_max_v, dropped_now));
   for (PetscInt c = 0; c < pb->m; c++) {
     cs[c] = 0.0;
     cm[c] = -1.0;
@@ -211,8 +210,7 @@ PetscErrorCode OTNewtonTruncatedTrial(OTSolver s, PetscReal alpha, PetscReal sum
 
   PetscFunctionBegin;
   PetscCall(Scratch(s, &cs, NULL, NULL, NULL));
-  PetscCall(OTTruncatedScalings(s, nt->df, alpha, nt->g_trial, nt->u, nt->v, &log_max_u, &log_max_v));
-  *dropped_now = t->dropped * PetscExpReal(log_max_u + log_max_v);
+  PetscCall(OTTruncatedScalings(s, nt->df, alpha, nt->g_trial, nt->u, nt->v, &log_max_u, &log_max_v, dropped_now));
   for (PetscInt c = 0; c < pb->m; c++) cs[c] = 0.0;
   sums[0] = sums[1] = sums[2] = 0.0;
   for (PetscInt i = 0; i < pb->n_local; i++) sums[0] += OTMarginalDualTerm(pb->rho_a, pb->a[i], s->f[i] + alpha * nt->df[i]);

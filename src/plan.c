@@ -21,13 +21,13 @@
 static PetscErrorCode CountFromKernel(OTSolver s, OTPlanCount *count)
 {
   OTTruncated *t = s->trunc;
-  PetscReal    log_max_u, log_max_v, max_p = 0.0, cut_p;
+  PetscReal    log_max_u, log_max_v, dropped, max_p = 0.0, cut_p;
 
   PetscFunctionBegin;
   count->kernel = PETSC_FALSE;
   if (s->variant != OT_SINKHORN_TRUNCATED || s->problem->symmetric || !t || t->eps != s->eps || t->builds == 0 || !(s->plan_threshold > 0))
     PetscFunctionReturn(0);
-  PetscCall(OTTruncatedScalings(s, NULL, 0.0, s->g, t->u, t->v, &log_max_u, &log_max_v));
+  PetscCall(OTTruncatedScalings(s, NULL, 0.0, s->g, t->u, t->v, &log_max_u, &log_max_v, &dropped));
   for (PetscInt r = 0; r < t->rows; r++) {
     const PetscReal *k = t->k + t->val_ptr[r];
     PetscReal        u = t->u[t->row_of[r]];

@@ -8,8 +8,10 @@
   variant does over all entries:
       u_i = a_i / sum_j K_ij v_j,   s_j += u_i K_ij,   v_j = b_j / s_j   (f = f_ref + eps log u, g = g_ref + eps log v),
   over-relaxed once they converge at a steady rate (Overrelaxation).
-  Exactness. The dropped entries of K sum to less than t->dropped (the cell bounds of the build), so those of P at a
-  state (u, v) to less than t->dropped max u max v: the marginal error a sweep reports includes twice that, and the
+  Exactness. The build bounds the dropped entries of K by rows (t->drop_row) and by columns (t->drop_col), from the
+  cell bounds and the values it computed; those of P at a state (u, v) then sum to less than min(max v sum_i
+  drop_row_i u_i, max u sum_j drop_col_j v_j) (OTTruncatedDroppedBound, at most t->dropped max u max v, and far less
+  when a few rows or columns moved far): the marginal error a sweep reports includes twice that, and the
   kernel is rebuilt at the current potentials (re-truncated) when it exceeds OT_TRUNCATION_SHARE (10%) of the larger
   of the tolerance and the error, at every eps stage, and at the start of a run of sweeps unless it still serves. The evaluation and the bounds that follow
   a solve use the kernel too (truncated_finish.c).
@@ -20,7 +22,7 @@
 #include "otimpl.h"
 #include "truncated.h"
 
-enum { FLAG_BAD_ROW, FLAG_ROW_ERROR, FLAG_SAFE_POINT, FLAG_COUNT = FLAG_SAFE_POINT + OT_SAFE_POINT_FLAGS };
+enum { FLAG_BAD_ROW, FLAG_ROW_ERROR, FLAG_DROPPED_ROWS, FLAG_SAFE_POINT, FLAG_COUNT = FLAG_SAFE_POINT + OT_SAFE_POINT_FLAGS };
 _Static_assert(1 + FLAG_COUNT <= OT_COLUMN_EXTRA, "the sweep's scalars must fit after the column sums");
 
 /* The largest over-relaxation factor. */
@@ -95,7 +97,8 @@ static PetscErrorCode RescueColumns(OTSolver s, PetscInt count, const PetscInt c
 
 /* One pass over the kept entries: u_i = a_i / (K v)_i (over-relaxed: u_i (a_i / (u_i (K v)_i))^omega), col_sum_c =
    sum_i u_i K_ic; rows whose sum underflows are listed in t->rescue (flag FLAG_BAD_ROW); the row error of the new
-   state into flags[FLAG_ROW_ERROR], the largest log u_i into *max_log_u. Returns this rank's <a, f>. */
+   state into flags[FLAG_ROW_ERROR], sum_i drop_row_i u_i into flags[FLAG_DROPPED_ROWS], the largest log u_i into
+   *max_log_u. Returns this rank's <a, f>. */
 OT_HOT_LOOP static PetscReal Sweep(OTSolver s, PetscReal omega, PetscReal *flags, PetscInt *bad_rows, PetscReal *max_log_u)
 {
   OTProblem        pb = s->problem;
@@ -129,6 +132,7 @@ OT_HOT_LOOP static PetscReal Sweep(OTSolver s, PetscReal omega, PetscReal *flags
     }
     t->u[i]    = u_i;
     *max_log_u = PetscMax(*max_log_u, PetscLogReal(u_i));
+    flags[FLAG_DROPPED_ROWS] += t->drop_row[i] * u_i;
     k = t->k + t->val_ptr[r];
     for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
       PetscReal *cs  = col_sum + t->seg_col[sg];
@@ -189,21 +193,23 @@ static PetscReal Overrelaxation(PetscReal error, PetscReal mass, Relaxation *r)
 }
 
 /* The g-update on the scalings, v_j (b_j / (P^T 1)_j)^omega, from the column sums of P in s->col_sum; the largest log
-   v_j into *max_log_v; the columns without kept entries listed in t->rescue. Returns how many. Rank-local (the same
-   on every rank). */
-static PetscInt UpdateColumns(OTSolver s, PetscReal omega, PetscReal *max_log_v)
+   v_j into *max_log_v, sum_c drop_col_c v_c into *col_part; the columns without kept entries listed in t->rescue.
+   Returns how many. Rank-local (the same on every rank). */
+static PetscInt UpdateColumns(OTSolver s, PetscReal omega, PetscReal *max_log_v, PetscReal *col_part)
 {
   OTProblem    pb = s->problem;
   OTTruncated *t  = s->trunc;
   PetscInt     bad_columns = 0;
 
   *max_log_v = -INFINITY;
+  *col_part  = 0.0;
   for (PetscInt c = 0; c < pb->m; c++) {
     PetscInt j = OTTruncatedColumn(t, c);
 
     if (s->col_sum[j] >= OT_TINY) {
       t->v[c] *= omega == 1.0 ? pb->b[j] / s->col_sum[j] : PetscPowReal(pb->b[j] / s->col_sum[j], omega);
       *max_log_v = PetscMax(*max_log_v, PetscLogReal(t->v[c]));
+      *col_part += t->drop_col[c] * t->v[c];
     } else t->rescue[bad_columns++] = j;
   }
   return bad_columns;
@@ -216,7 +222,7 @@ PetscErrorCode OTTruncatedRun(OTSolver s, PetscInt max_sweeps, PetscInt first_it
   PetscInt     m = pb->m, it, rescues_in_a_row = 0;
   PetscReal   *flags, safe_point[OT_SAFE_POINT_FLAGS] = {0, 0};
   PetscBool    stop = PETSC_FALSE, rebuild = PETSC_TRUE;
-  PetscReal    omega = 1.0, max_log_u, max_log_v = 0.0, dropped_now;
+  PetscReal    omega = 1.0, max_log_u, max_log_v = 0.0, col_part = 0.0, dropped_now;
   Relaxation   relax = {.omega = 1.0, .cap = OT_OMEGA_MAX, .best = INFINITY};
 
   PetscFunctionBegin;
@@ -232,10 +238,12 @@ PetscErrorCode OTTruncatedRun(OTSolver s, PetscInt max_sweeps, PetscInt first_it
     PetscBool serves;
 
     PetscCall(OTTruncatedServes(s, s->history_len ? s->history[s->history_len - 1].marginal_error : PETSC_INFINITY, &serves));
-    if (serves) {
-      PetscReal log_max_u;
-
-      PetscCall(OTTruncatedScalings(s, NULL, 0.0, s->g, t->u, t->v, &log_max_u, &max_log_v));
+    if (serves) { /* (t->u, t->v: the state's scalings) */
+      max_log_v = -INFINITY;
+      for (PetscInt c = 0; c < m; c++) {
+        max_log_v = PetscMax(max_log_v, PetscLogReal(t->v[c]));
+        col_part += t->drop_col[c] * t->v[c];
+      }
       rebuild = PETSC_FALSE;
     }
   }
@@ -255,6 +263,8 @@ PetscErrorCode OTTruncatedRun(OTSolver s, PetscInt max_sweeps, PetscInt first_it
       PetscCall(OTTruncatedBuild(s));
       rebuild   = PETSC_FALSE;
       max_log_v = 0.0; /* v = 1 */
+      col_part  = 0.0;
+      for (PetscInt c = 0; c < m; c++) col_part += t->drop_col[c];
     }
     PetscCall(PetscLogEventBegin(OT_EVENT_SWEEP, 0, 0, 0, 0));
     for (int k = 0; k < FLAG_COUNT; k++) flags[k] = 0.0;
@@ -283,8 +293,9 @@ PetscErrorCode OTTruncatedRun(OTSolver s, PetscInt max_sweeps, PetscInt first_it
       t->g_scratch[j] = t->g_ref[c] + s->eps * PetscLogReal(t->v[c]);
     }
     OTMarginalsFromColumns(pb, s->eps, s->col_sum, t->g_scratch, t->col_sum[m], flags[FLAG_ROW_ERROR], &marginals);
-    /* the dropped entries at this state, u_i K_ij v_j, sum to less than t->dropped max u max v; they move each marginal by less */
-    dropped_now    = t->dropped * PetscExpReal(max_log_u + max_log_v);
+    /* the dropped entries at this state, u_i K_ij v_j, sum to less than OTTruncatedDroppedBound (at most t->dropped max u
+       max v); they move each marginal by less */
+    dropped_now    = OTTruncatedDroppedBound(flags[FLAG_DROPPED_ROWS], col_part, max_log_u, max_log_v);
     marginal_error = marginals.marginal_error + 2.0 * dropped_now;
     dual           = marginals.dual;
     PetscCall(OTSinkhornVerdict(s, first_iteration + it, marginal_error, dual, stop_when_close, converged, &leave));
@@ -295,11 +306,14 @@ PetscErrorCode OTTruncatedRun(OTSolver s, PetscInt max_sweeps, PetscInt first_it
       break;
     }
     if (s->overrelax) omega = Overrelaxation(marginal_error, pb->mass, &relax);
-    bad_columns = UpdateColumns(s, omega, &max_log_v);
+    bad_columns = UpdateColumns(s, omega, &max_log_v, &col_part);
     /* rebuild where the dropped entries could hold more than OT_TRUNCATION_SHARE of the tolerance or of the error now, whichever is larger
        (far from the answer the kernel need not be as exact, and the first sweeps after a change of eps or of level move
        the scalings far); the same verdict on every rank */
-    if (bad_columns || t->dropped * PetscExpReal(max_log_u + max_log_v) > OT_TRUNCATION_SHARE * PetscMax(s->tol, marginal_error)) {
+    dropped_now = OTTruncatedDroppedBound(flags[FLAG_DROPPED_ROWS], col_part, max_log_u, max_log_v);
+    if (bad_columns || dropped_now > OT_TRUNCATION_SHARE * PetscMax(s->tol, marginal_error)) {
+      PetscCall(PetscInfo(NULL, "rebuild after %" PetscInt_FMT " sweeps: %" PetscInt_FMT " columns without kept entries, dropped entries of P < %g (%g by max u max v), error %g\n",
+                          it, bad_columns, (double)dropped_now, (double)(t->dropped * PetscExpReal(max_log_u + max_log_v)), (double)marginal_error));
       Materialize(s);
       PetscCall(RescueColumns(s, bad_columns, t->rescue));
       rebuild = PETSC_TRUE;

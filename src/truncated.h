@@ -23,6 +23,9 @@ typedef struct _OTTruncated {
   PetscReal  slack;        /* the scalings stay within exp(+-slack) of the reference, or the kernel is rebuilt */
   PetscReal  eps;          /* the eps the kernel was built at (0: none) */
   PetscReal  dropped;      /* all ranks: bound on the sum of the dropped entries of K (cell bounds and computed values) */
+  PetscReal *drop_row;     /* owned rows (local index): bound on the sum of row i's dropped entries of K */
+  PetscReal *drop_col;     /* m, kernel order: the same for column c, over all ranks */
+  PetscReal *drop_node;    /* point clouds, nodes of Y's tree: what a build drops for every column under the node */
   PetscInt   rows;         /* owned rows */
   PetscInt  *row_of;       /* rows: the owned row of stored row r */
   int64_t   *seg_ptr;      /* rows + 1: the segments of stored row r are seg_ptr[r] .. seg_ptr[r + 1] */
@@ -62,11 +65,21 @@ static inline PetscReal CostFromSquared(OTProblem pb, PetscReal s)
    levels for any count). */
 #define OT_TREE_STACK 128
 
+/* A bound on the sum of the dropped entries u_i K_ij v_j of P at scalings (u, v), from the dropped sums of each row and
+   column: sum_ij <= min(max v sum_i drop_row_i u_i, max u sum_c drop_col_c v_c). row_part is sum_i drop_row_i u_i over
+   all ranks, col_part sum_c drop_col_c v_c. Far tighter than t->dropped max u max v where a few rows or columns moved
+   far from the reference (the first sweeps after a change of eps or of level). */
+static inline PetscReal OTTruncatedDroppedBound(PetscReal row_part, PetscReal col_part, PetscReal log_max_u, PetscReal log_max_v)
+{
+  return PetscMin(row_part * PetscExpReal(log_max_v), col_part * PetscExpReal(log_max_u));
+}
+
 /* The scalings that turn the kernel into P at (f + alpha df, g): u_i = exp((f_i + alpha df_i - f_ref_i)/eps) (n_local;
    df NULL: none) and v_c = exp((g_j - g_ref_c)/eps) (m, kernel order; g in original order); log max u over all ranks
-   and log max v into *log_max_u, *log_max_v. Collective (one reduction of a scalar). */
+   and log max v into *log_max_u, *log_max_v, and the bound on the dropped entries of P at them (OTTruncatedDroppedBound)
+   into *dropped. Collective (two reductions of a scalar). */
 PETSC_EXTERN PetscErrorCode OTTruncatedScalings(OTSolver solver, const PetscReal *df, PetscReal alpha, const PetscReal *g, PetscReal *u, PetscReal *v,
-                                                PetscReal *log_max_u, PetscReal *log_max_v);
+                                                PetscReal *log_max_u, PetscReal *log_max_v, PetscReal *dropped);
 /* Whether the kernel serves the solver's (f, g) at its eps as it is: built at this eps, and its dropped entries, at the
    scalings of (f, g) (left in t->u, t->v), within 1% of the larger of the tolerance and error. Collective. */
 PETSC_EXTERN PetscErrorCode OTTruncatedServes(OTSolver solver, PetscReal error, PetscBool *serves);

@@ -35,9 +35,11 @@ PetscErrorCode OTTruncatedCreate(OTSolver s)
                          &t->g_ref));
   PetscCall(PetscMalloc6(pb->m, &t->v, pb->m + OT_COLUMN_EXTRA, &t->col_sum, pb->m, &t->g_scratch, pb->m, &t->e_row, pb->m, &t->x_row, PetscMax(pb->m, pb->n_local),
                          &t->rescue));
+  PetscCall(PetscCalloc2(pb->n_local, &t->drop_row, pb->m, &t->drop_col));
   if (pb->cost_kind != OT_COST_DENSE) {
     PetscCall(OTCellTreeCreate(pb->x, pb->n_local, pb->dim, (size_t)pb->dim, 1, OT_TRUNCATION_LEAF, &t->xt));
     PetscCall(OTCellTreeCreate(pb->y_t, pb->m, pb->dim, 1, (size_t)pb->m, OT_TRUNCATION_LEAF, &t->yt));
+    PetscCall(PetscMalloc1(t->yt.nodes, &t->drop_node));
     t->trees = PETSC_TRUE;
   }
   s->trunc = t;
@@ -56,6 +58,8 @@ PetscErrorCode OTTruncatedDestroy(OTTruncated **trunc)
   }
   PetscCall(PetscFree6(t->row_of, t->seg_ptr, t->val_ptr, t->f_ref, t->u, t->g_ref));
   PetscCall(PetscFree6(t->v, t->col_sum, t->g_scratch, t->e_row, t->x_row, t->rescue));
+  PetscCall(PetscFree2(t->drop_row, t->drop_col));
+  PetscCall(PetscFree(t->drop_node));
   PetscCall(PetscFree(t->seg_col));
   PetscCall(PetscFree(t->seg_len));
   PetscCall(PetscFree(t->k));
@@ -65,10 +69,10 @@ PetscErrorCode OTTruncatedDestroy(OTTruncated **trunc)
 }
 
 PetscErrorCode OTTruncatedScalings(OTSolver s, const PetscReal *df, PetscReal alpha, const PetscReal *g, PetscReal *u, PetscReal *v, PetscReal *log_max_u,
-                                   PetscReal *log_max_v)
+                                   PetscReal *log_max_v, PetscReal *dropped)
 {
   OTTruncated *t       = s->trunc;
-  PetscReal    inv_eps = 1.0 / s->eps;
+  PetscReal    inv_eps = 1.0 / s->eps, row_part = 0.0, col_part = 0.0;
 
   PetscFunctionBegin;
   *log_max_u = *log_max_v = -INFINITY;
@@ -77,27 +81,31 @@ PetscErrorCode OTTruncatedScalings(OTSolver s, const PetscReal *df, PetscReal al
 
     u[i]       = PetscExpReal(e);
     *log_max_u = PetscMax(*log_max_u, e);
+    row_part += t->drop_row[i] * u[i];
   }
   for (PetscInt c = 0; c < s->problem->m; c++) {
     PetscReal e = (g[OTTruncatedColumn(t, c)] - t->g_ref[c]) * inv_eps;
 
     v[c]       = PetscExpReal(e);
     *log_max_v = PetscMax(*log_max_v, e);
+    col_part += t->drop_col[c] * v[c];
   }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, log_max_u, 1, MPIU_REAL, MPIU_MAX, s->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &row_part, 1, MPIU_REAL, MPIU_SUM, s->comm));
+  *dropped = OTTruncatedDroppedBound(row_part, col_part, *log_max_u, *log_max_v);
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode OTTruncatedServes(OTSolver s, PetscReal error, PetscBool *serves)
 {
   OTTruncated *t = s->trunc;
-  PetscReal    log_max_u, log_max_v;
+  PetscReal    log_max_u, log_max_v, dropped;
 
   PetscFunctionBegin;
   *serves = PETSC_FALSE;
   if (!t || t->eps != s->eps || t->builds == 0) PetscFunctionReturn(0);
-  PetscCall(OTTruncatedScalings(s, NULL, 0.0, s->g, t->u, t->v, &log_max_u, &log_max_v));
-  *serves = (PetscBool)(t->dropped * PetscExpReal(log_max_u + log_max_v) <= OT_TRUNCATION_SHARE * PetscMax(s->tol, error));
+  PetscCall(OTTruncatedScalings(s, NULL, 0.0, s->g, t->u, t->v, &log_max_u, &log_max_v, &dropped));
+  *serves = (PetscBool)(dropped <= OT_TRUNCATION_SHARE * PetscMax(s->tol, error));
   PetscFunctionReturn(0);
 }
 
@@ -130,10 +138,10 @@ OT_HOT_LOOP static void ExpRun(PetscInt len, const PetscReal *restrict e, PetscR
 
 /* Stores the entries of exponents e[0 .. len) (columns col0 ..) at or above the floor, in segments (gaps of at most
    OT_TRUNCATION_GAP columns are stored with them: a segment costs more than a few values); adds the entries left out
-   to *dropped. The exponentials go through t->x_row. */
+   to *dropped (the row's) and to their columns' t->drop_col. The exponentials go through t->x_row. */
 static PetscErrorCode StoreRun(OTTruncated *t, PetscInt col0, const PetscReal *e, PetscInt len, PetscReal *dropped)
 {
-  PetscReal *x = t->x_row;
+  PetscReal *x = t->x_row, *drop_col = t->drop_col + col0;
   PetscInt   j = 0;
 
   PetscFunctionBegin;
@@ -141,12 +149,18 @@ static PetscErrorCode StoreRun(OTTruncated *t, PetscInt col0, const PetscReal *e
   while (j < len) {
     PetscInt first, last;
 
-    for (; j < len && e[j] < t->log_floor; j++) *dropped += x[j];
+    for (; j < len && e[j] < t->log_floor; j++) {
+      *dropped += x[j];
+      drop_col[j] += x[j];
+    }
     if (j == len) break;
     first = last = j;
     for (j++; j < len && j - last <= OT_TRUNCATION_GAP; j++)
       if (e[j] >= t->log_floor) last = j;
-    for (PetscInt q = last + 1; q < j; q++) *dropped += x[q];
+    for (PetscInt q = last + 1; q < j; q++) {
+      *dropped += x[q];
+      drop_col[q] += x[q];
+    }
     PetscCall(AppendSegment(t, col0 + first, x + first, last - first + 1));
   }
   PetscFunctionReturn(0);
@@ -299,13 +313,14 @@ static inline PetscReal LinearBound(const OTTruncated *t, PetscInt d, PetscInt b
 }
 
 /* The rows of leaf a of X's tree (tree order), over the cells of Y that its bounds keep; the sum of what the bounds
-   drop is added to *dropped. */
+   drop is added to *dropped, each row's to t->drop_row, and each cell's of Y to t->drop_node (per column under it). */
 static PetscErrorCode BuildPointsLeaf(OTProblem pb, OTTruncated *t, PetscInt a, PetscReal eps, PetscInt *cells, PetscInt *stack, PetscInt *row, PetscReal *dropped)
 {
   const OTCellTree *xt = &t->xt, *yt = &t->yt;
   const PetscInt    d       = pb->dim;
   const PetscReal   inv_eps = 1.0 / eps, floor = t->log_floor * eps, size_a = (PetscReal)(xt->node[a].end - xt->node[a].start);
   PetscInt          top = 0, ncells = 0;
+  PetscReal         leaf_row = 0.0; /* what the cells dropped whole hold in each row of the leaf */
 
   PetscFunctionBegin;
   stack[top++] = 0;
@@ -314,7 +329,10 @@ static PetscErrorCode BuildPointsLeaf(OTProblem pb, OTTruncated *t, PetscInt a, 
     PetscReal bound = xt->wmax[a] + yt->wmax[b] - CostFromSquared(pb, OTCellTreeNodeDistance(xt, a, yt, b));
 
     if (bound < floor - 1e-12 * (PetscAbsReal(xt->wmax[a]) + PetscAbsReal(yt->wmax[b]) + PetscAbsReal(floor))) {
-      *dropped += size_a * (PetscReal)(yt->node[b].end - yt->node[b].start) * OTExp(bound * inv_eps);
+      PetscReal x = OTExp(bound * inv_eps);
+
+      leaf_row += (PetscReal)(yt->node[b].end - yt->node[b].start) * x;
+      t->drop_node[b] += size_a * x;
       continue;
     }
     if (yt->node[b].left < 0) cells[ncells++] = b;
@@ -327,7 +345,7 @@ static PetscErrorCode BuildPointsLeaf(OTProblem pb, OTTruncated *t, PetscInt a, 
   PetscCall(PetscSortIntWithArray(ncells, stack, cells)); /* in tree order */
   for (PetscInt p = xt->node[a].start; p < xt->node[a].end; p++) {
     const PetscReal *x   = xt->points + (size_t)p * d;
-    PetscReal        f_i = xt->w[p];
+    PetscReal        f_i = xt->w[p], row_dropped = leaf_row;
 
     t->row_of[*row]  = xt->perm[p];
     t->seg_ptr[*row] = t->segs;
@@ -342,7 +360,10 @@ static PetscErrorCode BuildPointsLeaf(OTProblem pb, OTTruncated *t, PetscInt a, 
         if (t->lin) bound = PetscMin(bound, LinearBound(t, d, b, x, f_i));
 
         if (bound < floor - 1e-12 * (PetscAbsReal(f_i) + PetscAbsReal(yt->wmax[b]) + PetscAbsReal(floor))) {
-          *dropped += (PetscReal)len * OTExp(bound * inv_eps);
+          PetscReal x_b = OTExp(bound * inv_eps);
+
+          row_dropped += (PetscReal)len * x_b;
+          t->drop_node[b] += x_b;
           q++;
           break; /* the run ends before this cell */
         }
@@ -350,8 +371,10 @@ static PetscErrorCode BuildPointsLeaf(OTProblem pb, OTTruncated *t, PetscInt a, 
         end += len;
       }
       t->computed += end - start;
-      PetscCall(StoreRun(t, start, t->e_row, end - start, dropped));
+      PetscCall(StoreRun(t, start, t->e_row, end - start, &row_dropped));
     }
+    t->drop_row[xt->perm[p]] = row_dropped;
+    *dropped += row_dropped;
     (*row)++;
   }
   PetscFunctionReturn(0);
@@ -367,8 +390,11 @@ static PetscErrorCode BuildOnce(OTSolver s)
 
   PetscFunctionBegin;
   t->kept = t->segs = t->computed = 0;
+  for (PetscInt c = 0; c < pb->m; c++) t->drop_col[c] = 0.0;
   if (t->trees) {
     PetscInt *cells, *stack;
+
+    for (PetscInt q = 0; q < t->yt.nodes; q++) t->drop_node[q] = 0.0;
 
     OTCellTreeSetWeights(&t->xt, s->f);
     OTCellTreeSetWeights(&t->yt, s->g);
@@ -377,6 +403,15 @@ static PetscErrorCode BuildOnce(OTSolver s)
     for (PetscInt a = 0; a < t->xt.nodes; a++)
       if (t->xt.node[a].left < 0) PetscCall(BuildPointsLeaf(pb, t, a, s->eps, cells, stack, &row, &dropped));
     PetscCall(PetscFree2(cells, stack));
+    for (PetscInt q = 0; q < t->yt.nodes; q++) { /* down the tree (children come after their parent) to the columns */
+      const OTCellNode *nd = &t->yt.node[q];
+
+      if (nd->left >= 0) {
+        t->drop_node[nd->left] += t->drop_node[q];
+        t->drop_node[nd->right] += t->drop_node[q];
+      } else
+        for (PetscInt c = nd->start; c < nd->end; c++) t->drop_col[c] += t->drop_node[q];
+    }
   } else {
     for (PetscInt i = 0; i < pb->n_local; i++) {
       const PetscReal *c = pb->cost + (size_t)i * (size_t)pb->m, inv_eps = 1.0 / s->eps;
@@ -384,8 +419,12 @@ static PetscErrorCode BuildOnce(OTSolver s)
       t->row_of[i]  = i;
       t->seg_ptr[i] = t->segs;
       t->val_ptr[i] = t->kept;
+      PetscReal        row_dropped = 0.0;
+
       for (PetscInt j = 0; j < pb->m; j++) t->e_row[j] = (s->f[i] + s->g[j] - c[j]) * inv_eps;
-      PetscCall(StoreRun(t, 0, t->e_row, pb->m, &dropped));
+      PetscCall(StoreRun(t, 0, t->e_row, pb->m, &row_dropped));
+      t->drop_row[i] = row_dropped;
+      dropped += row_dropped;
     }
   }
   t->seg_ptr[pb->n_local] = t->segs;
@@ -394,6 +433,7 @@ static PetscErrorCode BuildOnce(OTSolver s)
   sums[1]                 = dropped;
   sums[2]                 = (PetscReal)t->computed;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 3, MPIU_REAL, MPIU_SUM, s->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, t->drop_col, (PetscMPIInt)pb->m, MPIU_REAL, MPIU_SUM, s->comm));
   t->kept_global     = sums[0];
   t->dropped         = sums[1];
   t->computed_global = sums[2];

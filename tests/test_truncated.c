@@ -1,6 +1,7 @@
 /* The truncated kernel's cell pruning against brute force: every pair whose exponent (f_i + g_j - C_ij)/eps is at
    or above the floor is stored, every stored value is exp of its pair's exponent, and the bound on the dropped entries
-   is at least their sum computed pair by pair (random data in d = 2, 3 and 30, three costs). */
+   is at least their sum computed pair by pair, in all and for each row and each column (the bounds by rows and
+   columns that decide rebuilds, OTTruncatedDroppedBound) (random data in d = 2, 3 and 30, three costs). */
 #include "test_common.h"
 #include "truncated.h"
 
@@ -29,6 +30,7 @@ static void Points(int count, int d, int clusters, unsigned *seed, double *x)
 static void CheckPruning(int n, int m, int d, int clusters, const char *cost, double eps, double log_floor, unsigned seed)
 {
   double   *x = malloc(sizeof(double) * n * d), *y = malloc(sizeof(double) * m * d), *c = malloc(sizeof(double) * m), dropped = 0.0, stored = 0.0;
+  double   *row_dropped = calloc(n, sizeof(double)), *col_dropped = calloc(m, sizeof(double));
   char     *seen = calloc((size_t)n * m, 1);
   OTProblem pb;
   OTSolver  s;
@@ -76,14 +78,31 @@ static void CheckPruning(int n, int m, int d, int clusters, const char *cost, do
       else {
         cr_assert(e < log_floor, "d = %d, %s: pair (%d, %d) has exponent %.17g >= floor %g but was dropped", d, cost, (int)i, (int)j, e, log_floor);
         dropped += exp(e);
+        row_dropped[i] += exp(e);
+        col_dropped[j] += exp(e);
       }
     }
   }
   cr_assert(dropped <= s->trunc->dropped * (1 + 1e-12), "d = %d, %s: dropped entries sum to %g, bound %g", d, cost, dropped, s->trunc->dropped);
+  {
+    OTTruncated *t = s->trunc;
+    double       rows = 0.0;
+
+    for (PetscInt i = 0; i < n; i++) {
+      cr_assert(row_dropped[i] <= t->drop_row[i] * (1 + 1e-12), "d = %d, %s: row %d drops %g, bound %g", d, cost, (int)i, row_dropped[i], t->drop_row[i]);
+      rows += t->drop_row[i];
+    }
+    for (PetscInt c = 0; c < m; c++) {
+      PetscInt j = t->yt.perm[c];
+
+      cr_assert(col_dropped[j] <= t->drop_col[c] * (1 + 1e-12), "d = %d, %s: column %d drops %g, bound %g", d, cost, (int)j, col_dropped[j], t->drop_col[c]);
+    }
+    cr_assert_float_eq(rows, t->dropped, 1e-12 * t->dropped, "the rows' bounds sum to %g, the whole bound is %g", rows, t->dropped);
+  }
   cr_assert(stored > 0 && stored < 0.9 * n * m, "d = %d, %s: %g of %d pairs stored: the test must keep some and prune some", d, cost, stored, n * m);
   OTSolverDestroy(&s);
   OTProblemDestroy(&pb);
-  free(x), free(y), free(c), free(seen);
+  free(x), free(y), free(c), free(seen), free(row_dropped), free(col_dropped);
 }
 
 Test(truncated, pruning_never_drops_a_pair_above_the_floor_d2)
