@@ -11,8 +11,8 @@
   is fine enough for, runs on the points themselves. Each level starts from the potentials of the one before, carried
   through the points: a point takes its cell's potential per unit mass, phi = F_I - eps log A_I (smooth in space), and a
   new cell the mass-weighted mean of its points' phi plus eps log of its mass. The points' own stages then start from
-  f_i = phi_i + eps log a_i and from g extrapolated from the last level's cells of X by a g-update against them
-  (ExtrapolateColumns; a potential constant over a cell is off by its gradient times the cell's radius, many times
+  f extrapolated from the last level's cells of Y by an f-update against them, and g from its cells of X by a g-update
+  (Extrapolate; a potential constant over a cell is off by its gradient times the cell's radius, many times
   eps at small eps, and the first stage on the points took hundreds of sweeps to recover); their first sweep makes f
   exact for g. The coarse levels are
   small problems of their own (row-split like any other), solved with truncated Sinkhorn to -ot_eps_stage_tol; their
@@ -101,36 +101,48 @@ static void PointPotentials(const Side *side, PetscInt count, const PetscReal *p
   }
 }
 
-/* g_j = eps log b_j - eps log sum_I exp((F_I - C(X_I, y_j))/eps) over the cells I of X (centroids, potentials F_I at
-   eps): the g-update of a Sinkhorn sweep against the level's measure of X. It carries the level's answer to the points
-   of Y without the error of a potential constant over each cell (of the order of its gradient times the cell's
-   radius, many times eps at small eps), as GeomLoss extrapolates between scales. Each rank takes a share of the
-   columns (one pass over the cells each), and all ranks get all of g. Collective. */
-static PetscErrorCode ExtrapolateColumns(OTSolver s, const Side *sx, const PetscReal *pot_x, PetscReal eps, PetscReal *g)
+/* out_p = eps log w_p - eps log sum_I exp((P_I - C(c_I, z_p))/eps) over the cells I of a level's side (centroids c_I,
+   potentials P_I at eps), for count points z_p (coordinate k of point p at z[p * stride_point + k * stride_coord]):
+   the update of a Sinkhorn sweep against the level's measure of the other side. It carries the level's answer to the
+   points without the error of a potential constant over each cell (of the order of its gradient times the cell's
+   radius, many times eps at small eps), as GeomLoss extrapolates between scales. e: room for the side's cells. */
+static void CellUpdate(OTProblem pb, const Side *side, const PetscReal *pot, PetscReal eps, PetscInt count, const PetscReal *z, size_t stride_point,
+                       size_t stride_coord, const PetscReal *w, PetscReal *out, PetscReal *e)
+{
+  const PetscInt d = pb->dim;
+
+  for (PetscInt p = 0; p < count; p++) {
+    PetscReal top = -INFINITY, sum = 0.0;
+
+    for (PetscInt c = 0; c < side->cells; c++) {
+      const PetscReal *x  = side->centroid + (size_t)c * d;
+      PetscReal        sq = 0.0;
+
+      for (PetscInt k = 0; k < d; k++) sq += PetscSqr(x[k] - z[(size_t)p * stride_point + (size_t)k * stride_coord]);
+      e[c] = side->mass[c] > 0 ? (pot[c] - CostFromSquared(pb, sq)) / eps : -INFINITY;
+      top  = PetscMax(top, e[c]);
+    }
+    for (PetscInt c = 0; c < side->cells; c++) sum += PetscExpReal(e[c] - top);
+    out[p] = eps * (PetscLogReal(PetscMax(w[p], 1e-300)) - top - PetscLogReal(sum));
+  }
+}
+
+/* The points' potentials from a level's answer (cell potentials pot_x of X, pot_y of Y, at eps): f of the owned rows
+   by an f-update against the cells of Y, g by a g-update against the cells of X (CellUpdate). Each rank takes a
+   share of the columns, and all ranks get all of g. Collective. */
+static PetscErrorCode Extrapolate(OTSolver s, const Side *sx, const Side *sy, const PetscReal *pot_x, const PetscReal *pot_y, PetscReal eps, PetscReal *f,
+                                  PetscReal *g)
 {
   OTProblem    pb = s->problem;
-  PetscInt     start, end, d = pb->dim;
-  PetscReal   *e, *y;
+  PetscInt     start, end;
+  PetscReal   *e;
   PetscMPIInt *counts, *displs;
 
   PetscFunctionBegin;
   PetscCall(OTRowSplit(pb->m, s->size, s->rank, &start, &end));
-  PetscCall(PetscMalloc4(PetscMax(sx->cells, 1), &e, d, &y, s->size, &counts, s->size, &displs));
-  for (PetscInt j = start; j < end; j++) {
-    PetscReal top = -INFINITY, sum = 0.0;
-
-    for (PetscInt k = 0; k < d; k++) y[k] = pb->y_t[(size_t)k * pb->m + j];
-    for (PetscInt c = 0; c < sx->cells; c++) {
-      const PetscReal *x  = sx->centroid + (size_t)c * d;
-      PetscReal        sq = 0.0;
-
-      for (PetscInt k = 0; k < d; k++) sq += PetscSqr(x[k] - y[k]);
-      e[c] = sx->mass[c] > 0 ? (pot_x[c] - CostFromSquared(pb, sq)) / eps : -INFINITY;
-      top  = PetscMax(top, e[c]);
-    }
-    for (PetscInt c = 0; c < sx->cells; c++) sum += PetscExpReal(e[c] - top);
-    g[j] = eps * (PetscLogReal(PetscMax(pb->b[j], 1e-300)) - top - PetscLogReal(sum));
-  }
+  PetscCall(PetscMalloc3(PetscMax(PetscMax(sx->cells, sy->cells), 1), &e, s->size, &counts, s->size, &displs));
+  CellUpdate(pb, sy, pot_y, eps, pb->n_local, pb->x, (size_t)pb->dim, 1, pb->a, f, e);
+  CellUpdate(pb, sx, pot_x, eps, end - start, pb->y_t + start, 1, (size_t)pb->m, pb->b + start, g + start, e);
   for (PetscMPIInt r = 0; r < s->size; r++) {
     PetscInt rs, re;
 
@@ -139,14 +151,15 @@ static PetscErrorCode ExtrapolateColumns(OTSolver s, const Side *sx, const Petsc
     displs[r] = (PetscMPIInt)rs;
   }
   PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, g, counts, displs, MPIU_REAL, s->comm));
-  PetscCall(PetscFree4(e, y, counts, displs));
+  PetscCall(PetscFree3(e, counts, displs));
   PetscFunctionReturn(0);
 }
 
 /* Runs the stages [first, last) of the solver's schedule on one level, from the points' phi_x, phi_y, and leaves the
-   level's answer in them, and in g_points the points' g extrapolated from it (ExtrapolateColumns). Collective. */
+   level's answer in them, and in the solver's (f, g) the points' potentials extrapolated from it (Extrapolate).
+   Collective. */
 static PetscErrorCode RunLevel(OTSolver s, const Side *sx, const Side *sy, PetscInt first, PetscInt last, const PetscReal *a_all, PetscReal *phi_x, PetscReal *phi_y,
-                               PetscReal *g_points, PetscInt *sweeps_done, PetscBool *ok)
+                               PetscInt *sweeps_done, PetscBool *ok)
 {
   OTProblem    pb = s->problem, cp;
   OTSolver     cs;
@@ -175,7 +188,8 @@ static PetscErrorCode RunLevel(OTSolver s, const Side *sx, const Side *sy, Petsc
     PetscInt  done;
     PetscBool converged;
 
-    cs->eps = eps = s->eps_schedule[k];
+    OTSolverCarryPotentials(cs, s->eps_schedule[k]);
+    eps = cs->eps;
     cs->tol       = s->eps_stage_tol * cp->mass;
     PetscCall(OTTruncatedRun(cs, s->max_it, sweeps, PETSC_FALSE, &done, &converged));
     sweeps += done;
@@ -192,7 +206,7 @@ static PetscErrorCode RunLevel(OTSolver s, const Side *sx, const Side *sy, Petsc
   PetscCallMPI(MPI_Allgatherv(cs->f, counts[s->rank], MPIU_REAL, pot_x, counts, displs, MPIU_REAL, s->comm));
   PointPotentials(sx, pb->n, pot_x, eps, phi_x);
   PointPotentials(sy, pb->m, cs->g, eps, phi_y);
-  PetscCall(ExtrapolateColumns(s, sx, pot_x, eps, g_points));
+  PetscCall(Extrapolate(s, sx, sy, pot_x, cs->g, eps, s->f, s->g));
   if (s->monitor_every || s->monitor_seconds > 0)
     PetscCall(PetscPrintf(s->comm, "  multiscale: %" PetscInt_FMT " x %" PetscInt_FMT " cells, eps stages %" PetscInt_FMT "-%" PetscInt_FMT " of %" PetscInt_FMT " (eps %g to %g), %" PetscInt_FMT " sweeps, %.6g kernel entries at the end%s\n",
                           sx->cells, sy->cells, first + 1, last, s->eps_stages, (double)s->eps_schedule[first], (double)eps, sweeps, cs->trunc ? cs->trunc->kept_global : 0.0,
@@ -209,7 +223,7 @@ PetscErrorCode OTMultiscaleRun(OTSolver s)
   OTProblem    pb = s->problem;
   PetscInt     leaf = 1, levels = 0, d = pb->dim, stage = 0, sweeps = 0;
   PetscInt     big = PetscMax(pb->n, pb->m);
-  PetscReal   *x_all, *a_all, *phi_x, *phi_y, eps_last = s->eps_schedule[0];
+  PetscReal   *x_all, *a_all, *phi_x, *phi_y;
   PetscMPIInt *counts, *displs;
   Side         sx[8], sy[8];
 
@@ -246,21 +260,21 @@ PetscErrorCode OTMultiscaleRun(OTSolver s)
 
     while (stage < s->eps_stages - 1 && OT_MULTISCALE_SWITCH * r2 <= s->eps_schedule[stage]) stage++;
     if (stage == first) continue;
-    PetscCall(RunLevel(s, &sx[l], &sy[l], first, stage, a_all, phi_x, phi_y, s->g, &sweeps, &ok));
-    eps_last = s->eps_schedule[stage - 1];
+    PetscCall(RunLevel(s, &sx[l], &sy[l], first, stage, a_all, phi_x, phi_y, &sweeps, &ok));
+    s->eps = s->eps_schedule[stage - 1]; /* (f, g): the points' potentials at the level's last eps */
     if (!ok) break;
   }
-  if (stage > 0) { /* the points start from the last level's potentials */
-    for (PetscInt i = 0; i < pb->n_local; i++) s->f[i] = phi_x[pb->row_start + i] + eps_last * PetscLogReal(PetscMax(pb->a[i], 1e-300));
+  if (stage > 0) { /* the points start from the last level's potentials, extrapolated (Extrapolate) */
     PetscReal shift = 0.0; /* the gauge (f + c, g - c) that balances <a, f> and <b, g>, so that D is not a difference of large sums */
 
-    /* (g: extrapolated by the last level, ExtrapolateColumns) */
-    for (PetscInt i = 0; i < pb->n; i++) shift += a_all[i] * phi_x[i];
-    for (PetscInt j = 0; j < pb->m; j++) shift -= pb->b[j] * phi_y[j];
+    for (PetscInt i = 0; i < pb->n_local; i++) shift += pb->a[i] * s->f[i];
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &shift, 1, MPIU_REAL, MPIU_SUM, s->comm));
+    for (PetscInt j = 0; j < pb->m; j++) shift -= pb->b[j] * s->g[j];
     shift /= 2.0 * pb->mass;
     for (PetscInt i = 0; i < pb->n_local; i++) s->f[i] -= shift;
     for (PetscInt j = 0; j < pb->m; j++) s->g[j] += shift;
     s->eps_stage = stage;
+    OTSolverCarryPotentials(s, s->eps_schedule[stage]);
   }
   for (PetscInt l = 0; l < levels; l++) {
     PetscCall(SideDestroy(&sx[l]));

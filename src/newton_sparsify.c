@@ -185,6 +185,42 @@ static int64_t ThresholdBin(OTNewton *nt, int64_t target, int64_t stretch, int64
   return threshold_bin;
 }
 
+/* The threshold the sampled entries choose (their histogram in nt->hist, reduced; all_entries: how many entries they
+   stand for), and the verdict on the step. */
+typedef struct {
+  double     sampled;         /* the sampled share of all entries */
+  int64_t    target, count;   /* sampled entries: -ot_newton_density's share, and those above the threshold */
+  int64_t    bin;             /* the threshold's histogram bin */
+  PetscReal  dropped;         /* the share of the sampled mass below it */
+  PetscBool  capped;          /* the memory budget stopped it */
+  OTDeclined verdict;         /* OT_DECLINED_MEMORY: not even the target fits in the budget; OT_DECLINED_DENSE: the
+                                 entries that fit leave out more than OT_NEWTON_MOST_DROPPED of P's mass */
+} Threshold;
+
+/* stretched: the mass rule may keep as many entries as the budget allows (the truncated kernel), else at most
+   OT_NEWTON_DENSITY_STRETCH times the target. */
+static Threshold ChooseThreshold(OTSolver s, double all_entries, PetscReal density, PetscBool stretched)
+{
+  OTProblem pb = s->problem;
+  OTNewton *nt = s->newton;
+  Threshold th = {0};
+  int64_t   most;
+
+  for (int64_t b = 0; b < OT_HIST_BINS; b++) th.sampled += (double)nt->hist[b];
+  th.sampled /= PetscMax(all_entries, 1.0);
+  th.target = PetscMax((int64_t)(density * (pb->n + pb->m) * th.sampled), 1);
+  most      = (int64_t)(PetscMax(0.0, nt->budget - OTNewtonFixedBytes(s)) / OT_NEWTON_ENTRY_BYTES * s->size * th.sampled);
+  th.bin    = ThresholdBin(nt, th.target, stretched ? INT64_MAX / th.target : OT_NEWTON_DENSITY_STRETCH, most, &th.dropped, &th.count, &th.capped);
+  th.verdict = th.capped && th.count < th.target ? OT_DECLINED_MEMORY : (th.dropped > OT_NEWTON_MOST_DROPPED ? OT_DECLINED_DENSE : OT_DECLINED_NO);
+  return th;
+}
+
+/* How many entries of P the threshold keeps (the target where not even that fits), from the sampled share. */
+static int64_t ThresholdKept(const Threshold *th)
+{
+  return (int64_t)((th->verdict == OT_DECLINED_MEMORY ? th->target : th->count) / PetscMax(th->sampled, 1e-300));
+}
+
 /* The histogram of the sampled rows alone (every sample_stride-th global row, as the survey samples them), reduced:
    enough to see, before the survey's pass over all rows, whether a step would be declined for memory or density.
    Collective. */
@@ -231,11 +267,12 @@ PetscErrorCode OTNewtonSparsify(OTSolver s, OTNewtonInfo *info, OTKept *kept)
   OTProblem   pb = s->problem;
   OTNewton   *nt = s->newton;
   PetscInt    m = pb->m, n_local = pb->n_local, sample_stride, *extra_ptr, *extra_col;
-  PetscBool   use_kernel = PETSC_FALSE, rebuild = PETSC_FALSE, truncated = OTNewtonOnTruncated(s), capped;
-  PetscReal   row_error = 0.0, af = 0.0, density = nt->density * PetscPowReal(4.0, (PetscReal)s->sns_boosts), dropped_now = 0.0, sampled;
+  PetscBool   use_kernel = PETSC_FALSE, rebuild = PETSC_FALSE, truncated = OTNewtonOnTruncated(s);
+  PetscReal   row_error = 0.0, af = 0.0, density = nt->density * PetscPowReal(4.0, (PetscReal)s->sns_boosts), dropped_now = 0.0;
   MaxLoc     *col_max = (MaxLoc *)nt->col_max;
-  int64_t     target, most, threshold_bin, total_kept, sampled_kept, largest_kept;
+  int64_t     total_kept, largest_kept;
   OTMarginals marginals;
+  Threshold   th;
 
   PetscFunctionBegin;
   kept->row_ptr = kept->col_local = kept->col_total = NULL;
@@ -249,21 +286,12 @@ PetscErrorCode OTNewtonSparsify(OTSolver s, OTNewtonInfo *info, OTKept *kept)
   } else {
     sample_stride = PetscMax(1, (PetscInt)(((double)pb->n * (double)pb->m) / (double)(1 << 16)));
     if (sample_stride > 1) { /* a step the sampled rows already decline costs them alone, not a pass over all pairs */
-      PetscReal dropped;
-      int64_t   count;
-      PetscBool capped;
-
       PetscCall(SampledHistogram(s, sample_stride));
-      sampled = 0.0;
-      for (int64_t b = 0; b < OT_HIST_BINS; b++) sampled += (double)nt->hist[b];
-      sampled /= (double)pb->n * (double)pb->m;
-      target = PetscMax((int64_t)(density * (pb->n + pb->m) * sampled), 1);
-      most   = (int64_t)(PetscMax(0.0, nt->budget - OTNewtonFixedBytes(s)) / OT_NEWTON_ENTRY_BYTES * s->size * sampled);
-      (void)ThresholdBin(nt, target, OT_NEWTON_DENSITY_STRETCH, most, &dropped, &count, &capped);
-      if ((capped && count < target) || dropped > OT_NEWTON_MOST_DROPPED) {
-        info->declined       = capped && count < target ? OT_DECLINED_MEMORY : OT_DECLINED_DENSE;
-        info->kept           = (int64_t)((capped && count < target ? target : count) / PetscMax(sampled, 1e-300));
-        info->dropped_mass   = dropped;
+      th = ChooseThreshold(s, (double)pb->n * (double)pb->m, density, PETSC_FALSE);
+      if (th.verdict != OT_DECLINED_NO) {
+        info->declined       = th.verdict;
+        info->kept           = ThresholdKept(&th);
+        info->dropped_mass   = th.dropped;
         info->marginal_error = s->history_len ? s->history[s->history_len - 1].marginal_error : PETSC_INFINITY; /* the state of the last sweep */
         info->dual           = s->history_len ? s->history[s->history_len - 1].dual_objective : NAN;
         PetscFunctionReturn(0);
@@ -298,30 +326,25 @@ PetscErrorCode OTNewtonSparsify(OTSolver s, OTNewtonInfo *info, OTKept *kept)
   info->dual_scale     = marginals.dual_scale;
 
   /* 2. the global threshold, within the memory budget: the sampled rows stand for all (their share of the entries) */
-  sampled = 0.0;
-  for (int64_t b = 0; b < OT_HIST_BINS; b++) sampled += (double)nt->hist[b];
-  sampled /= truncated ? PetscMax(1.0, s->trunc->kept_global) : (double)pb->n * (double)pb->m; /* the sampled share */
-  target = PetscMax((int64_t)(density * (pb->n + pb->m) * sampled), 1);
-  most   = (int64_t)(PetscMax(0.0, nt->budget - OTNewtonFixedBytes(s)) / OT_NEWTON_ENTRY_BYTES * s->size * sampled);
-  threshold_bin = ThresholdBin(nt, target, truncated ? INT64_MAX / PetscMax(target, 1) : OT_NEWTON_DENSITY_STRETCH, most, &info->dropped_mass, &sampled_kept, &capped);
-  info->kept    = (int64_t)(sampled_kept / PetscMax(sampled, 1e-300));
+  th                 = ChooseThreshold(s, truncated ? s->trunc->kept_global : (double)pb->n * (double)pb->m, density, truncated);
+  info->kept         = ThresholdKept(&th);
+  info->dropped_mass = th.dropped;
   if (info->marginal_error <= s->tol) PetscFunctionReturn(0); /* converged already: the caller takes no step */
-  if (capped && sampled_kept < target) {
-    info->declined = OT_DECLINED_MEMORY; /* not even -ot_newton_density's entries fit */
-    info->kept     = (int64_t)(target / PetscMax(sampled, 1e-300));
+  if (th.verdict == OT_DECLINED_MEMORY) { /* not even -ot_newton_density's entries fit */
+    info->declined = th.verdict;
     PetscFunctionReturn(0);
   }
   if (s->newton_kept_cap > 0 && info->kept > s->newton_kept_cap) {
     info->declined = OT_DECLINED_WORK; /* (the estimate: the same on every rank) */
     PetscFunctionReturn(0);
   }
-  if (info->dropped_mass > OT_NEWTON_MOST_DROPPED) {
-    info->declined = OT_DECLINED_DENSE; /* the entries that fit leave out most of P: Newton's matrix would not be near its Hessian */
+  if (th.verdict == OT_DECLINED_DENSE) { /* the entries that fit leave out most of P: Newton's matrix would not be near its Hessian */
+    info->declined = th.verdict;
     PetscFunctionReturn(0);
   }
 
   /* 3. kept entries of the owned rows: above the threshold, or the largest of their row or column */
-  if (!truncated) PetscCall(OTNewtonKeptReserve(nt, 0, PetscMax(16, 2 * (PetscInt)(target / sampled / s->size) + 2 * n_local)));
+  if (!truncated) PetscCall(OTNewtonKeptReserve(nt, 0, PetscMax(16, 2 * (PetscInt)(th.target / th.sampled / s->size) + 2 * n_local)));
   PetscCall(PetscMalloc1(n_local + 1, &kept->row_ptr));
   PetscCall(PetscCalloc2(m, &kept->col_local, m, &kept->col_total));
   PetscCall(ColumnMaximaByRow(pb, col_max, &extra_ptr, &extra_col));
@@ -329,12 +352,12 @@ PetscErrorCode OTNewtonSparsify(OTSolver s, OTNewtonInfo *info, OTKept *kept)
     PetscInt *start_of;
 
     PetscCall(PetscMalloc1(n_local + 1, &start_of));
-    OTNewtonTruncatedKeepRoom(s, HistBinValue(threshold_bin), extra_ptr, start_of);
+    OTNewtonTruncatedKeepRoom(s, HistBinValue(th.bin), extra_ptr, start_of);
     PetscCall(OTNewtonKeptReserve(nt, 0, start_of[n_local]));
-    PetscCall(OTNewtonTruncatedKeep(s, HistBinValue(threshold_bin), extra_ptr, extra_col, start_of, kept->row_ptr, kept->col_local));
+    PetscCall(OTNewtonTruncatedKeep(s, HistBinValue(th.bin), extra_ptr, extra_col, start_of, kept->row_ptr, kept->col_local));
     PetscCall(PetscFree(start_of));
   }
-  else PetscCall(KeepRows(s, HistBinValue(threshold_bin), use_kernel ? nt->u : NULL, nt->v, extra_ptr, extra_col, kept->row_ptr, kept->col_local));
+  else PetscCall(KeepRows(s, HistBinValue(th.bin), use_kernel ? nt->u : NULL, nt->v, extra_ptr, extra_col, kept->row_ptr, kept->col_local));
   PetscCall(PetscFree2(extra_ptr, extra_col));
   total_kept   = kept->row_ptr[n_local];
   largest_kept = total_kept;

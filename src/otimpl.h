@@ -332,6 +332,12 @@ PETSC_EXTERN PetscErrorCode OTSolverBuildEpsSchedule(OTSolver solver);
 /* Resets the SNS path's state (phase, density raises, returns, runs of sweeps, step counts, Newton's rate) for a new
    eps stage. Not collective. */
 PETSC_EXTERN void OTSNSResetStage(OTSolver solver);
+/* Carries the potentials to the next eps stage: f_i += (eps_new - eps) log a_i, g_j += (eps_new - eps) log b_j, and
+   s->eps = eps_new. P = exp((f + g - C)/eps) absorbs the weights: f = phi + eps log a, where phi is the part that
+   carries across stages (the potentials of GeomLoss's convention). Left as they were, a stage's first kernel at the
+   smaller eps sees every entry of P too small by (a_i b_j)^(eps/eps_new - 1): e^-92 on 10^5 points at a factor 5,
+   so that a truncated kernel keeps almost nothing. Rank-local. */
+PETSC_EXTERN void OTSolverCarryPotentials(OTSolver s, PetscReal eps_new);
 /* Runs the eps stages above the target, each to -ot_eps_stage_tol; stops in a stage that did not converge. Collective. */
 PETSC_EXTERN PetscErrorCode OTSolverRunEpsStages(OTSolver solver, PetscBool *converged);
 /* Runs the method (SNS or Sinkhorn) at the current eps to -ot_tol or -ot_max_it. Collective. */

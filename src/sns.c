@@ -398,6 +398,20 @@ void OTSNSResetStage(OTSolver s)
   s->newton_rate = 0.0; /* newton_work and newton_ksp stay: the best guesses at the next stage's steps */
 }
 
+void OTSolverCarryPotentials(OTSolver s, PetscReal eps_new)
+{
+  OTProblem pb   = s->problem;
+  PetscReal step = eps_new - s->eps;
+
+  if (s->eps > 0 && step != 0.0) {
+    for (PetscInt i = 0; i < pb->n_local; i++)
+      if (pb->a[i] > 0) s->f[i] += step * PetscLogReal(pb->a[i]);
+    for (PetscInt j = 0; j < pb->m; j++)
+      if (pb->b[j] > 0) s->g[j] += step * PetscLogReal(pb->b[j]);
+  }
+  s->eps = eps_new;
+}
+
 PetscErrorCode OTSolverRunEpsStages(OTSolver s, PetscBool *converged)
 {
   OTResult *r = &s->result;
@@ -405,12 +419,12 @@ PetscErrorCode OTSolverRunEpsStages(OTSolver s, PetscBool *converged)
   PetscFunctionBegin;
   *converged = PETSC_FALSE;
   /* eps-scaling: the stages above the target eps, Sinkhorn to a loose tolerance, each warm-starting the next
-     (the potentials are in cost units, so they carry over as they are) */
+     (OTSolverCarryPotentials: the potentials in cost units, but for the weights' eps log a_i and eps log b_j) */
   for (; s->eps_stage < s->eps_stages - 1; s->eps_stage++) {
     PetscReal tol    = s->tol;
     PetscInt  sweeps = r->iterations_sinkhorn, steps = r->iterations_newton;
 
-    s->eps = s->eps_schedule[s->eps_stage];
+    OTSolverCarryPotentials(s, s->eps_schedule[s->eps_stage]);
     s->tol = s->eps_stage_tol * s->problem->mass;
     if (s->method == OT_METHOD_SINKHORN) PetscCall(RunSinkhorn(s, s->max_it, PETSC_FALSE, converged));
     else PetscCall(RunSNS(s, converged)); /* a few sweeps and Newton steps in each stage */

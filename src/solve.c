@@ -102,7 +102,7 @@ PetscErrorCode OTSolverSolve(OTSolver s)
   if (!restart_done && !s->restart_file[0]) PetscCall(OTMultiscaleRun(s));
   if (!restart_done) PetscCall(OTSolverRunEpsStages(s, &converged));
   converged = (PetscBool)(converged || restart_done);
-  s->eps    = s->eps_schedule[s->eps_stage];
+  OTSolverCarryPotentials(s, s->eps_schedule[s->eps_stage]);
   for (int attempt = 0; !restart_done; attempt++) {
     PetscCall(OTSolverRunStage(s, &converged));
     if (r->reason == OT_REASON_INTERRUPTED) break; /* leave at once: the batch system's grace time is short */
