@@ -9,12 +9,12 @@
   coarsest level whose cells are small against the kernel's width, OT_MULTISCALE_SWITCH x r^2 <= eps (r^2: the
   mass-weighted mean squared distance of a point to its cell's centroid); the target stage, and every stage no level
   is fine enough for, runs on the points themselves. Each level starts from the potentials of the one before, carried
-  through the points: a point takes its cell's potential per unit mass, phi = F_I - eps log A_I (smooth in space), and a
-  new cell the mass-weighted mean of its points' phi plus eps log of its mass. The points' own stages then start from
-  f extrapolated from the last level's cells of Y by an f-update against them, and g from its cells of X by a g-update
-  (Extrapolate; a potential constant over a cell is off by its gradient times the cell's radius, many times
-  eps at small eps, and the first stage on the points took hundreds of sweeps to recover); their first sweep makes f
-  exact for g. The coarse levels are
+  through the points, extrapolated as GeomLoss does between scales: a point of X takes phi = -eps log sum_J exp((G_J -
+  C(x, Y_J))/eps), an f-update per unit mass against the level's cells of Y, a point of Y the g-update against its
+  cells of X (Extrapolate; a potential constant over a cell is off by its gradient times the cell's radius, many times
+  eps at small eps, and the next level or the points then needed hundreds of sweeps and kernel rebuilds to recover);
+  a new cell takes the mass-weighted mean of its points' phi plus eps log of its mass, and the points' own stages
+  start from f = phi + eps log a, g = psi + eps log b at their first eps. The coarse levels are
   small problems of their own (row-split like any other), solved with truncated Sinkhorn to -ot_eps_stage_tol; their
   sweeps are not counted in the result's iterations, and -ot_monitor reports them per level.
 */
@@ -91,81 +91,109 @@ static void CellPotentials(const Side *side, PetscInt count, const PetscReal *w,
   for (PetscInt c = 0; c < side->cells; c++) pot[c] = side->mass[c] > 0 ? pot[c] / side->mass[c] + eps * PetscLogReal(side->mass[c]) : 0.0;
 }
 
-/* The points' potentials per unit mass from their cells' potentials. Not collective. */
-static void PointPotentials(const Side *side, PetscInt count, const PetscReal *pot, PetscReal eps, PetscReal *phi)
-{
-  for (PetscInt p = 0; p < count; p++) {
-    PetscInt c = side->cell_of[p];
+/* Terms of the log-sum-exp below exp(-OT_EXTRAPOLATE_CUT) times its largest are left out (a relative 1e-21 each). */
+#define OT_EXTRAPOLATE_CUT 48.0
 
-    phi[p] = side->mass[c] > 0 ? pot[c] - eps * PetscLogReal(side->mass[c]) : 0.0;
-  }
-}
-
-/* out_p = eps log w_p - eps log sum_I exp((P_I - C(c_I, z_p))/eps) over the cells I of a level's side (centroids c_I,
-   potentials P_I at eps), for count points z_p (coordinate k of point p at z[p * stride_point + k * stride_coord]):
-   the update of a Sinkhorn sweep against the level's measure of the other side. It carries the level's answer to the
-   points without the error of a potential constant over each cell (of the order of its gradient times the cell's
-   radius, many times eps at small eps), as GeomLoss extrapolates between scales. e: room for the side's cells. */
-static void CellUpdate(OTProblem pb, const Side *side, const PetscReal *pot, PetscReal eps, PetscInt count, const PetscReal *z, size_t stride_point,
-                       size_t stride_coord, const PetscReal *w, PetscReal *out, PetscReal *e)
+/* out_p = -eps log sum_I exp((P_I - C(c_I, z_p))/eps) over the cells I of a level's side (centroids c_I, potentials P_I
+   at eps), for count points z_p (coordinate k of point p at z[p * stride_point + k * stride_coord]): the update of a
+   Sinkhorn sweep against the level's measure of the other side, per unit mass (the point's eps log weight left out).
+   It carries the level's answer to the points without the error of a potential constant over each cell (of the order
+   of its gradient times the cell's radius, many times eps at small eps), as GeomLoss extrapolates between scales.
+   A cell tree over the centroids gives the largest term by branch and bound (OTTruncatedTreeMax), then the terms
+   within OT_EXTRAPOLATE_CUT of it, so that a point costs about its neighbouring cells, not all of them. Not
+   collective. */
+static PetscErrorCode CellUpdate(OTProblem pb, const Side *side, const PetscReal *pot, PetscReal eps, PetscInt count, const PetscReal *z, size_t stride_point,
+                                 size_t stride_coord, PetscReal *out)
 {
   const PetscInt d = pb->dim;
-
-  for (PetscInt p = 0; p < count; p++) {
-    PetscReal top = -INFINITY, sum = 0.0;
-
-    for (PetscInt c = 0; c < side->cells; c++) {
-      const PetscReal *x  = side->centroid + (size_t)c * d;
-      PetscReal        sq = 0.0;
-
-      for (PetscInt k = 0; k < d; k++) sq += PetscSqr(x[k] - z[(size_t)p * stride_point + (size_t)k * stride_coord]);
-      e[c] = side->mass[c] > 0 ? (pot[c] - CostFromSquared(pb, sq)) / eps : -INFINITY;
-      top  = PetscMax(top, e[c]);
-    }
-    for (PetscInt c = 0; c < side->cells; c++) sum += PetscExpReal(e[c] - top);
-    out[p] = eps * (PetscLogReal(PetscMax(w[p], 1e-300)) - top - PetscLogReal(sum));
-  }
-}
-
-/* The points' potentials from a level's answer (cell potentials pot_x of X, pot_y of Y, at eps): f of the owned rows
-   by an f-update against the cells of Y, g by a g-update against the cells of X (CellUpdate). Each rank takes a
-   share of the columns, and all ranks get all of g. Collective. */
-static PetscErrorCode Extrapolate(OTSolver s, const Side *sx, const Side *sy, const PetscReal *pot_x, const PetscReal *pot_y, PetscReal eps, PetscReal *f,
-                                  PetscReal *g)
-{
-  OTProblem    pb = s->problem;
-  PetscInt     start, end;
-  PetscReal   *e;
-  PetscMPIInt *counts, *displs;
+  OTCellTree     tree;
+  PetscReal     *w, *x;
+  PetscInt      *stack;
 
   PetscFunctionBegin;
-  PetscCall(OTRowSplit(pb->m, s->size, s->rank, &start, &end));
-  PetscCall(PetscMalloc3(PetscMax(PetscMax(sx->cells, sy->cells), 1), &e, s->size, &counts, s->size, &displs));
-  CellUpdate(pb, sy, pot_y, eps, pb->n_local, pb->x, (size_t)pb->dim, 1, pb->a, f, e);
-  CellUpdate(pb, sx, pot_x, eps, end - start, pb->y_t + start, 1, (size_t)pb->m, pb->b + start, g + start, e);
-  for (PetscMPIInt r = 0; r < s->size; r++) {
-    PetscInt rs, re;
+  PetscCall(OTCellTreeCreate(side->centroid, side->cells, d, (size_t)d, 1, 8, &tree));
+  PetscCall(PetscMalloc3(side->cells, &w, d, &x, PetscMax(tree.nodes, OT_TREE_STACK), &stack));
+  for (PetscInt c = 0; c < side->cells; c++) w[c] = side->mass[c] > 0 ? pot[c] : -INFINITY;
+  OTCellTreeSetWeights(&tree, w);
+  for (PetscInt p = 0; p < count; p++) {
+    PetscReal top, cut, sum = 0.0;
+    PetscInt  depth = 0;
 
-    PetscCall(OTRowSplit(pb->m, s->size, r, &rs, &re));
-    counts[r] = (PetscMPIInt)(re - rs);
-    displs[r] = (PetscMPIInt)rs;
+    for (PetscInt k = 0; k < d; k++) x[k] = z[(size_t)p * stride_point + (size_t)k * stride_coord];
+    top = OTTruncatedTreeMax(pb, &tree, x, stack);
+    cut = top - OT_EXTRAPOLATE_CUT * eps;
+    stack[depth++] = 0;
+    while (depth > 0) {
+      PetscInt b = stack[--depth];
+
+      if (tree.wmax[b] - CostFromSquared(pb, OTCellTreePointDistance(&tree, b, x)) < cut) continue;
+      if (tree.node[b].left >= 0) {
+        stack[depth++] = tree.node[b].left;
+        stack[depth++] = tree.node[b].right;
+        continue;
+      }
+      for (PetscInt c = tree.node[b].start; c < tree.node[b].end; c++) {
+        const PetscReal *y  = tree.points + (size_t)c * d;
+        PetscReal        sq = 0.0;
+
+        for (PetscInt k = 0; k < d; k++) sq += PetscSqr(x[k] - y[k]);
+        sum += PetscExpReal((tree.w[c] - CostFromSquared(pb, sq) - top) / eps);
+      }
+    }
+    out[p] = -(top + eps * PetscLogReal(PetscMax(sum, 1.0)));
   }
-  PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, g, counts, displs, MPIU_REAL, s->comm));
-  PetscCall(PetscFree3(e, counts, displs));
+  PetscCall(PetscFree3(w, x, stack));
+  PetscCall(OTCellTreeDestroy(&tree));
   PetscFunctionReturn(0);
 }
 
-/* Runs the stages [first, last) of the solver's schedule on one level, from the points' phi_x, phi_y, and leaves the
-   level's answer in them, and in the solver's (f, g) the points' potentials extrapolated from it (Extrapolate).
-   Collective. */
-static PetscErrorCode RunLevel(OTSolver s, const Side *sx, const Side *sy, PetscInt first, PetscInt last, const PetscReal *a_all, PetscReal *phi_x, PetscReal *phi_y,
-                               PetscInt *sweeps_done, PetscBool *ok)
+/* count values, each rank's share [start, end) (OTRowSplit) computed in place, to all ranks. Collective. */
+static PetscErrorCode GatherShares(OTSolver s, PetscInt count, PetscReal *values)
 {
-  OTProblem    pb = s->problem, cp;
-  OTSolver     cs;
-  PetscReal   *pot_x, eps = s->eps_schedule[first];
   PetscMPIInt *counts, *displs;
-  PetscInt     sweeps = 0;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc2(s->size, &counts, s->size, &displs));
+  for (PetscMPIInt r = 0; r < s->size; r++) {
+    PetscInt start, end;
+
+    PetscCall(OTRowSplit(count, s->size, r, &start, &end));
+    counts[r] = (PetscMPIInt)(end - start);
+    displs[r] = (PetscMPIInt)start;
+  }
+  PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, values, counts, displs, MPIU_REAL, s->comm));
+  PetscCall(PetscFree2(counts, displs));
+  PetscFunctionReturn(0);
+}
+
+/* The points' potentials per unit mass from a level's answer (cell potentials pot_x of X, pot_y of Y, at eps): phi_x
+   of all points of X (x_all) by an f-update against the cells of Y, phi_y of all points of Y by a g-update against
+   the cells of X (CellUpdate). Each rank takes a share of each, and all ranks get all. Collective. */
+static PetscErrorCode Extrapolate(OTSolver s, const Side *sx, const Side *sy, const PetscReal *pot_x, const PetscReal *pot_y, PetscReal eps, const PetscReal *x_all,
+                                  PetscReal *phi_x, PetscReal *phi_y)
+{
+  OTProblem pb = s->problem;
+  PetscInt  start, end;
+
+  PetscFunctionBegin;
+  PetscCall(OTRowSplit(pb->n, s->size, s->rank, &start, &end));
+  PetscCall(CellUpdate(pb, sy, pot_y, eps, end - start, x_all + (size_t)start * pb->dim, (size_t)pb->dim, 1, phi_x + start));
+  PetscCall(OTRowSplit(pb->m, s->size, s->rank, &start, &end));
+  PetscCall(CellUpdate(pb, sx, pot_x, eps, end - start, pb->y_t + start, 1, (size_t)pb->m, phi_y + start));
+  PetscCall(GatherShares(s, pb->n, phi_x));
+  PetscCall(GatherShares(s, pb->m, phi_y));
+  PetscFunctionReturn(0);
+}
+
+/* Runs the stages [first, last) of the solver's schedule on one level, from the points' potentials per unit mass
+   phi_x, phi_y, and leaves in them the level's answer extrapolated to the points (Extrapolate). Collective. */
+static PetscErrorCode RunLevel(OTSolver s, const Side *sx, const Side *sy, PetscInt first, PetscInt last, const PetscReal *x_all, const PetscReal *a_all,
+                               PetscReal *phi_x, PetscReal *phi_y, PetscInt *sweeps_done, PetscBool *ok)
+{
+  OTProblem pb = s->problem, cp;
+  OTSolver  cs;
+  PetscReal *pot_x, eps = s->eps_schedule[first];
+  PetscInt   sweeps = 0;
 
   PetscFunctionBegin;
   PetscCall(OTProblemCreate(s->comm, &cp));
@@ -179,7 +207,7 @@ static PetscErrorCode RunLevel(OTSolver s, const Side *sx, const Side *sy, Petsc
   cs->multiscale = PETSC_FALSE;
   cs->eps        = eps;
   PetscCall(OTSolverSetUp(cs));
-  PetscCall(PetscMalloc3(PetscMax(sx->cells, 1), &pot_x, s->size, &counts, s->size, &displs));
+  PetscCall(PetscMalloc1(PetscMax(sx->cells, 1), &pot_x));
   CellPotentials(sx, pb->n, a_all, phi_x, eps, pot_x);
   for (PetscInt i = 0; i < cp->n_local; i++) cs->f[i] = pot_x[cp->row_start + i];
   CellPotentials(sy, pb->m, pb->b, phi_y, eps, cs->g);
@@ -196,23 +224,15 @@ static PetscErrorCode RunLevel(OTSolver s, const Side *sx, const Side *sy, Petsc
     *ok = converged;
   }
   /* every rank needs all the cells' potentials of X */
-  for (PetscMPIInt r = 0; r < s->size; r++) {
-    PetscInt start, end;
-
-    PetscCall(OTRowSplit(sx->cells, s->size, r, &start, &end));
-    counts[r] = (PetscMPIInt)(end - start);
-    displs[r] = (PetscMPIInt)start;
-  }
-  PetscCallMPI(MPI_Allgatherv(cs->f, counts[s->rank], MPIU_REAL, pot_x, counts, displs, MPIU_REAL, s->comm));
-  PointPotentials(sx, pb->n, pot_x, eps, phi_x);
-  PointPotentials(sy, pb->m, cs->g, eps, phi_y);
-  PetscCall(Extrapolate(s, sx, sy, pot_x, cs->g, eps, s->f, s->g));
+  PetscCall(PetscArraycpy(pot_x + cp->row_start, cs->f, cp->n_local));
+  PetscCall(GatherShares(s, sx->cells, pot_x));
+  PetscCall(Extrapolate(s, sx, sy, pot_x, cs->g, eps, x_all, phi_x, phi_y));
   if (s->monitor_every || s->monitor_seconds > 0)
     PetscCall(PetscPrintf(s->comm, "  multiscale: %" PetscInt_FMT " x %" PetscInt_FMT " cells, eps stages %" PetscInt_FMT "-%" PetscInt_FMT " of %" PetscInt_FMT " (eps %g to %g), %" PetscInt_FMT " sweeps, %.6g kernel entries at the end%s\n",
                           sx->cells, sy->cells, first + 1, last, s->eps_stages, (double)s->eps_schedule[first], (double)eps, sweeps, cs->trunc ? cs->trunc->kept_global : 0.0,
                           *ok ? "" : " (stage not converged: the points take over)"));
   *sweeps_done += sweeps;
-  PetscCall(PetscFree3(pot_x, counts, displs));
+  PetscCall(PetscFree(pot_x));
   PetscCall(OTSolverDestroy(&cs));
   PetscCall(OTProblemDestroy(&cp));
   PetscFunctionReturn(0);
@@ -260,21 +280,19 @@ PetscErrorCode OTMultiscaleRun(OTSolver s)
 
     while (stage < s->eps_stages - 1 && OT_MULTISCALE_SWITCH * r2 <= s->eps_schedule[stage]) stage++;
     if (stage == first) continue;
-    PetscCall(RunLevel(s, &sx[l], &sy[l], first, stage, a_all, phi_x, phi_y, &sweeps, &ok));
-    s->eps = s->eps_schedule[stage - 1]; /* (f, g): the points' potentials at the level's last eps */
+    PetscCall(RunLevel(s, &sx[l], &sy[l], first, stage, x_all, a_all, phi_x, phi_y, &sweeps, &ok));
     if (!ok) break;
   }
-  if (stage > 0) { /* the points start from the last level's potentials, extrapolated (Extrapolate) */
+  if (stage > 0) { /* the points start from the last level's potentials extrapolated to them, at their first eps */
     PetscReal shift = 0.0; /* the gauge (f + c, g - c) that balances <a, f> and <b, g>, so that D is not a difference of large sums */
 
-    for (PetscInt i = 0; i < pb->n_local; i++) shift += pb->a[i] * s->f[i];
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &shift, 1, MPIU_REAL, MPIU_SUM, s->comm));
-    for (PetscInt j = 0; j < pb->m; j++) shift -= pb->b[j] * s->g[j];
-    shift /= 2.0 * pb->mass;
-    for (PetscInt i = 0; i < pb->n_local; i++) s->f[i] -= shift;
-    for (PetscInt j = 0; j < pb->m; j++) s->g[j] += shift;
     s->eps_stage = stage;
-    OTSolverCarryPotentials(s, s->eps_schedule[stage]);
+    s->eps       = s->eps_schedule[stage];
+    for (PetscInt i = 0; i < pb->n; i++) shift += a_all[i] * phi_x[i];
+    for (PetscInt j = 0; j < pb->m; j++) shift -= pb->b[j] * phi_y[j];
+    shift /= 2.0 * pb->mass;
+    for (PetscInt i = 0; i < pb->n_local; i++) s->f[i] = phi_x[pb->row_start + i] - shift + s->eps * PetscLogReal(PetscMax(pb->a[i], 1e-300));
+    for (PetscInt j = 0; j < pb->m; j++) s->g[j] = phi_y[j] + shift + s->eps * PetscLogReal(PetscMax(pb->b[j], 1e-300));
   }
   for (PetscInt l = 0; l < levels; l++) {
     PetscCall(SideDestroy(&sx[l]));
