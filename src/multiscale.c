@@ -120,7 +120,7 @@ static PetscErrorCode CellUpdate(OTProblem pb, const Side *side, const PetscReal
     PetscInt  depth = 0;
 
     for (PetscInt k = 0; k < d; k++) x[k] = z[(size_t)p * stride_point + (size_t)k * stride_coord];
-    top = OTTruncatedTreeMax(pb, &tree, x, stack);
+    top = OTTruncatedTreeMax(pb, &tree, NULL, x, stack);
     cut = top - OT_EXTRAPOLATE_CUT * eps;
     stack[depth++] = 0;
     while (depth > 0) {

@@ -52,7 +52,7 @@ static void RescueRows(OTSolver s, PetscInt count, const PetscInt rows[])
     if (t->trees) {
       PetscInt st[OT_TREE_STACK];
 
-      best = OTTruncatedTreeMax(pb, &t->yt, pb->x + (size_t)i * pb->dim, st);
+      best = OTTruncatedTreeMax(pb, &t->yt, NULL, pb->x + (size_t)i * pb->dim, st);
     } else {
       OTRow cost = OTKernelCostRow(pb, i, pb->cost_row);
 
@@ -82,7 +82,7 @@ static PetscErrorCode RescueColumns(OTSolver s, PetscInt count, const PetscInt c
       PetscInt st[OT_TREE_STACK];
 
       for (PetscInt c = 0; c < pb->dim; c++) y[c] = pb->y_t[(size_t)c * pb->m + j];
-      best[k] = OTTruncatedTreeMax(pb, &t->xt, y, st);
+      best[k] = OTTruncatedTreeMax(pb, &t->xt, NULL, y, st);
     } else {
       best[k] = -INFINITY;
       for (PetscInt i = 0; i < pb->n_local; i++) best[k] = PetscMax(best[k], s->f[i] - pb->cost[(size_t)i * pb->m + j]);

@@ -85,8 +85,12 @@ PETSC_EXTERN PetscErrorCode OTTruncatedScalings(OTSolver solver, const PetscReal
 PETSC_EXTERN PetscErrorCode OTTruncatedServes(OTSolver solver, PetscReal error, PetscBool *serves);
 /* Rebuilds the kernel at the solver's (f, g) (scalings 1: the stored values are then entries of P). Collective. */
 PETSC_EXTERN PetscErrorCode OTTruncatedBuild(OTSolver solver);
+/* Squared Euclidean costs: linear models of the tree's weights over every node (allocated into *lin at the first
+   call, PetscFree it), for OTTruncatedTreeMax; other costs: none (*lin untouched). Not collective. */
+PETSC_EXTERN PetscErrorCode OTTruncatedTreeLinear(OTProblem problem, const OTCellTree *tree, PetscReal **lin);
 /* max over the points y_c of tree (weights w) of w_c - C(x, y_c), exactly, by branch and bound (nearer cells first);
+   lin: NULL, or the models of OTTruncatedTreeLinear at the tree's weights (tighter bounds: fewer cells visited);
    stack: OT_TREE_STACK entries. Not collective. */
-PETSC_EXTERN PetscReal OTTruncatedTreeMax(OTProblem problem, const OTCellTree *tree, const PetscReal *x, PetscInt *stack);
+PETSC_EXTERN PetscReal OTTruncatedTreeMax(OTProblem problem, const OTCellTree *tree, const PetscReal *lin, const PetscReal *x, PetscInt *stack);
 
 #endif

@@ -202,28 +202,28 @@ OT_HOT_LOOP static void LeafExponents(OTProblem pb, const PetscReal *restrict x,
     for (PetscInt q = 0; q < len; q++) e[q] = (f_i + w[q] - CostFromSquared(pb, e[q])) * inv_eps;
 }
 
-/* Squared Euclidean costs: for each leaf B of Y's tree, a linear upper bound G_j <= c0 + L . y_j of G_j = g_j - |y_j|^2
-   over its points (L by least squares, c0 then raised to hold at every point), into lin[B (d + 2) ..]: L, c0, and the
-   size of the terms for the rounding margin. Then for a row at x,
-     max_(j in B) (g_j - |x - y_j|^2) = max_j (G_j + 2 x . y_j) - |x|^2 <= c0 + max_(y in box B) (L + 2 x) . y - |x|^2,
+/* Squared Euclidean costs: for each leaf B of a tree (every node with all_nodes), a linear upper bound
+   G_j <= c0 + L . y_j of G_j = w_j - |y_j|^2 over its points (w: the tree's weights; L by least squares, c0 then raised
+   to hold at every point), into lin[B (d + 2) ..]: L, c0, and the size of the terms for the rounding margin (lin is
+   allocated at the first call). Then for a point x,
+     max_(j in B) (w_j - |x - y_j|^2) = max_j (G_j + 2 x . y_j) - |x|^2 <= c0 + max_(y in box B) (L + 2 x) . y - |x|^2,
    which is tight where the row's mass goes (L ~ -2x there: the potentials of squared Euclidean costs are |y|^2 minus a
-   convex function, whose gradient is the transport map), where the largest g over the cell is not (g varies over a cell
-   by its gradient times the cell's size, many times eps at small eps). Not collective. */
-static PetscErrorCode LinearModels(OTProblem pb, OTTruncated *t)
+   convex function, whose gradient is the transport map), where the largest w over the cell is not (the potentials
+   vary over a cell by their gradient times the cell's size, many times eps at small eps). Not collective. */
+static PetscErrorCode LinearModels(OTProblem pb, const OTCellTree *yt, PetscBool all_nodes, PetscReal **lin)
 {
-  const OTCellTree *yt = &t->yt;
-  const PetscInt    d  = pb->dim;
-  PetscReal        *S, *r, *mean;
+  const PetscInt d = pb->dim;
+  PetscReal     *S, *r, *mean;
 
   PetscFunctionBegin;
-  if (!t->lin) PetscCall(PetscMalloc1((size_t)yt->nodes * (d + 2), &t->lin));
+  if (!*lin) PetscCall(PetscMalloc1((size_t)yt->nodes * (d + 2), lin));
   PetscCall(PetscMalloc3((size_t)d * d, &S, d, &r, d, &mean));
   for (PetscInt b = 0; b < yt->nodes; b++) {
     const OTCellNode *nd = &yt->node[b];
-    PetscReal        *L = t->lin + (size_t)b * (d + 2), G_mean = 0.0, c0 = -INFINITY, size = 0.0, trace = 0.0;
+    PetscReal        *L = *lin + (size_t)b * (d + 2), G_mean = 0.0, c0 = -INFINITY, size = 0.0, trace = 0.0;
     PetscInt          count = nd->end - nd->start;
 
-    if (nd->left >= 0) continue;
+    if (nd->left >= 0 && !all_nodes) continue;
     for (PetscInt k = 0; k < d; k++) mean[k] = r[k] = 0.0;
     for (PetscInt k = 0; k < d * d; k++) S[k] = 0.0;
     for (PetscInt c = nd->start; c < nd->end; c++) {
@@ -296,10 +296,11 @@ static PetscErrorCode LinearModels(OTProblem pb, OTTruncated *t)
   PetscFunctionReturn(0);
 }
 
-/* The linear bound of LinearModels on max_(j in leaf b) (f_i + g_j - |x - y_j|^2), with a margin for its rounding. */
-static inline PetscReal LinearBound(const OTTruncated *t, PetscInt d, PetscInt b, const PetscReal *x, PetscReal f_i)
+/* The linear bound of LinearModels on max_(j in node b of tree) (f_i + w_j - |x - y_j|^2), with a margin for its
+   rounding. */
+static inline PetscReal LinearBound(const OTCellTree *tree, const PetscReal *lin, PetscInt d, PetscInt b, const PetscReal *x, PetscReal f_i)
 {
-  const PetscReal *L = t->lin + (size_t)b * (d + 2), *lo = t->yt.lo + (size_t)b * d, *hi = t->yt.hi + (size_t)b * d;
+  const PetscReal *L = lin + (size_t)b * (d + 2), *lo = tree->lo + (size_t)b * d, *hi = tree->hi + (size_t)b * d;
   PetscReal        sum = f_i + L[d], x2 = 0.0, size = PetscAbsReal(f_i) + L[d + 1];
 
   for (PetscInt k = 0; k < d; k++) {
@@ -357,7 +358,7 @@ static PetscErrorCode BuildPointsLeaf(OTProblem pb, OTTruncated *t, PetscInt a, 
         PetscInt  b = cells[q], len = yt->node[b].end - yt->node[b].start;
         PetscReal bound = f_i + yt->wmax[b] - CostFromSquared(pb, OTCellTreePointDistance(yt, b, x));
 
-        if (t->lin) bound = PetscMin(bound, LinearBound(t, d, b, x, f_i));
+        if (t->lin) bound = PetscMin(bound, LinearBound(yt, t->lin, d, b, x, f_i));
 
         if (bound < floor - 1e-12 * (PetscAbsReal(f_i) + PetscAbsReal(yt->wmax[b]) + PetscAbsReal(floor))) {
           PetscReal x_b = OTExp(bound * inv_eps);
@@ -398,7 +399,7 @@ static PetscErrorCode BuildOnce(OTSolver s)
 
     OTCellTreeSetWeights(&t->xt, s->f);
     OTCellTreeSetWeights(&t->yt, s->g);
-    if (pb->cost_kind == OT_COST_SQEUCLIDEAN) PetscCall(LinearModels(pb, t));
+    if (pb->cost_kind == OT_COST_SQEUCLIDEAN) PetscCall(LinearModels(pb, &t->yt, PETSC_FALSE, &t->lin));
     PetscCall(PetscMalloc2(t->yt.nodes, &cells, t->yt.nodes, &stack));
     for (PetscInt a = 0; a < t->xt.nodes; a++)
       if (t->xt.node[a].left < 0) PetscCall(BuildPointsLeaf(pb, t, a, s->eps, cells, stack, &row, &dropped));
@@ -486,7 +487,23 @@ PetscErrorCode OTTruncatedBuildAt(OTSolver s, PetscReal log_floor)
   PetscFunctionReturn(0);
 }
 
-PetscReal OTTruncatedTreeMax(OTProblem pb, const OTCellTree *tree, const PetscReal *x, PetscInt *stack)
+PetscErrorCode OTTruncatedTreeLinear(OTProblem pb, const OTCellTree *tree, PetscReal **lin)
+{
+  PetscFunctionBegin;
+  if (pb->cost_kind == OT_COST_SQEUCLIDEAN) PetscCall(LinearModels(pb, tree, PETSC_TRUE, lin));
+  PetscFunctionReturn(0);
+}
+
+/* The upper bound of w_c - C(x, y_c) over node b: from the largest weight and the least distance, and where lin is
+   given, from the node's linear model too. */
+static inline PetscReal NodeBound(OTProblem pb, const OTCellTree *tree, const PetscReal *lin, PetscInt b, const PetscReal *x)
+{
+  PetscReal bound = tree->wmax[b] - CostFromSquared(pb, OTCellTreePointDistance(tree, b, x));
+
+  return lin ? PetscMin(bound, LinearBound(tree, lin, pb->dim, b, x, 0.0)) : bound;
+}
+
+PetscReal OTTruncatedTreeMax(OTProblem pb, const OTCellTree *tree, const PetscReal *lin, const PetscReal *x, PetscInt *stack)
 {
   PetscReal best = -INFINITY;
   PetscInt  top  = 0;
@@ -496,7 +513,7 @@ PetscReal OTTruncatedTreeMax(OTProblem pb, const OTCellTree *tree, const PetscRe
   while (top > 0) {
     PetscInt b = stack[--top];
 
-    if (tree->wmax[b] - CostFromSquared(pb, OTCellTreePointDistance(tree, b, x)) <= best) continue;
+    if (NodeBound(pb, tree, lin, b, x) <= best) continue;
     if (tree->node[b].left < 0) {
       for (PetscInt c = tree->node[b].start; c < tree->node[b].end; c++) {
         const PetscReal *y = tree->points + (size_t)c * pb->dim;
@@ -511,8 +528,7 @@ PetscReal OTTruncatedTreeMax(OTProblem pb, const OTCellTree *tree, const PetscRe
       }
     } else { /* the child with the larger bound is taken first: pushed last */
       PetscInt  l = tree->node[b].left, r = tree->node[b].right;
-      PetscReal bl = tree->wmax[l] - CostFromSquared(pb, OTCellTreePointDistance(tree, l, x));
-      PetscReal br = tree->wmax[r] - CostFromSquared(pb, OTCellTreePointDistance(tree, r, x));
+      PetscReal bl = NodeBound(pb, tree, lin, l, x), br = NodeBound(pb, tree, lin, r, x);
 
       stack[top++] = bl > br ? r : l;
       stack[top++] = bl > br ? l : r;
@@ -520,4 +536,3 @@ PetscReal OTTruncatedTreeMax(OTProblem pb, const OTCellTree *tree, const PetscRe
   }
   return best;
 }
-

@@ -7,7 +7,8 @@
   entries; the marginal error reported is that of the kept entries plus twice the dropped bound, an upper bound on
   the full plan's. The transport cost leaves out the dropped entries' part, at most t->dropped x max C.
   Lower bound: the exact c-transforms g'_j = min_i (C_ij - f_i), f'_i = min_j (C_ij - g'_j), found by branch and
-  bound on the cell trees (point clouds) or by scans (/C): <a, f'> + <b, g'> <= OT, as in bounds.c.
+  bound on the cell trees (point clouds; for squared Euclidean costs with the nodes' linear models of the weights,
+  OTTruncatedTreeLinear) or by scans (/C): <a, f'> + <b, g'> <= OT, as in bounds.c.
   Upper bound: the rounding of Altschuler, Weed and Rigollet applied to the kept entries (a nonnegative matrix like
   any other): <C, Y> over them plus err_a^T C err_b / |err_a|_1 over all pairs, which for the squared Euclidean cost
   is expanded as |err_b| <err_a, |x|^2> + |err_a| <err_b, |y|^2> - 2 <sum err_a x, sum err_b y> (O(n + m)), for /C
@@ -89,16 +90,19 @@ static PetscErrorCode LowerBound(OTSolver s, PetscReal *lower)
 {
   OTProblem    pb = s->problem;
   OTTruncated *t  = s->trunc;
-  PetscReal   *col_min, *y, sums = 0.0;
+  PetscReal   *col_min, *y, sums = 0.0, *lin = NULL;
   PetscInt     stack[OT_TREE_STACK];
 
   PetscFunctionBegin;
   PetscCall(PetscMalloc2(pb->m, &col_min, pb->dim, &y));
-  if (t->trees) OTCellTreeSetWeights(&t->xt, s->f);
+  if (t->trees) {
+    OTCellTreeSetWeights(&t->xt, s->f);
+    PetscCall(OTTruncatedTreeLinear(pb, &t->xt, &lin));
+  }
   for (PetscInt j = 0; j < pb->m; j++) { /* -max_i (f_i - C_ij), reduced as a max */
     if (t->trees) {
       for (PetscInt c = 0; c < pb->dim; c++) y[c] = pb->y_t[(size_t)c * pb->m + j];
-      col_min[j] = OTTruncatedTreeMax(pb, &t->xt, y, stack);
+      col_min[j] = OTTruncatedTreeMax(pb, &t->xt, lin, y, stack);
     } else {
       col_min[j] = -INFINITY;
       for (PetscInt i = 0; i < pb->n_local; i++) col_min[j] = PetscMax(col_min[j], s->f[i] - pb->cost[(size_t)i * pb->m + j]);
@@ -106,11 +110,15 @@ static PetscErrorCode LowerBound(OTSolver s, PetscReal *lower)
   }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, col_min, (PetscMPIInt)pb->m, MPIU_REAL, MPIU_MAX, s->comm));
   for (PetscInt j = 0; j < pb->m; j++) col_min[j] = -col_min[j];
-  if (t->trees) OTCellTreeSetWeights(&t->yt, col_min);
+  PetscCall(PetscFree(lin));
+  if (t->trees) {
+    OTCellTreeSetWeights(&t->yt, col_min);
+    PetscCall(OTTruncatedTreeLinear(pb, &t->yt, &lin));
+  }
   for (PetscInt i = 0; i < pb->n_local; i++) {
     PetscReal best;
 
-    if (t->trees) best = OTTruncatedTreeMax(pb, &t->yt, pb->x + (size_t)i * pb->dim, stack);
+    if (t->trees) best = OTTruncatedTreeMax(pb, &t->yt, lin, pb->x + (size_t)i * pb->dim, stack);
     else {
       OTRow cost = OTKernelCostRow(pb, i, pb->cost_row);
 
@@ -121,6 +129,7 @@ static PetscErrorCode LowerBound(OTSolver s, PetscReal *lower)
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &sums, 1, MPIU_REAL, MPIU_SUM, s->comm));
   for (PetscInt j = 0; j < pb->m; j++) sums += pb->b[j] * col_min[j];
   *lower = sums;
+  PetscCall(PetscFree(lin));
   PetscCall(PetscFree2(col_min, y));
   PetscFunctionReturn(0);
 }

@@ -1,7 +1,9 @@
 /* The truncated kernel's cell pruning against brute force: every pair whose exponent (f_i + g_j - C_ij)/eps is at
    or above the floor is stored, every stored value is exp of its pair's exponent, and the bound on the dropped entries
    is at least their sum computed pair by pair, in all and for each row and each column (the bounds by rows and
-   columns that decide rebuilds, OTTruncatedDroppedBound) (random data in d = 2, 3 and 30, three costs). */
+   columns that decide rebuilds, OTTruncatedDroppedBound) (random data in d = 2, 3 and 30, three costs); and the exact
+   branch-and-bound max of the c-transforms (OTTruncatedTreeMax), with and without the nodes' linear models, against a
+   scan. */
 #include "test_common.h"
 #include "truncated.h"
 
@@ -27,6 +29,18 @@ static void Points(int count, int d, int clusters, unsigned *seed, double *x)
   }
 }
 
+/* A problem of n points of X and m of Y (Points, into x and y) with a solver set up for it. */
+static void SetUp(int n, int m, int d, int clusters, const char *cost, unsigned *seed, double *x, double *y, OTProblem *pb, OTSolver *s)
+{
+  Points(n, d, clusters, seed, x);
+  Points(m, d, clusters, seed, y);
+  cr_assert(OTProblemCreate(PETSC_COMM_SELF, pb) == 0);
+  cr_assert(OTProblemSetPoints(*pb, n, m, d, x, y, NULL, NULL, cost, "truncated test") == 0);
+  cr_assert(OTSolverCreate(PETSC_COMM_SELF, s) == 0);
+  cr_assert(OTSolverSetProblem(*s, *pb) == 0);
+  cr_assert(OTSolverSetUp(*s) == 0);
+}
+
 static void CheckPruning(int n, int m, int d, int clusters, const char *cost, double eps, double log_floor, unsigned seed)
 {
   double   *x = malloc(sizeof(double) * n * d), *y = malloc(sizeof(double) * m * d), *c = malloc(sizeof(double) * m), dropped = 0.0, stored = 0.0;
@@ -35,13 +49,7 @@ static void CheckPruning(int n, int m, int d, int clusters, const char *cost, do
   OTProblem pb;
   OTSolver  s;
 
-  Points(n, d, clusters, &seed, x);
-  Points(m, d, clusters, &seed, y);
-  cr_assert(OTProblemCreate(PETSC_COMM_SELF, &pb) == 0);
-  cr_assert(OTProblemSetPoints(pb, n, m, d, x, y, NULL, NULL, cost, "pruning test") == 0);
-  cr_assert(OTSolverCreate(PETSC_COMM_SELF, &s) == 0);
-  cr_assert(OTSolverSetProblem(s, pb) == 0);
-  cr_assert(OTSolverSetUp(s) == 0);
+  SetUp(n, m, d, clusters, cost, &seed, x, y, &pb, &s);
   s->eps = eps;
   for (int i = 0; i < n; i++) s->f[i] = 0.3 * (Uniform(&seed) - 0.5);
   for (int j = 0; j < m; j++) s->g[j] = 0.3 * (Uniform(&seed) - 0.5);
@@ -120,4 +128,61 @@ Test(truncated, pruning_never_drops_a_pair_above_the_floor_d3)
 Test(truncated, pruning_never_drops_a_pair_above_the_floor_d30_clusters)
 {
   CheckPruning(600, 640, 30, 8, "sqeuclidean", 0.02, -20.0, 5);
+}
+
+/* The exact max over the points y_j of w_j - C(x, y_j) by branch and bound (OTTruncatedTreeMax), with and without the
+   nodes' linear models (OTTruncatedTreeLinear), against a scan of all points, for weights shaped like the potentials
+   of squared Euclidean costs (|y|^2 minus a convex function, plus noise) and for random ones: the c-transforms of the
+   certified lower bound depend on it. */
+static void CheckTreeMax(int n, int m, int d, int clusters, const char *cost, unsigned seed)
+{
+  double    *x = malloc(sizeof(double) * n * d), *y = malloc(sizeof(double) * m * d), *c = malloc(sizeof(double) * m), *w = malloc(sizeof(double) * m);
+  PetscInt   all[4096], stack[OT_TREE_STACK];
+  PetscReal *lin = NULL;
+  OTProblem  pb;
+  OTSolver   s;
+
+  SetUp(n, m, d, clusters, cost, &seed, x, y, &pb, &s);
+  cr_assert(OTTruncatedCreate(s) == 0);
+  for (PetscInt j = 0; j < m; j++) all[j] = j;
+  for (int shape = 0; shape < 2; shape++) {
+    OTTruncated *t = s->trunc;
+
+    for (int j = 0; j < m; j++) {
+      double y2 = 0.0, convex = 0.0;
+
+      for (int k = 0; k < d; k++) {
+        y2 += y[j * d + k] * y[j * d + k];
+        convex += (1.0 + 0.3 * k) * PetscSqr(y[j * d + k] - 0.4);
+      }
+      w[j] = shape == 0 ? y2 - 0.8 * convex + 1e-3 * Uniform(&seed) : 0.5 * (Uniform(&seed) - 0.5);
+    }
+    OTCellTreeSetWeights(&t->yt, w);
+    cr_assert(OTTruncatedTreeLinear(pb, &t->yt, &lin) == 0);
+    for (PetscInt i = 0; i < n; i++) {
+      PetscReal best = -INFINITY, with, without;
+
+      OTKernelCostEntries(pb, i, m, all, c);
+      for (PetscInt j = 0; j < m; j++) best = PetscMax(best, w[j] - c[j]);
+      with    = OTTruncatedTreeMax(pb, &t->yt, lin, pb->x + (size_t)i * d, stack);
+      without = OTTruncatedTreeMax(pb, &t->yt, NULL, pb->x + (size_t)i * d, stack);
+      /* (exact for squared Euclidean costs; pnorm's power is taken otherwise than by OTKernelCostEntries: 4 ulps) */
+      PetscReal ulps = strcmp(cost, "sqeuclidean") ? 4 * PETSC_MACHINE_EPSILON * PetscAbsReal(best) : 0.0;
+
+      cr_assert(PetscAbsReal(with - best) <= ulps && PetscAbsReal(without - best) <= ulps, "d = %d, %s, weights %d, row %d: max %.17g by scan, %.17g with the linear models, %.17g without", d, cost, shape,
+                (int)i, best, with, without);
+    }
+  }
+  PetscFree(lin);
+  OTSolverDestroy(&s);
+  OTProblemDestroy(&pb);
+  free(x), free(y), free(c), free(w);
+}
+
+Test(truncated, tree_max_with_linear_models_is_exact)
+{
+  CheckTreeMax(400, 900, 2, 0, "sqeuclidean", 11);
+  CheckTreeMax(400, 1000, 3, 0, "sqeuclidean", 12);
+  CheckTreeMax(300, 800, 3, 0, "pnorm:1.5", 13); /* (no linear models: the bound by the largest weight alone) */
+  CheckTreeMax(300, 640, 30, 8, "sqeuclidean", 14);
 }
