@@ -114,13 +114,23 @@ OT_HOT_LOOP static PetscReal Sweep(OTSolver s, PetscReal omega, PetscReal *flags
     PetscReal        sum = 0.0, u_i;
     const PetscReal *k   = t->k + t->val_ptr[r];
 
-    for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
-      const PetscReal *vs  = v + t->seg_col[sg];
-      int              len = t->seg_len[sg];
+    const int       *chunk  = t->chunk_col + t->chunk_ptr[r];
+    int64_t          chunks = t->chunk_ptr[r + 1] - t->chunk_ptr[r];
+    PetscBool        by_chunks = (PetscBool)(4 * chunks == t->val_ptr[r + 1] - t->val_ptr[r]);
 
-      sum += OTDot(len, k, vs);
-      k += len;
-    }
+    if (by_chunks) { /* one loop over the row's groups of 4 columns: no loop over segments of a few values each */
+      OTVec4 acc = {0, 0, 0, 0};
+
+      for (int64_t q = 0; q < chunks; q++) acc += OTLoad4(k + 4 * q) * OTLoad4(v + chunk[q]);
+      sum = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+    } else
+      for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
+        const PetscReal *vs  = v + t->seg_col[sg];
+        int              len = t->seg_len[sg];
+
+        sum += OTDot(len, k, vs);
+        k += len;
+      }
     if (!(sum >= OT_TINY && sum <= 1e300)) {
       t->rescue[(*bad_rows)++] = i;
       continue;
@@ -134,13 +144,20 @@ OT_HOT_LOOP static PetscReal Sweep(OTSolver s, PetscReal omega, PetscReal *flags
     *max_log_u = PetscMax(*max_log_u, PetscLogReal(u_i));
     flags[FLAG_DROPPED_ROWS] += t->drop_row[i] * u_i;
     k = t->k + t->val_ptr[r];
-    for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
-      PetscReal *cs  = col_sum + t->seg_col[sg];
-      int        len = t->seg_len[sg];
+    if (by_chunks)
+      for (int64_t q = 0; q < chunks; q++) {
+        OTVec4 c = OTLoad4(col_sum + chunk[q]) + u_i * OTLoad4(k + 4 * q);
 
-      OTAxpy(len, u_i, k, cs);
-      k += len;
-    }
+        memcpy(col_sum + chunk[q], &c, sizeof(c));
+      }
+    else
+      for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
+        PetscReal *cs  = col_sum + t->seg_col[sg];
+        int        len = t->seg_len[sg];
+
+        OTAxpy(len, u_i, k, cs);
+        k += len;
+      }
   }
   flags[FLAG_BAD_ROW] = *bad_rows;
   for (PetscInt i = 0; i < pb->n_local; i++) af += pb->a[i] * (t->f_ref[i] + s->eps * PetscLogReal(t->u[i]));

@@ -33,10 +33,15 @@ typedef struct _OTTruncated {
   PetscInt  *seg_col;      /* a segment: its first column (kernel order: Y's tree order for point clouds) */
   int       *seg_len;      /* and its length: values for columns seg_col .. seg_col + seg_len - 1 */
   PetscReal *k;            /* the values, row after row, segment after segment */
+  int64_t   *chunk_ptr;    /* rows + 1: stored row r's chunks are chunk_ptr[r] .. chunk_ptr[r + 1] (none: see chunk_col) */
+  int       *chunk_col;    /* a chunk: the first of 4 columns whose values follow each other in k (the row's values in
+                              order, 4 by 4), where each segment of the row holds a multiple of 4 columns (the build
+                              pads them); such a row's sweep needs no loop over its segments */
+  int64_t    chunks, chunk_cap;
   PetscReal *lin;          /* squared Euclidean: per leaf of Y's tree, a linear upper bound of g - |y|^2 (truncated.c) */
   int64_t    segs, kept;   /* this rank's segments and stored values */
   int64_t    computed;     /* this rank's pairs whose exponent the last build computed (point clouds) */
-  double     computed_global;
+  double     computed_global, segs_global;
   int64_t    seg_cap, cap; /* room */
   PetscReal *f_ref, *u;    /* owned rows (local index) */
   PetscReal *g_ref, *v;    /* m, kernel order */

@@ -36,6 +36,7 @@ PetscErrorCode OTTruncatedCreate(OTSolver s)
   PetscCall(PetscMalloc6(pb->m, &t->v, pb->m + OT_COLUMN_EXTRA, &t->col_sum, pb->m, &t->g_scratch, pb->m, &t->e_row, pb->m, &t->x_row, PetscMax(pb->m, pb->n_local),
                          &t->rescue));
   PetscCall(PetscCalloc2(pb->n_local, &t->drop_row, pb->m, &t->drop_col));
+  PetscCall(PetscMalloc1(pb->n_local + 1, &t->chunk_ptr));
   if (pb->cost_kind != OT_COST_DENSE) {
     PetscCall(OTCellTreeCreate(pb->x, pb->n_local, pb->dim, (size_t)pb->dim, 1, OT_TRUNCATION_LEAF, &t->xt));
     PetscCall(OTCellTreeCreate(pb->y_t, pb->m, pb->dim, 1, (size_t)pb->m, OT_TRUNCATION_LEAF, &t->yt));
@@ -60,6 +61,8 @@ PetscErrorCode OTTruncatedDestroy(OTTruncated **trunc)
   PetscCall(PetscFree6(t->v, t->col_sum, t->g_scratch, t->e_row, t->x_row, t->rescue));
   PetscCall(PetscFree2(t->drop_row, t->drop_col));
   PetscCall(PetscFree(t->drop_node));
+  PetscCall(PetscFree(t->chunk_ptr));
+  PetscCall(PetscFree(t->chunk_col));
   PetscCall(PetscFree(t->seg_col));
   PetscCall(PetscFree(t->seg_len));
   PetscCall(PetscFree(t->k));
@@ -109,9 +112,10 @@ PetscErrorCode OTTruncatedServes(OTSolver s, PetscReal error, PetscBool *serves)
   PetscFunctionReturn(0);
 }
 
-/* Appends a segment: columns col .. col + len - 1 with values x[0 .. len), growing the arrays by half (with realloc,
-   which moves large blocks by remapping their pages: no second copy of the kernel at the peak). */
-static PetscErrorCode AppendSegment(OTTruncated *t, PetscInt col, const PetscReal *x, PetscInt len)
+/* Appends a segment: columns col .. col + len + zeros - 1 with values x[0 .. len) then zeros zeros, growing the arrays
+   by half (with realloc, which moves large blocks by remapping their pages: no second copy of the kernel at the
+   peak). */
+static PetscErrorCode AppendSegment(OTTruncated *t, PetscInt col, const PetscReal *x, PetscInt len, PetscInt zeros)
 {
   PetscFunctionBegin;
   if (t->segs + 1 > t->seg_cap) {
@@ -119,14 +123,35 @@ static PetscErrorCode AppendSegment(OTTruncated *t, PetscInt col, const PetscRea
     PetscCall(PetscRealloc(sizeof(PetscInt) * (size_t)t->seg_cap, &t->seg_col));
     PetscCall(PetscRealloc(sizeof(int) * (size_t)t->seg_cap, &t->seg_len));
   }
-  if (t->kept + len > t->cap) {
-    t->cap = PetscMax(t->cap + t->cap / 2, t->kept + len + 4096);
+  if (t->kept + len + zeros > t->cap) {
+    t->cap = PetscMax(t->cap + t->cap / 2, t->kept + len + zeros + 4096);
     PetscCall(PetscRealloc(sizeof(PetscReal) * (size_t)t->cap, &t->k));
   }
   t->seg_col[t->segs]   = col;
-  t->seg_len[t->segs++] = (int)len;
+  t->seg_len[t->segs++] = (int)(len + zeros);
   PetscCall(PetscArraycpy(t->k + t->kept, x, len));
-  t->kept += len;
+  for (PetscInt q = 0; q < zeros; q++) t->k[t->kept + len + q] = 0.0;
+  t->kept += len + zeros;
+  PetscFunctionReturn(0);
+}
+
+/* Ends stored row r: where each of its segments holds a multiple of 4 columns, the first column of each group of 4
+   into t->chunk_col, for the sweep (OT_TRUNCATION_CHUNK); else none (the sweep then takes the row segment by
+   segment). */
+static PetscErrorCode EndRow(OTTruncated *t, PetscInt r)
+{
+  int64_t count = (t->kept - t->val_ptr[r]) / 4;
+
+  PetscFunctionBegin;
+  t->chunk_ptr[r] = t->chunks;
+  for (int64_t sg = t->seg_ptr[r]; sg < t->segs; sg++)
+    if (t->seg_len[sg] % 4) PetscFunctionReturn(0);
+  if (t->chunks + count > t->chunk_cap) {
+    t->chunk_cap = PetscMax(t->chunk_cap + t->chunk_cap / 2, t->chunks + count + 1024);
+    PetscCall(PetscRealloc(sizeof(int) * (size_t)t->chunk_cap, &t->chunk_col));
+  }
+  for (int64_t sg = t->seg_ptr[r]; sg < t->segs; sg++)
+    for (int q = 0; q < t->seg_len[sg]; q += 4) t->chunk_col[t->chunks++] = (int)(t->seg_col[sg] + q);
   PetscFunctionReturn(0);
 }
 
@@ -136,18 +161,22 @@ OT_HOT_LOOP static void ExpRun(PetscInt len, const PetscReal *restrict e, PetscR
   for (PetscInt q = 0; q < len; q++) x[q] = OTExp(e[q]);
 }
 
-/* Stores the entries of exponents e[0 .. len) (columns col0 ..) at or above the floor, in segments (gaps of at most
-   OT_TRUNCATION_GAP columns are stored with them: a segment costs more than a few values); adds the entries left out
-   to *dropped (the row's) and to their columns' t->drop_col. The exponentials go through t->x_row. */
-static PetscErrorCode StoreRun(OTTruncated *t, PetscInt col0, const PetscReal *e, PetscInt len, PetscReal *dropped)
+/* Stores the entries of exponents e[0 .. len) (columns col0 ..; m columns in all) at or above the floor, in segments
+   (gaps of at most OT_TRUNCATION_GAP columns are stored with them: a segment costs more than a few values), each
+   padded to a multiple of 4 columns for the sweep's chunks: with the run's next values, then past the run's end
+   with zeros (pairs the cell bounds dropped: the next run of the row starts a cell later); a segment that would pass
+   column m starts earlier instead, where the run's values before it are not stored already (else it stays as it
+   is). Adds the entries left out to *dropped (the row's) and to their columns' t->drop_col. The
+   exponentials go through t->x_row. */
+static PetscErrorCode StoreRun(OTTruncated *t, PetscInt m, PetscInt col0, const PetscReal *e, PetscInt len, PetscReal *dropped)
 {
   PetscReal *x = t->x_row, *drop_col = t->drop_col + col0;
-  PetscInt   j = 0;
+  PetscInt   j = 0, prev_end = 0;
 
   PetscFunctionBegin;
   ExpRun(len, e, x);
   while (j < len) {
-    PetscInt first, last;
+    PetscInt first, last, end, stored;
 
     for (; j < len && e[j] < t->log_floor; j++) {
       *dropped += x[j];
@@ -157,11 +186,21 @@ static PetscErrorCode StoreRun(OTTruncated *t, PetscInt col0, const PetscReal *e
     first = last = j;
     for (j++; j < len && j - last <= OT_TRUNCATION_GAP; j++)
       if (e[j] >= t->log_floor) last = j;
-    for (PetscInt q = last + 1; q < j; q++) {
+    end = first + (last - first + 4) / 4 * 4;
+    if (col0 + end > m) { /* (at column m: padded to the left with the run's values, already counted as dropped) */
+      PetscInt start = last + 1 - (last - first + 4) / 4 * 4;
+
+      if (start >= prev_end) first = start;
+      end = last + 1;
+    }
+    stored = PetscMin(end, len);
+    for (PetscInt q = stored; q < j; q++) {
       *dropped += x[q];
       drop_col[q] += x[q];
     }
-    PetscCall(AppendSegment(t, col0 + first, x + first, last - first + 1));
+    j        = PetscMax(j, stored);
+    prev_end = end;
+    PetscCall(AppendSegment(t, col0 + first, x + first, stored - first, end - stored));
   }
   PetscFunctionReturn(0);
 }
@@ -372,10 +411,11 @@ static PetscErrorCode BuildPointsLeaf(OTProblem pb, OTTruncated *t, PetscInt a, 
         end += len;
       }
       t->computed += end - start;
-      PetscCall(StoreRun(t, start, t->e_row, end - start, &row_dropped));
+      PetscCall(StoreRun(t, pb->m, start, t->e_row, end - start, &row_dropped));
     }
     t->drop_row[xt->perm[p]] = row_dropped;
     *dropped += row_dropped;
+    PetscCall(EndRow(t, *row));
     (*row)++;
   }
   PetscFunctionReturn(0);
@@ -387,10 +427,10 @@ static PetscErrorCode BuildOnce(OTSolver s)
   OTProblem    pb = s->problem;
   OTTruncated *t  = s->trunc;
   PetscInt     row = 0;
-  PetscReal    sums[3], dropped = 0.0;
+  PetscReal    sums[4], dropped = 0.0;
 
   PetscFunctionBegin;
-  t->kept = t->segs = t->computed = 0;
+  t->kept = t->segs = t->computed = t->chunks = 0;
   for (PetscInt c = 0; c < pb->m; c++) t->drop_col[c] = 0.0;
   if (t->trees) {
     PetscInt *cells, *stack;
@@ -423,21 +463,25 @@ static PetscErrorCode BuildOnce(OTSolver s)
       PetscReal        row_dropped = 0.0;
 
       for (PetscInt j = 0; j < pb->m; j++) t->e_row[j] = (s->f[i] + s->g[j] - c[j]) * inv_eps;
-      PetscCall(StoreRun(t, 0, t->e_row, pb->m, &row_dropped));
+      PetscCall(StoreRun(t, pb->m, 0, t->e_row, pb->m, &row_dropped));
+      PetscCall(EndRow(t, i));
       t->drop_row[i] = row_dropped;
       dropped += row_dropped;
     }
   }
-  t->seg_ptr[pb->n_local] = t->segs;
+  t->seg_ptr[pb->n_local]   = t->segs;
+  t->chunk_ptr[pb->n_local] = t->chunks;
   t->val_ptr[pb->n_local] = t->kept;
   sums[0]                 = (PetscReal)t->kept;
   sums[1]                 = dropped;
   sums[2]                 = (PetscReal)t->computed;
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 3, MPIU_REAL, MPIU_SUM, s->comm));
+  sums[3]                 = (PetscReal)t->segs;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 4, MPIU_REAL, MPIU_SUM, s->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, t->drop_col, (PetscMPIInt)pb->m, MPIU_REAL, MPIU_SUM, s->comm));
   t->kept_global     = sums[0];
   t->dropped         = sums[1];
   t->computed_global = sums[2];
+  t->segs_global     = sums[3];
   PetscFunctionReturn(0);
 }
 
@@ -472,8 +516,8 @@ PetscErrorCode OTTruncatedBuild(OTSolver s)
   t->eps = s->eps;
   t->builds++;
   PetscCall(PetscLogEventEnd(OT_EVENT_TRUNCATE, 0, 0, 0, 0));
-  PetscCall(PetscInfo(NULL, "Truncated kernel %" PetscInt_FMT " at eps %g: %.6g entries kept (%.3g%% of n m) of %.6g computed, floor %g, dropped entries sum to < %.3g\n",
-                      t->builds, (double)s->eps, t->kept_global, 100.0 * t->kept_global / ((double)pb->n * (double)pb->m), t->computed_global, (double)t->log_floor,
+  PetscCall(PetscInfo(NULL, "Truncated kernel %" PetscInt_FMT " at eps %g: %.6g entries kept (%.3g%% of n m) in %.6g segments, of %.6g computed, floor %g, dropped entries sum to < %.3g\n",
+                      t->builds, (double)s->eps, t->kept_global, 100.0 * t->kept_global / ((double)pb->n * (double)pb->m), t->segs_global, t->computed_global, (double)t->log_floor,
                       (double)(t->dropped * PetscExpReal(2.0 * t->slack))));
   PetscFunctionReturn(0);
 }

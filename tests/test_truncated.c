@@ -66,6 +66,10 @@ static void CheckPruning(int n, int m, int d, int clusters, const char *cost, do
           PetscInt  j = t->yt.perm[t->seg_col[sg] + q];
           PetscReal cost_ij;
 
+          if (*k == 0.0) { /* a segment's padding past its run (to a multiple of 4 columns): a dropped pair, checked below */
+            k++;
+            continue;
+          }
           OTKernelCostEntries(pb, i, 1, &j, &cost_ij);
           cr_assert(!seen[(size_t)i * m + j], "pair (%d, %d) stored twice", (int)i, (int)j);
           seen[(size_t)i * m + j] = 1;
@@ -73,6 +77,23 @@ static void CheckPruning(int n, int m, int d, int clusters, const char *cost, do
           k++;
         }
     }
+  }
+  { /* the sweep's chunks: each the first column of 4 values in a row, where every segment of the row holds a multiple
+       of 4 columns (most rows: only a segment at column m may stay unpadded) */
+    OTTruncated *t = s->trunc;
+    PetscInt     by_chunks = 0;
+
+    for (PetscInt r = 0; r < t->rows; r++) {
+      int64_t chunks = t->chunk_ptr[r + 1] - t->chunk_ptr[r], q = t->chunk_ptr[r];
+
+      if (4 * chunks != t->val_ptr[r + 1] - t->val_ptr[r]) continue;
+      by_chunks++;
+      for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
+        cr_assert(t->seg_len[sg] % 4 == 0, "row %d: a segment of %d columns in a row taken by chunks", (int)r, t->seg_len[sg]);
+        for (int c = 0; c < t->seg_len[sg]; c += 4, q++) cr_assert(t->chunk_col[q] == t->seg_col[sg] + c, "row %d: chunk %d", (int)r, (int)q);
+      }
+    }
+    cr_assert(by_chunks >= 0.9 * t->rows, "d = %d, %s: %d of %d rows by chunks", d, cost, (int)by_chunks, (int)t->rows);
   }
   for (PetscInt i = 0; i < n; i++) {
     PetscInt all[4096];
