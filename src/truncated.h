@@ -38,7 +38,7 @@ typedef struct _OTTruncated {
                               order, 4 by 4), where each segment of the row holds a multiple of 4 columns (the build
                               pads them); such a row's sweep needs no loop over its segments */
   int64_t    chunks, chunk_cap;
-  PetscReal *lin;          /* squared Euclidean: per leaf of Y's tree, a linear upper bound of g - |y|^2 (truncated.c) */
+  PetscReal *lin;          /* squared Euclidean: per leaf of Y's tree, a linear upper bound of g - |y|^2 (LinearModels, truncated_build.c) */
   int64_t    segs, kept;   /* this rank's segments and stored values */
   int64_t    computed;     /* this rank's pairs whose exponent the last build computed (point clouds) */
   double     computed_global, segs_global;

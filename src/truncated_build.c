@@ -136,8 +136,7 @@ static PetscErrorCode AppendSegment(OTTruncated *t, PetscInt col, const PetscRea
 }
 
 /* Ends stored row r: where each of its segments holds a multiple of 4 columns, the first column of each group of 4
-   into t->chunk_col, for the sweep (OT_TRUNCATION_CHUNK); else none (the sweep then takes the row segment by
-   segment). */
+   into t->chunk_col, for the sweep (truncated.c Sweep); else none (the sweep then takes the row segment by segment). */
 static PetscErrorCode EndRow(OTTruncated *t, PetscInt r)
 {
   int64_t count = (t->kept - t->val_ptr[r]) / 4;
