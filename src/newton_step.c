@@ -87,7 +87,7 @@ PetscErrorCode OTNewtonSetUp(OTSolver s)
 
     /* the same on every rank: the smallest share of any node */
     PetscCall(OTNodeMemory(s->comm, 0.0, &node_bytes, &available, &node_ranks));
-    nt->budget = 0.25 * available / node_ranks;
+    nt->budget = OT_MEMORY_SHARE * available / node_ranks;
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &nt->budget, 1, MPI_DOUBLE, MPI_MIN, s->comm));
   }
   PetscCall(OTRowSplit(pb->m, size, s->rank, &nt->g_start, &nt->g_end));

@@ -117,6 +117,10 @@ typedef struct {
 
 /* Most eps values in an eps schedule (-ot_eps_schedule), the target eps included. */
 #define OT_MAX_EPS_STAGES 64
+/* The share of a node's free memory that each of the two optional large arrays may take, shared among the node's
+   ranks: the stored kernel that -ot_sinkhorn_variant auto picks, and a Newton step's matrix (-ot_newton_memory 0).
+   Together they stay within half of it, so that the default method's memory is bounded on any input. */
+#define OT_MEMORY_SHARE 0.25
 
 typedef enum {
   OT_METHOD_SNS,
@@ -291,8 +295,8 @@ PETSC_EXTERN PetscErrorCode OTSinkhornRun(OTSolver solver, PetscInt max_sweeps, 
 PETSC_EXTERN PetscErrorCode OTSinkhornVerdict(OTSolver s, PetscInt iteration, PetscReal marginal_error, PetscReal dual, PetscBool stop_when_close,
                                               PetscBool *converged, PetscBool *leave);
 /* Decides -ot_sinkhorn_variant auto (at set-up, so that the SNS decisions that weigh the variant's work are the same
-   after a restart): the kernel is used if it fits in half of the memory this node has free, shared among the ranks
-   on the node. Collective. */
+   after a restart): the kernel is used if it fits in OT_MEMORY_SHARE (a quarter) of the memory this node has free,
+   shared among the ranks on the node. Collective. */
 PETSC_EXTERN PetscErrorCode OTSinkhornChooseVariant(OTSolver solver);
 /* The stored kernel (sinkhorn_store.c): allocated where the variant asks for one (use_kernel; single: the float kernel
    is in use), the same branches on every rank (a rank without rows has a NULL kernel). Collective. */

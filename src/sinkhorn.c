@@ -166,7 +166,7 @@ PetscErrorCode OTSinkhornSetFromOptions(OTSolver s)
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "Sinkhorn stage (otsolve)", NULL);
   PetscCall(PetscOptionsEnum("-ot_sinkhorn_variant",
-                             "log, absorb (stored n x m kernel, faster), or truncated (only the entries that can matter, with -ot_method sinkhorn); auto: absorb where the kernel fits in half the node's free memory, else log", NULL,
+                             "log, absorb (stored n x m kernel, faster), or truncated (only the entries that can matter, with -ot_method sinkhorn); auto: absorb where the kernel fits in a quarter of the node's free memory, else log", NULL,
                              OTSinkhornVariants, (PetscEnum)s->variant, (PetscEnum *)&s->variant, NULL));
   PetscCall(PetscOptionsReal("-ot_truncation",
                              "truncated: drop entries of P below tau x mass / (n m), together < tau x mass; 0 (auto): as many as the cell bounds show hold < 1% of -ot_tol",

@@ -22,9 +22,11 @@ PetscErrorCode OTSinkhornChooseVariant(OTSolver s)
   }
   /* point clouds too: their kernel is computed once, where the log domain computes every cost and exponential in
      every sweep (8,000 + 6,000 3-D points on 2 ranks: 7.4 s with the kernel, 26 s without); a problem whose kernel
-     does not fit stays O(n + m) per rank */
+     does not fit stays O(n + m) per rank. A quarter, not more: the kernel's pages cost their first touch too (2-3 s
+     a GB on the project's machine), and the default method's memory stays bounded (30,000 + 30,000 points would
+     store 7.2 GB) */
   PetscCall(OTNodeMemory(s->comm, kernel_bytes, &node_kernel_bytes, &free_bytes, &node_ranks));
-  fits = node_kernel_bytes <= 0.5 * free_bytes;
+  fits = node_kernel_bytes <= OT_MEMORY_SHARE * free_bytes;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &fits, 1, MPI_INT, MPI_LAND, s->comm));
   s->variant = fits ? OT_SINKHORN_ABSORB : OT_SINKHORN_LOG;
   PetscCall(PetscInfo(NULL, "Sinkhorn variant %s: kernel needs %.3g GB on this node of %d rank(s), %.3g GB free\n", OTSinkhornVariants[s->variant],
