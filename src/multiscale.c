@@ -203,6 +203,7 @@ static PetscErrorCode RunLevel(OTSolver s, const Side *sx, const Side *sy, Petsc
   cs->method     = OT_METHOD_SINKHORN;
   cs->variant    = OT_SINKHORN_TRUNCATED;
   cs->truncation = s->truncation;
+  cs->truncation_values = s->truncation_values;
   cs->overrelax  = s->overrelax;
   cs->multiscale = PETSC_FALSE;
   cs->eps        = eps;

@@ -67,7 +67,7 @@ PetscErrorCode OTNewtonTruncatedSurvey(OTSolver s, PetscInt sample_stride, Petsc
   for (PetscInt r = 0; r < t->rows; r++) {
     PetscInt         i = t->row_of[r], global_row = pb->row_start + i, arg = -1;
     PetscReal        u_i = nt->u[i], sum = 0.0, best = -1.0;
-    const PetscReal *k      = t->k + t->val_ptr[r];
+    const PetscReal *k      = OTTruncatedRow(pb, t, r);
     PetscBool        sample = (PetscBool)(global_row % sample_stride == 0);
 
     for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
@@ -105,9 +105,9 @@ PetscErrorCode OTNewtonTruncatedSurvey(OTSolver s, PetscInt sample_stride, Petsc
 }
 
 /* P_ij in stored row r for kernel column c, or 0 where the kernel drops it. */
-static PetscReal ValueAt(const OTTruncated *t, PetscInt r, PetscReal u_i, const PetscReal *v, PetscInt c)
+static PetscReal ValueAt(const OTTruncated *t, PetscInt r, const PetscReal *row, PetscReal u_i, const PetscReal *v, PetscInt c)
 {
-  const PetscReal *k = t->k + t->val_ptr[r];
+  const PetscReal *k = row;
 
   for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
     if (c >= t->seg_col[sg] && c < t->seg_col[sg] + t->seg_len[sg]) return u_i * k[c - t->seg_col[sg]] * v[c];
@@ -125,7 +125,7 @@ void OTNewtonTruncatedKeepRoom(OTSolver s, PetscReal threshold, const PetscInt *
 
   for (PetscInt r = 0; r < t->rows; r++) {
     PetscInt         i = t->row_of[r], count = 0;
-    const PetscReal *k = t->k + t->val_ptr[r];
+    const PetscReal *k = OTTruncatedRow(pb, t, r);
 
     for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
       for (int q = 0; q < t->seg_len[sg]; q++) count += nt->u[i] * k[q] * v[t->seg_col[sg] + q] >= threshold;
@@ -152,7 +152,7 @@ PetscErrorCode OTNewtonTruncatedKeep(OTSolver s, PetscReal threshold, const Pets
   for (PetscInt r = 0; r < t->rows; r++) {
     PetscInt         i = t->row_of[r], at = start_of[i], first = at, arg_c = column_of[nt->row_argmax[i]];
     PetscReal        u_i = nt->u[i];
-    const PetscReal *k   = t->k + t->val_ptr[r];
+    const PetscReal *row = OTTruncatedRow(pb, t, r), *k = row;
     PetscBool        have_arg = PETSC_FALSE;
 
     for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
@@ -171,11 +171,11 @@ PetscErrorCode OTNewtonTruncatedKeep(OTSolver s, PetscReal threshold, const Pets
     }
     if (!have_arg) {
       nt->kept_col[at]   = nt->row_argmax[i];
-      nt->kept_val[at++] = ValueAt(t, r, u_i, v, arg_c);
+      nt->kept_val[at++] = ValueAt(t, r, row, u_i, v, arg_c);
     }
     for (PetscInt e = extra_ptr[i]; e < extra_ptr[i + 1]; e++) {
       PetscInt  j = extra_col[e];
-      PetscReal p = ValueAt(t, r, u_i, v, column_of[j]);
+      PetscReal p = ValueAt(t, r, row, u_i, v, column_of[j]);
 
       if (!(p >= threshold) && j != nt->row_argmax[i]) {
         nt->kept_col[at]   = j;
@@ -217,13 +217,13 @@ PetscErrorCode OTNewtonTruncatedTrial(OTSolver s, PetscReal alpha, PetscReal sum
   for (PetscInt r = 0; r < t->rows; r++) {
     PetscInt         i   = t->row_of[r];
     PetscReal        sum = 0.0;
-    const PetscReal *k   = t->k + t->val_ptr[r];
+    const PetscReal *row = OTTruncatedRow(pb, t, r), *k = row;
 
     for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
       sum += OTDot(t->seg_len[sg], k, v + t->seg_col[sg]);
       k += t->seg_len[sg];
     }
-    k = t->k + t->val_ptr[r];
+    k = row;
     for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
       OTAxpy(t->seg_len[sg], nt->u[i], k, cs + t->seg_col[sg]);
       k += t->seg_len[sg];

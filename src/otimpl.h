@@ -100,6 +100,15 @@ typedef enum {
   OT_SINKHORN_TRUNCATED
 } OTSinkhornVariant;
 
+/* Whether the truncated kernel keeps its values (-ot_truncation_values): stored (8 bytes an entry), computed from the
+   points or rows of C by each pass that reads them (about 2 bytes an entry: their positions only), or stored where they
+   fit in OT_MEMORY_SHARE of the node's free memory (auto). The values are the same to the last bit either way. */
+typedef enum {
+  OT_TRUNCATION_VALUES_AUTO,
+  OT_TRUNCATION_VALUES_STORED,
+  OT_TRUNCATION_VALUES_COMPUTED
+} OTTruncationValues;
+
 /* The precision of the stored absorbed kernel: double, or float sweeps finished by double ones (see sinkhorn.c). */
 typedef enum {
   OT_KERNEL_DOUBLE,
@@ -134,7 +143,7 @@ typedef enum {
 } OTNewtonAssembly;
 
 /* The name tables of these enums, for options and files (register.c). */
-PETSC_EXTERN const char *const OTSinkhornVariants[], *const OTKernelPrecisions[], *const OTMethods[], *const OTNewtonAssemblies[];
+PETSC_EXTERN const char *const OTSinkhornVariants[], *const OTTruncationValuesNames[], *const OTKernelPrecisions[], *const OTMethods[], *const OTNewtonAssemblies[];
 
 typedef struct _OTTruncated OTTruncated; /* the truncated kernel of -ot_sinkhorn_variant truncated (truncated.h) */
 typedef struct _OTNewton OTNewton; /* the Newton stage: its options, layout, vectors and KSP (newton.h) */
@@ -208,6 +217,7 @@ struct _p_OTSolver {
   PetscReal        *u;                 /* n_local: scalings of the owned rows on the stored kernel */
   PetscReal        *v;                 /* m */
   PetscReal         truncation;        /* -ot_truncation tau: the truncated kernel drops entries below tau mass / (n m) */
+  OTTruncationValues truncation_values; /* -ot_truncation_values */
   OTTruncated      *trunc;
   PetscBool         overrelax;         /* -ot_sinkhorn_overrelax: the truncated variant's sweeps over-relax (truncated.c) */
   PetscBool         multiscale;

@@ -29,7 +29,7 @@ static PetscErrorCode CountFromKernel(OTSolver s, OTPlanCount *count)
     PetscFunctionReturn(0);
   PetscCall(OTTruncatedScalings(s, NULL, 0.0, s->g, t->u, t->v, &log_max_u, &log_max_v, &dropped));
   for (PetscInt r = 0; r < t->rows; r++) {
-    const PetscReal *k = t->k + t->val_ptr[r];
+    const PetscReal *k = OTTruncatedRow(s->problem, t, r);
     PetscReal        u = t->u[t->row_of[r]];
 
     for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++)
@@ -43,7 +43,7 @@ static PetscErrorCode CountFromKernel(OTSolver s, OTPlanCount *count)
   count->cut          = count->max_exponent + s->eps * PetscLogReal(s->plan_threshold);
   count->nnz_local    = 0;
   for (PetscInt r = 0; r < t->rows; r++) {
-    const PetscReal *k = t->k + t->val_ptr[r];
+    const PetscReal *k = OTTruncatedRow(s->problem, t, r);
     PetscReal        u = t->u[t->row_of[r]];
 
     for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++)
@@ -67,7 +67,7 @@ static PetscErrorCode RowsFromKernel(OTSolver s, PetscReal cut_p, int64_t offset
   for (PetscInt r = 0; r < t->rows; r++) stored[t->row_of[r]] = r;
   for (PetscInt i = 0; i < pb->n_local; i++) {
     PetscInt         r = stored[i], len = 0;
-    const PetscReal *k = t->k + t->val_ptr[r];
+    const PetscReal *k = OTTruncatedRow(s->problem, t, r);
 
     for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++)
       for (int q = 0; q < t->seg_len[sg]; q++, k++) {

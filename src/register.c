@@ -12,6 +12,7 @@ PetscLogEvent OT_EVENT_READ_COST, OT_EVENT_SWEEP, OT_EVENT_TRUNCATE, OT_EVENT_CO
 /* PETSc's layout of an enum name table: the names, the enum's name, the prefix of its values, NULL */
 const char *const OTMethods[]          = {"sns", "sinkhorn", "OTMethod", "OT_METHOD_", NULL};
 const char *const OTSinkhornVariants[] = {"auto", "log", "absorb", "truncated", "OTSinkhornVariant", "OT_SINKHORN_", NULL};
+const char *const OTTruncationValuesNames[] = {"auto", "stored", "computed", "OTTruncationValues", "OT_TRUNCATION_VALUES_", NULL};
 const char *const OTKernelPrecisions[] = {"double", "single", "OTKernelPrecision", "OT_KERNEL_", NULL};
 const char *const OTNewtonAssemblies[] = {"split", "setvalues", "OTNewtonAssembly", "OT_NEWTON_ASSEMBLY_", NULL};
 const char *const OTCostKinds[]        = {"dense", "sqeuclidean", "euclidean", "pnorm", "OTCostKind", "OT_COST_", NULL};

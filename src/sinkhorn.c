@@ -171,6 +171,9 @@ PetscErrorCode OTSinkhornSetFromOptions(OTSolver s)
   PetscCall(PetscOptionsReal("-ot_truncation",
                              "truncated: drop entries of P below tau x mass / (n m), together < tau x mass; 0 (auto): as many as the cell bounds show hold < 1% of -ot_tol",
                              NULL, s->truncation, &s->truncation, &truncation_set));
+  PetscCall(PetscOptionsEnum("-ot_truncation_values",
+                             "truncated: stored (8 bytes an entry), computed from the points or C in each pass (about 2 bytes an entry, slower sweeps), or auto: stored while they fit in a quarter of the node's free memory",
+                             NULL, OTTruncationValuesNames, (PetscEnum)s->truncation_values, (PetscEnum *)&s->truncation_values, NULL));
   PetscCall(PetscOptionsBool("-ot_sinkhorn_overrelax", "truncated: over-relaxed sweeps once the plain ones converge at a steady rate", NULL, s->overrelax,
                              &s->overrelax, NULL));
   PetscCall(PetscOptionsBool("-ot_multiscale", "truncated, point clouds: early eps stages on coarsened measures (cells of nearby points)", NULL,

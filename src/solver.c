@@ -17,6 +17,7 @@ PetscErrorCode OTSolverCreate(MPI_Comm comm, OTSolver *solver)
   s->eps                 = -1.0;
   s->eps_rel             = 0.01;
   s->truncation          = 0.0; /* auto */
+  s->truncation_values   = OT_TRUNCATION_VALUES_AUTO;
   s->multiscale          = PETSC_TRUE;
   s->multiscale_cells    = 4096;
   s->overrelax           = PETSC_TRUE;

@@ -112,11 +112,10 @@ OT_HOT_LOOP static PetscReal Sweep(OTSolver s, PetscReal omega, PetscReal *flags
   for (PetscInt r = 0; r < t->rows; r++) {
     PetscInt         i   = t->row_of[r];
     PetscReal        sum = 0.0, u_i;
-    const PetscReal *k   = t->k + t->val_ptr[r];
-
     const int       *chunk  = t->chunk_col + t->chunk_ptr[r];
     int64_t          chunks = t->chunk_ptr[r + 1] - t->chunk_ptr[r];
     PetscBool        by_chunks = (PetscBool)(4 * chunks == t->val_ptr[r + 1] - t->val_ptr[r]);
+    const PetscReal *row = by_chunks ? OTTruncatedChunkRow(pb, t, r) : OTTruncatedRow(pb, t, r), *k = row;
 
     if (by_chunks) { /* one loop over the row's groups of 4 columns: no loop over segments of a few values each */
       OTVec4 acc = {0, 0, 0, 0};
@@ -143,7 +142,7 @@ OT_HOT_LOOP static PetscReal Sweep(OTSolver s, PetscReal omega, PetscReal *flags
     t->u[i]    = u_i;
     *max_log_u = PetscMax(*max_log_u, PetscLogReal(u_i));
     flags[FLAG_DROPPED_ROWS] += t->drop_row[i] * u_i;
-    k = t->k + t->val_ptr[r];
+    k = row;
     if (by_chunks)
       for (int64_t q = 0; q < chunks; q++) {
         OTVec4 c = OTLoad4(col_sum + chunk[q]) + u_i * OTLoad4(k + 4 * q);

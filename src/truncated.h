@@ -32,7 +32,17 @@ typedef struct _OTTruncated {
   int64_t   *val_ptr;      /* rows + 1: its values start at k + val_ptr[r] */
   PetscInt  *seg_col;      /* a segment: its first column (kernel order: Y's tree order for point clouds) */
   int       *seg_len;      /* and its length: values for columns seg_col .. seg_col + seg_len - 1 */
-  PetscReal *k;            /* the values, row after row, segment after segment */
+  PetscReal *k;            /* the values, row after row, segment after segment; NULL where they are computed */
+  PetscBool  computed;     /* the values are not stored: OTTruncatedRow computes a row's from the points or C */
+  OTTruncationValues values; /* -ot_truncation_values */
+  PetscReal  value_eps;    /* the eps of the last build (the values' exponents are divided by it) */
+  int64_t    chunk_zeros_cap;
+  double     value_budget; /* -ot_truncation_values auto: the bytes of stored values a rank may hold (else computed) */
+  unsigned char *seg_zeros;   /* a segment: how many of its last columns are padding zeros (pairs the bounds dropped) */
+  unsigned char *chunk_zeros; /* computed values: a chunk's padding zeros, at its end (from seg_zeros, end of a build) */
+  PetscInt  *row_point;    /* point clouds, stored row r: its point's index in X's tree */
+  PetscReal *y_soa;        /* computed values, squared Euclidean: Y's coordinates in tree order, coordinate after
+                              coordinate (d arrays of m), for the sweep's 4 columns at a time */
   int64_t   *chunk_ptr;    /* rows + 1: stored row r's chunks are chunk_ptr[r] .. chunk_ptr[r + 1] (none: see chunk_col) */
   int       *chunk_col;    /* a chunk: the first of 4 columns whose values follow each other in k (the row's values in
                               order, 4 by 4), where each segment of the row holds a multiple of 4 columns (the build
@@ -40,7 +50,7 @@ typedef struct _OTTruncated {
   int64_t    chunks, chunk_cap;
   PetscReal *lin;          /* squared Euclidean: per leaf of Y's tree, a linear upper bound of g - |y|^2 (LinearModels, truncated_build.c) */
   int64_t    segs, kept;   /* this rank's segments and stored values */
-  int64_t    computed;     /* this rank's pairs whose exponent the last build computed (point clouds) */
+  int64_t    computed_pairs; /* this rank's pairs whose exponent the last build computed (point clouds) */
   double     computed_global, segs_global;
   int64_t    seg_cap, cap; /* room */
   PetscReal *f_ref, *u;    /* owned rows (local index) */
@@ -65,6 +75,13 @@ static inline PetscReal CostFromSquared(OTProblem pb, PetscReal s)
 {
   return OTKernelCostFromSquared(pb->cost_kind, 0.5 * pb->cost_power, s);
 }
+
+/* The values of stored row r (val_ptr[r + 1] - val_ptr[r] of them, segment after segment): where they are stored, in
+   place; else computed into t->x_row (through t->e_row), valid until the next call, bit for bit what a build stores. */
+PETSC_EXTERN const PetscReal *OTTruncatedRow(OTProblem problem, OTTruncated *t, PetscInt r);
+/* The same for a row taken by chunks (4 chunk_ptr[r .. r + 1] == its values), faster where the values are computed:
+   4 columns at a time from Y's coordinates. */
+PETSC_EXTERN const PetscReal *OTTruncatedChunkRow(OTProblem problem, OTTruncated *t, PetscInt r);
 
 /* A depth-first branch and bound holds at most one pending sibling per level of a tree (median splits: fewer than 64
    levels for any count). */

@@ -36,7 +36,17 @@ PetscErrorCode OTTruncatedCreate(OTSolver s)
   PetscCall(PetscMalloc6(pb->m, &t->v, pb->m + OT_COLUMN_EXTRA, &t->col_sum, pb->m, &t->g_scratch, pb->m, &t->e_row, pb->m, &t->x_row, PetscMax(pb->m, pb->n_local),
                          &t->rescue));
   PetscCall(PetscCalloc2(pb->n_local, &t->drop_row, pb->m, &t->drop_col));
-  PetscCall(PetscMalloc1(pb->n_local + 1, &t->chunk_ptr));
+  PetscCall(PetscMalloc2(pb->n_local + 1, &t->chunk_ptr, pb->n_local, &t->row_point));
+  t->values   = s->truncation_values;
+  t->computed = (PetscBool)(t->values == OT_TRUNCATION_VALUES_COMPUTED);
+  if (t->values == OT_TRUNCATION_VALUES_AUTO) { /* the same on every rank: the smallest share of any node */
+    double      node_bytes, available;
+    PetscMPIInt node_ranks;
+
+    PetscCall(OTNodeMemory(s->comm, 0.0, &node_bytes, &available, &node_ranks));
+    t->value_budget = OT_MEMORY_SHARE * available / node_ranks;
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &t->value_budget, 1, MPI_DOUBLE, MPI_MIN, s->comm));
+  }
   if (pb->cost_kind != OT_COST_DENSE) {
     PetscCall(OTCellTreeCreate(pb->x, pb->n_local, pb->dim, (size_t)pb->dim, 1, OT_TRUNCATION_LEAF, &t->xt));
     PetscCall(OTCellTreeCreate(pb->y_t, pb->m, pb->dim, 1, (size_t)pb->m, OT_TRUNCATION_LEAF, &t->yt));
@@ -61,7 +71,10 @@ PetscErrorCode OTTruncatedDestroy(OTTruncated **trunc)
   PetscCall(PetscFree6(t->v, t->col_sum, t->g_scratch, t->e_row, t->x_row, t->rescue));
   PetscCall(PetscFree2(t->drop_row, t->drop_col));
   PetscCall(PetscFree(t->drop_node));
-  PetscCall(PetscFree(t->chunk_ptr));
+  PetscCall(PetscFree2(t->chunk_ptr, t->row_point));
+  PetscCall(PetscFree(t->chunk_zeros));
+  PetscCall(PetscFree(t->seg_zeros));
+  PetscCall(PetscFree(t->y_soa));
   PetscCall(PetscFree(t->chunk_col));
   PetscCall(PetscFree(t->seg_col));
   PetscCall(PetscFree(t->seg_len));
@@ -114,24 +127,40 @@ PetscErrorCode OTTruncatedServes(OTSolver s, PetscReal error, PetscBool *serves)
 
 /* Appends a segment: columns col .. col + len + zeros - 1 with values x[0 .. len) then zeros zeros, growing the arrays
    by half (with realloc, which moves large blocks by remapping their pages: no second copy of the kernel at the
-   peak). */
+   peak). With -ot_truncation_values auto, values that would pass the budget are given up (this build's and the
+   stored ones): the rank's kernel keeps their positions only, and the passes compute them (OTTruncatedRow). */
 static PetscErrorCode AppendSegment(OTTruncated *t, PetscInt col, const PetscReal *x, PetscInt len, PetscInt zeros)
 {
+  int64_t need = t->kept + len + zeros;
+
   PetscFunctionBegin;
   if (t->segs + 1 > t->seg_cap) {
     t->seg_cap = PetscMax(t->seg_cap + t->seg_cap / 2, 1024);
     PetscCall(PetscRealloc(sizeof(PetscInt) * (size_t)t->seg_cap, &t->seg_col));
     PetscCall(PetscRealloc(sizeof(int) * (size_t)t->seg_cap, &t->seg_len));
+    PetscCall(PetscRealloc(sizeof(unsigned char) * (size_t)t->seg_cap, &t->seg_zeros));
   }
-  if (t->kept + len + zeros > t->cap) {
-    t->cap = PetscMax(t->cap + t->cap / 2, t->kept + len + zeros + 4096);
-    PetscCall(PetscRealloc(sizeof(PetscReal) * (size_t)t->cap, &t->k));
+  if (!t->computed && need > t->cap) {
+    double most = t->values == OT_TRUNCATION_VALUES_AUTO ? t->value_budget / sizeof(PetscReal) : INFINITY;
+
+    if ((double)need > most) {
+      PetscCall(PetscFree(t->k));
+      t->cap      = 0;
+      t->computed = PETSC_TRUE;
+      PetscCall(PetscInfo(NULL, "Truncated kernel: its values would pass %.3g MB on this rank (-ot_truncation_values auto): computed in each pass instead\n", t->value_budget / 1e6));
+    } else {
+      t->cap = (int64_t)PetscMin(most, (double)PetscMax(t->cap + t->cap / 2, need + 4096));
+      PetscCall(PetscRealloc(sizeof(PetscReal) * (size_t)t->cap, &t->k));
+    }
   }
   t->seg_col[t->segs]   = col;
+  t->seg_zeros[t->segs] = (unsigned char)zeros;
   t->seg_len[t->segs++] = (int)(len + zeros);
-  PetscCall(PetscArraycpy(t->k + t->kept, x, len));
-  for (PetscInt q = 0; q < zeros; q++) t->k[t->kept + len + q] = 0.0;
-  t->kept += len + zeros;
+  if (!t->computed) {
+    PetscCall(PetscArraycpy(t->k + t->kept, x, len));
+    for (PetscInt q = 0; q < zeros; q++) t->k[t->kept + len + q] = 0.0;
+  }
+  t->kept = need;
   PetscFunctionReturn(0);
 }
 
@@ -386,7 +415,8 @@ static PetscErrorCode BuildPointsLeaf(OTProblem pb, OTTruncated *t, PetscInt a, 
     const PetscReal *x   = xt->points + (size_t)p * d;
     PetscReal        f_i = xt->w[p], row_dropped = leaf_row;
 
-    t->row_of[*row]  = xt->perm[p];
+    t->row_of[*row]    = xt->perm[p];
+    t->row_point[*row] = p;
     t->seg_ptr[*row] = t->segs;
     t->val_ptr[*row] = t->kept;
     for (PetscInt q = 0; q < ncells;) { /* cells that follow each other in tree order make one run of columns */
@@ -409,7 +439,7 @@ static PetscErrorCode BuildPointsLeaf(OTProblem pb, OTTruncated *t, PetscInt a, 
         LeafExponents(pb, x, yt->points + (size_t)yt->node[b].start * d, yt->w + yt->node[b].start, len, f_i, inv_eps, t->e_row + (yt->node[b].start - start));
         end += len;
       }
-      t->computed += end - start;
+      t->computed_pairs += end - start;
       PetscCall(StoreRun(t, pb->m, start, t->e_row, end - start, &row_dropped));
     }
     t->drop_row[xt->perm[p]] = row_dropped;
@@ -418,6 +448,106 @@ static PetscErrorCode BuildPointsLeaf(OTProblem pb, OTTruncated *t, PetscInt a, 
     (*row)++;
   }
   PetscFunctionReturn(0);
+}
+
+/* Computed values: each chunk's padding zeros (the last chunk of a segment holds its segment's), and for squared
+   Euclidean point clouds Y's coordinates coordinate after coordinate, for the sweep (OTTruncatedChunkRow). */
+static PetscErrorCode ComputedLayout(OTProblem pb, OTTruncated *t)
+{
+  PetscFunctionBegin;
+  if (t->chunks > t->chunk_zeros_cap) {
+    t->chunk_zeros_cap = t->chunk_cap;
+    PetscCall(PetscRealloc(sizeof(unsigned char) * (size_t)t->chunk_zeros_cap, &t->chunk_zeros));
+  }
+  for (PetscInt r = 0; r < t->rows; r++) {
+    int64_t q = t->chunk_ptr[r];
+
+    if (q == t->chunk_ptr[r + 1]) continue;
+    for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
+      int64_t last = q + t->seg_len[sg] / 4 - 1;
+
+      for (; q < last; q++) t->chunk_zeros[q] = 0;
+      t->chunk_zeros[q++] = t->seg_zeros[sg];
+    }
+  }
+  if (t->trees && pb->cost_kind == OT_COST_SQEUCLIDEAN && !t->y_soa) {
+    PetscCall(PetscMalloc1((size_t)pb->dim * (size_t)pb->m, &t->y_soa));
+    for (PetscInt c = 0; c < pb->m; c++)
+      for (PetscInt k = 0; k < pb->dim; k++) t->y_soa[(size_t)k * pb->m + c] = t->yt.points[(size_t)c * pb->dim + k];
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Below OTExp's range: its exponential is exactly 0 (a padding zero). */
+#define OT_EXPONENT_ZERO (-1000.0)
+
+const PetscReal *OTTruncatedRow(OTProblem pb, OTTruncated *t, PetscInt r)
+{
+  PetscReal *e = t->e_row, inv_eps = 1.0 / t->value_eps, f_i = t->f_ref[t->row_of[r]];
+  int64_t    at = 0;
+
+  if (!t->computed) return t->k + t->val_ptr[r];
+  for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
+    PetscInt c0 = t->seg_col[sg], len = t->seg_len[sg], values = len - t->seg_zeros[sg];
+
+    if (t->trees)
+      LeafExponents(pb, t->xt.points + (size_t)t->row_point[r] * pb->dim, t->yt.points + (size_t)c0 * pb->dim, t->g_ref + c0, values, f_i, inv_eps, e + at);
+    else {
+      const PetscReal *c = pb->cost + (size_t)t->row_of[r] * (size_t)pb->m + c0;
+
+      for (PetscInt j = 0; j < values; j++) e[at + j] = (f_i + t->g_ref[c0 + j] - c[j]) * inv_eps;
+    }
+    for (PetscInt q = values; q < len; q++) e[at + q] = OT_EXPONENT_ZERO;
+    at += len;
+  }
+  ExpRun(at, e, t->x_row);
+  return t->x_row;
+}
+
+/* The exponents of 4 columns a chunk, from Y's coordinates in t->y_soa (squared Euclidean), as LeafExponents sums
+   them: in the same order, and rounded alike (the project compiles in ISO C mode, where gcc contracts no a * b + c
+   into an FMA; unit_truncated compares the values bit for bit). */
+OT_HOT_LOOP static void ChunkExponents(PetscInt d, PetscInt m, const PetscReal *restrict x, const PetscReal *restrict y_soa, const PetscReal *restrict g_ref,
+                                       const int *restrict chunk, const unsigned char *restrict zeros, int64_t chunks, PetscReal f_i, PetscReal inv_eps,
+                                       PetscReal *restrict e)
+{
+  for (int64_t q = 0; q < chunks; q++) {
+    const PetscInt c = chunk[q];
+    OTVec4         sq, ev;
+
+    if (d == 3) {
+      OTVec4 d0 = x[0] - OTLoad4(y_soa + c), d1 = x[1] - OTLoad4(y_soa + m + c), d2 = x[2] - OTLoad4(y_soa + 2 * m + c);
+
+      sq = d0 * d0 + d1 * d1 + d2 * d2;
+    } else if (d == 2) {
+      OTVec4 d0 = x[0] - OTLoad4(y_soa + c), d1 = x[1] - OTLoad4(y_soa + m + c);
+
+      sq = d0 * d0 + d1 * d1;
+    } else {
+      OTVec4 diff = x[0] - OTLoad4(y_soa + c);
+
+      sq = diff * diff;
+      for (PetscInt k = 1; k < d; k++) {
+        diff = x[k] - OTLoad4(y_soa + (size_t)k * m + c);
+        sq   = sq + diff * diff;
+      }
+    }
+    ev = (f_i + OTLoad4(g_ref + c) - sq) * inv_eps;
+    memcpy(e + 4 * q, &ev, sizeof(ev));
+    for (int l = 4 - zeros[q]; l < 4; l++) e[4 * q + l] = OT_EXPONENT_ZERO;
+  }
+}
+
+const PetscReal *OTTruncatedChunkRow(OTProblem pb, OTTruncated *t, PetscInt r)
+{
+  int64_t first = t->chunk_ptr[r], chunks = t->chunk_ptr[r + 1] - first;
+
+  if (!t->computed) return t->k + t->val_ptr[r];
+  if (!t->y_soa) return OTTruncatedRow(pb, t, r);
+  ChunkExponents(pb->dim, pb->m, t->xt.points + (size_t)t->row_point[r] * pb->dim, t->y_soa, t->g_ref, t->chunk_col + first, t->chunk_zeros + first, chunks,
+                 t->f_ref[t->row_of[r]], 1.0 / t->value_eps, t->e_row);
+  ExpRun(4 * chunks, t->e_row, t->x_row);
+  return t->x_row;
 }
 
 /* One build at the current floor. Collective (the counts are reduced). */
@@ -429,7 +559,10 @@ static PetscErrorCode BuildOnce(OTSolver s)
   PetscReal    sums[4], dropped = 0.0;
 
   PetscFunctionBegin;
-  t->kept = t->segs = t->computed = t->chunks = 0;
+  /* auto: values again where the last build's would have fitted (the first kernel of a stage is the largest) */
+  if (t->values == OT_TRUNCATION_VALUES_AUTO && t->computed && sizeof(PetscReal) * (double)t->kept <= t->value_budget) t->computed = PETSC_FALSE;
+  t->value_eps = s->eps;
+  t->kept = t->segs = t->computed_pairs = t->chunks = 0;
   for (PetscInt c = 0; c < pb->m; c++) t->drop_col[c] = 0.0;
   if (t->trees) {
     PetscInt *cells, *stack;
@@ -471,9 +604,10 @@ static PetscErrorCode BuildOnce(OTSolver s)
   t->seg_ptr[pb->n_local]   = t->segs;
   t->chunk_ptr[pb->n_local] = t->chunks;
   t->val_ptr[pb->n_local] = t->kept;
+  if (t->computed) PetscCall(ComputedLayout(pb, t));
   sums[0]                 = (PetscReal)t->kept;
   sums[1]                 = dropped;
-  sums[2]                 = (PetscReal)t->computed;
+  sums[2]                 = (PetscReal)t->computed_pairs;
   sums[3]                 = (PetscReal)t->segs;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 4, MPIU_REAL, MPIU_SUM, s->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, t->drop_col, (PetscMPIInt)pb->m, MPIU_REAL, MPIU_SUM, s->comm));
@@ -482,6 +616,22 @@ static PetscErrorCode BuildOnce(OTSolver s)
   t->computed_global = sums[2];
   t->segs_global     = sums[3];
   PetscFunctionReturn(0);
+}
+
+/* The reference potentials at the solver's (f, g), scalings 1 (computed values are read from the references). */
+static void SetReference(OTSolver s)
+{
+  OTProblem    pb = s->problem;
+  OTTruncated *t  = s->trunc;
+
+  for (PetscInt i = 0; i < pb->n_local; i++) {
+    t->f_ref[i] = s->f[i];
+    t->u[i]     = 1.0;
+  }
+  for (PetscInt c = 0; c < pb->m; c++) {
+    t->g_ref[c] = s->g[OTTruncatedColumn(t, c)];
+    t->v[c]     = 1.0;
+  }
 }
 
 /* Rebuilds the kernel at the solver's (f, g): reference potentials, scalings 1, the kept entries. The floor: with
@@ -496,14 +646,7 @@ PetscErrorCode OTTruncatedBuild(OTSolver s)
 
   PetscFunctionBegin;
   PetscCall(PetscLogEventBegin(OT_EVENT_TRUNCATE, 0, 0, 0, 0));
-  for (PetscInt i = 0; i < pb->n_local; i++) {
-    t->f_ref[i] = s->f[i];
-    t->u[i]     = 1.0;
-  }
-  for (PetscInt c = 0; c < pb->m; c++) {
-    t->g_ref[c] = s->g[OTTruncatedColumn(t, c)];
-    t->v[c]     = 1.0;
-  }
+  SetReference(s);
   for (;;) {
     if (s->truncation > 0) t->log_floor = PetscLogReal(s->truncation * pb->mass / ((PetscReal)pb->n * (PetscReal)pb->m)) - 2.0 * t->slack;
     else t->log_floor = PetscLogReal(budget / (PetscReal)pb->n) - t->floor_shift - 2.0 * t->slack;
@@ -518,6 +661,17 @@ PetscErrorCode OTTruncatedBuild(OTSolver s)
   PetscCall(PetscInfo(NULL, "Truncated kernel %" PetscInt_FMT " at eps %g: %.6g entries kept (%.3g%% of n m) in %.6g segments, of %.6g computed, floor %g, dropped entries sum to < %.3g\n",
                       t->builds, (double)s->eps, t->kept_global, 100.0 * t->kept_global / ((double)pb->n * (double)pb->m), t->segs_global, t->computed_global, (double)t->log_floor,
                       (double)(t->dropped * PetscExpReal(2.0 * t->slack))));
+  if (s->monitor_every) { /* the kernel's bytes on the largest rank: values (where stored), then positions */
+    double bytes[2] = {t->computed ? 0.0 : sizeof(PetscReal) * (double)t->kept,
+                       sizeof(int) * (double)t->chunks + (sizeof(PetscInt) + sizeof(int) + 1.0) * (double)t->segs + (t->computed ? (double)t->chunks : 0.0)};
+    int    computed = t->computed;
+
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, bytes, 2, MPI_DOUBLE, MPI_MAX, s->comm));
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &computed, 1, MPI_INT, MPI_MAX, s->comm));
+    PetscCall(PetscPrintf(s->comm, "  truncated kernel %" PetscInt_FMT " at eps %g: %.4g entries (%.0f a row), values %s: %.1f MB of values and %.1f MB of positions per rank (largest)\n",
+                          t->builds, (double)s->eps, t->kept_global, t->kept_global / (double)pb->n,
+                          computed ? "computed in each pass on some rank(s) (-ot_truncation_values)" : "stored", bytes[0] / 1e6, bytes[1] / 1e6));
+  }
   PetscFunctionReturn(0);
 }
 
@@ -525,6 +679,7 @@ PetscErrorCode OTTruncatedBuildAt(OTSolver s, PetscReal log_floor)
 {
   PetscFunctionBegin;
   PetscCall(OTTruncatedCreate(s));
+  SetReference(s);
   s->trunc->log_floor = log_floor;
   PetscCall(BuildOnce(s));
   PetscFunctionReturn(0);

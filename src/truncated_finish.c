@@ -55,7 +55,7 @@ PetscErrorCode OTTruncatedEvaluate(OTSolver s, OTResult *result)
   for (PetscInt c = 0; c < m; c++) col[c] = 0.0;
   for (PetscInt r = 0; r < t->rows; r++) {
     PetscInt         i = t->row_of[r];
-    const PetscReal *k = t->k + t->val_ptr[r];
+    const PetscReal *k = OTTruncatedRow(pb, t, r);
     PetscReal        row = 0.0, row_cost = 0.0; /* (sums per row, then over rows: fewer roundings in one chain) */
 
     for (int64_t sg = t->seg_ptr[r]; sg < t->seg_ptr[r + 1]; sg++) {
@@ -214,13 +214,14 @@ PetscErrorCode OTTruncatedBounds(OTSolver s, PetscReal *lower, PetscReal *upper)
   /* x_i = min(a_i / (P1)_i, 1), the column sums of diag(x) P, y_j = min(b_j / them, 1) */
   for (PetscInt c = 0; c < m; c++) col[c] = 0.0;
   for (PetscInt r = 0; r < t->rows; r++) {
-    PetscInt  i   = t->row_of[r];
-    PetscReal row = 0.0;
+    PetscInt         i   = t->row_of[r];
+    PetscReal        row = 0.0;
+    const PetscReal *k   = OTTruncatedRow(pb, t, r);
 
-    for (int64_t e = t->val_ptr[r]; e < t->val_ptr[r + 1]; e++) row += t->k[e];
+    for (int64_t e = 0; e < t->val_ptr[r + 1] - t->val_ptr[r]; e++) row += k[e];
     row_scale[i] = row > pb->a[i] ? pb->a[i] / row : 1.0;
-    for (int64_t sg = t->seg_ptr[r], e = t->val_ptr[r]; sg < t->seg_ptr[r + 1]; sg++)
-      for (int q = 0; q < t->seg_len[sg]; q++) col[t->seg_col[sg] + q] += row_scale[i] * t->k[e++];
+    for (int64_t sg = t->seg_ptr[r], e = 0; sg < t->seg_ptr[r + 1]; sg++)
+      for (int q = 0; q < t->seg_len[sg]; q++) col[t->seg_col[sg] + q] += row_scale[i] * k[e++];
   }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, col, (PetscMPIInt)m, MPIU_REAL, MPIU_SUM, s->comm));
   for (PetscInt c = 0; c < m; c++) {
@@ -232,7 +233,7 @@ PetscErrorCode OTTruncatedBounds(OTSolver s, PetscReal *lower, PetscReal *upper)
   for (PetscInt c = 0; c < m + 2; c++) col_y[c] = 0.0;
   for (PetscInt r = 0; r < t->rows; r++) {
     PetscInt         i = t->row_of[r];
-    const PetscReal *k = t->k + t->val_ptr[r];
+    const PetscReal *k = OTTruncatedRow(pb, t, r);
 
     PetscReal        row_cost = 0.0;
 

@@ -3,7 +3,7 @@
    is at least their sum computed pair by pair, in all and for each row and each column (the bounds by rows and
    columns that decide rebuilds, OTTruncatedDroppedBound) (random data in d = 2, 3 and 30, three costs); and the exact
    branch-and-bound max of the c-transforms (OTTruncatedTreeMax), with and without the nodes' linear models, against a
-   scan. */
+   scan. The values computed by the passes where they are not stored are bit for bit the stored ones. */
 #include "test_common.h"
 #include "truncated.h"
 
@@ -39,6 +39,47 @@ static void SetUp(int n, int m, int d, int clusters, const char *cost, unsigned 
   cr_assert(OTSolverCreate(PETSC_COMM_SELF, s) == 0);
   cr_assert(OTSolverSetProblem(*s, *pb) == 0);
   cr_assert(OTSolverSetUp(*s) == 0);
+}
+
+/* The kernel of s built again with its values computed (-ot_truncation_values computed, and auto with a budget that
+   the build passes halfway): the same entries, and every row's values, by both row functions, bit for bit the stored
+   ones. */
+static void CheckComputedValues(OTProblem pb, OTSolver s, double log_floor)
+{
+  OTTruncated *t = s->trunc;
+
+  for (int variant = 0; variant < 2; variant++) {
+    OTSolver     s2;
+    OTTruncated *t2;
+    PetscInt     chunk_rows = 0;
+
+    cr_assert(OTSolverCreate(PETSC_COMM_SELF, &s2) == 0);
+    cr_assert(OTSolverSetProblem(s2, pb) == 0);
+    cr_assert(OTSolverSetUp(s2) == 0);
+    s2->eps               = s->eps;
+    s2->truncation_values = variant ? OT_TRUNCATION_VALUES_AUTO : OT_TRUNCATION_VALUES_COMPUTED;
+    memcpy(s2->f, s->f, sizeof(PetscReal) * (size_t)pb->n_local);
+    memcpy(s2->g, s->g, sizeof(PetscReal) * (size_t)pb->m);
+    cr_assert(OTTruncatedCreate(s2) == 0);
+    t2 = s2->trunc;
+    if (variant) t2->value_budget = 4.0 * (double)t->kept; /* half of the values */
+    cr_assert(OTTruncatedBuildAt(s2, log_floor) == 0);
+    cr_assert(t2->computed && !t2->k, "variant %d: the values are computed", variant);
+    cr_assert(t2->kept == t->kept && t2->segs == t->segs && t2->chunks == t->chunks, "variant %d: the same entries", variant);
+    for (PetscInt r = 0; r < t->rows; r++) {
+      int64_t          len = t->val_ptr[r + 1] - t->val_ptr[r];
+      const PetscReal *k   = t->k + t->val_ptr[r];
+
+      cr_assert(t2->row_of[r] == t->row_of[r] && t2->val_ptr[r] == t->val_ptr[r]);
+      cr_assert(!memcmp(OTTruncatedRow(pb, t2, r), k, sizeof(PetscReal) * (size_t)len), "variant %d, row %d: computed values differ from the stored ones", variant, (int)r);
+      if (4 * (t->chunk_ptr[r + 1] - t->chunk_ptr[r]) == len) {
+        chunk_rows++;
+        cr_assert(!memcmp(OTTruncatedChunkRow(pb, t2, r), k, sizeof(PetscReal) * (size_t)len), "variant %d, row %d: values computed by chunks differ", variant, (int)r);
+      }
+    }
+    cr_assert(chunk_rows > 0);
+    OTSolverDestroy(&s2);
+  }
 }
 
 static void CheckPruning(int n, int m, int d, int clusters, const char *cost, double eps, double log_floor, unsigned seed)
@@ -95,6 +136,7 @@ static void CheckPruning(int n, int m, int d, int clusters, const char *cost, do
     }
     cr_assert(by_chunks >= 0.9 * t->rows, "d = %d, %s: %d of %d rows by chunks", d, cost, (int)by_chunks, (int)t->rows);
   }
+  CheckComputedValues(pb, s, log_floor);
   for (PetscInt i = 0; i < n; i++) {
     PetscInt all[4096];
 
