@@ -81,15 +81,7 @@ PetscErrorCode OTNewtonSetUp(OTSolver s)
   if (nt->setup) PetscFunctionReturn(0);
   nt->setup = PETSC_TRUE;
   if (nt->memory > 0) nt->budget = 1e6 * nt->memory;
-  else {
-    double      node_bytes, available;
-    PetscMPIInt node_ranks;
-
-    /* the same on every rank: the smallest share of any node */
-    PetscCall(OTNodeMemory(s->comm, 0.0, &node_bytes, &available, &node_ranks));
-    nt->budget = OT_MEMORY_SHARE * available / node_ranks;
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &nt->budget, 1, MPI_DOUBLE, MPI_MIN, s->comm));
-  }
+  else PetscCall(OTNodeMemoryShare(s->comm, &nt->budget));
   PetscCall(OTRowSplit(pb->m, size, s->rank, &nt->g_start, &nt->g_end));
   local = pb->n_local + nt->g_end - nt->g_start;
   PetscCall(PetscMalloc3(size, &counts, size + 1, &starts, size + 1, &g_starts));

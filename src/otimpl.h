@@ -278,6 +278,9 @@ PETSC_INTERN PetscErrorCode OTFirstBadIndex(MPI_Comm comm, int64_t local_first, 
 /* The bytes that all ranks on this rank's node hold together when each holds local_bytes, the memory this node has
    available, and how many ranks share it. Collective. */
 PETSC_EXTERN PetscErrorCode OTNodeMemory(MPI_Comm comm, double local_bytes, double *node_bytes, double *available, PetscMPIInt *node_ranks);
+/* OT_MEMORY_SHARE of the memory a node has available, shared among its ranks, the smallest over all nodes: the bytes
+   per rank that the stored values of a truncated kernel, or a Newton step, may take. Collective. */
+PETSC_EXTERN PetscErrorCode OTNodeMemoryShare(MPI_Comm comm, double *bytes);
 /* Bytes this rank holds for the problem (costs or points, weights, work row). Not collective. */
 PETSC_EXTERN PetscErrorCode OTProblemMemoryBytes(OTProblem problem, double *bytes);
 

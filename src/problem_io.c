@@ -51,6 +51,18 @@ PetscErrorCode OTNodeMemory(MPI_Comm comm, double local_bytes, double *node_byte
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode OTNodeMemoryShare(MPI_Comm comm, double *bytes)
+{
+  double      node_bytes, available;
+  PetscMPIInt node_ranks;
+
+  PetscFunctionBegin;
+  PetscCall(OTNodeMemory(comm, 0.0, &node_bytes, &available, &node_ranks));
+  *bytes = OT_MEMORY_SHARE * available / node_ranks;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, bytes, 1, MPI_DOUBLE, MPI_MIN, comm));
+  PetscFunctionReturn(0);
+}
+
 /* Refuses, on every rank and before allocating, a problem whose rows of C would not fit in the memory
    this node has available, shared among the ranks on it. */
 static PetscErrorCode CheckMemory(OTProblem pb)

@@ -39,14 +39,7 @@ PetscErrorCode OTTruncatedCreate(OTSolver s)
   PetscCall(PetscMalloc2(pb->n_local + 1, &t->chunk_ptr, pb->n_local, &t->row_point));
   t->values   = s->truncation_values;
   t->computed = (PetscBool)(t->values == OT_TRUNCATION_VALUES_COMPUTED);
-  if (t->values == OT_TRUNCATION_VALUES_AUTO) { /* the same on every rank: the smallest share of any node */
-    double      node_bytes, available;
-    PetscMPIInt node_ranks;
-
-    PetscCall(OTNodeMemory(s->comm, 0.0, &node_bytes, &available, &node_ranks));
-    t->value_budget = OT_MEMORY_SHARE * available / node_ranks;
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &t->value_budget, 1, MPI_DOUBLE, MPI_MIN, s->comm));
-  }
+  if (t->values == OT_TRUNCATION_VALUES_AUTO) PetscCall(OTNodeMemoryShare(s->comm, &t->value_budget));
   if (pb->cost_kind != OT_COST_DENSE) {
     PetscCall(OTCellTreeCreate(pb->x, pb->n_local, pb->dim, (size_t)pb->dim, 1, OT_TRUNCATION_LEAF, &t->xt));
     PetscCall(OTCellTreeCreate(pb->y_t, pb->m, pb->dim, 1, (size_t)pb->m, OT_TRUNCATION_LEAF, &t->yt));
@@ -267,6 +260,13 @@ OT_HOT_LOOP static void LeafExponents(OTProblem pb, const PetscReal *restrict x,
     for (PetscInt q = 0; q < len; q++) e[q] = (f_i + w[q] - e[q]) * inv_eps;
   else
     for (PetscInt q = 0; q < len; q++) e[q] = (f_i + w[q] - CostFromSquared(pb, e[q])) * inv_eps;
+}
+
+/* The exponents e[j] = (f_i + g[j] - c[j]) inv_eps of len stored costs c (a row of /C), for builds and computed rows
+   alike. */
+static void CostExponents(PetscInt len, const PetscReal *restrict c, const PetscReal *restrict g, PetscReal f_i, PetscReal inv_eps, PetscReal *restrict e)
+{
+  for (PetscInt j = 0; j < len; j++) e[j] = (f_i + g[j] - c[j]) * inv_eps;
 }
 
 /* Squared Euclidean costs: for each leaf B of a tree (every node with all_nodes), a linear upper bound
@@ -493,9 +493,7 @@ const PetscReal *OTTruncatedRow(OTProblem pb, OTTruncated *t, PetscInt r)
     if (t->trees)
       LeafExponents(pb, t->xt.points + (size_t)t->row_point[r] * pb->dim, t->yt.points + (size_t)c0 * pb->dim, t->g_ref + c0, values, f_i, inv_eps, e + at);
     else {
-      const PetscReal *c = pb->cost + (size_t)t->row_of[r] * (size_t)pb->m + c0;
-
-      for (PetscInt j = 0; j < values; j++) e[at + j] = (f_i + t->g_ref[c0 + j] - c[j]) * inv_eps;
+      CostExponents(values, pb->cost + (size_t)t->row_of[r] * (size_t)pb->m + c0, t->g_ref + c0, f_i, inv_eps, e + at);
     }
     for (PetscInt q = values; q < len; q++) e[at + q] = OT_EXPONENT_ZERO;
     at += len;
@@ -594,7 +592,7 @@ static PetscErrorCode BuildOnce(OTSolver s)
       t->val_ptr[i] = t->kept;
       PetscReal        row_dropped = 0.0;
 
-      for (PetscInt j = 0; j < pb->m; j++) t->e_row[j] = (s->f[i] + s->g[j] - c[j]) * inv_eps;
+      CostExponents(pb->m, c, s->g, s->f[i], inv_eps, t->e_row);
       PetscCall(StoreRun(t, pb->m, 0, t->e_row, pb->m, &row_dropped));
       PetscCall(EndRow(t, i));
       t->drop_row[i] = row_dropped;
@@ -662,15 +660,14 @@ PetscErrorCode OTTruncatedBuild(OTSolver s)
                       t->builds, (double)s->eps, t->kept_global, 100.0 * t->kept_global / ((double)pb->n * (double)pb->m), t->segs_global, t->computed_global, (double)t->log_floor,
                       (double)(t->dropped * PetscExpReal(2.0 * t->slack))));
   if (s->monitor_every) { /* the kernel's bytes on the largest rank: values (where stored), then positions */
-    double bytes[2] = {t->computed ? 0.0 : sizeof(PetscReal) * (double)t->kept,
-                       sizeof(int) * (double)t->chunks + (sizeof(PetscInt) + sizeof(int) + 1.0) * (double)t->segs + (t->computed ? (double)t->chunks : 0.0)};
-    int    computed = t->computed;
+    double bytes[3] = {t->computed ? 0.0 : sizeof(PetscReal) * (double)t->kept,
+                       sizeof(int) * (double)t->chunks + (sizeof(PetscInt) + sizeof(int) + 1.0) * (double)t->segs + (t->computed ? (double)t->chunks : 0.0),
+                       (double)t->computed};
 
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, bytes, 2, MPI_DOUBLE, MPI_MAX, s->comm));
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &computed, 1, MPI_INT, MPI_MAX, s->comm));
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, bytes, 3, MPI_DOUBLE, MPI_MAX, s->comm));
     PetscCall(PetscPrintf(s->comm, "  truncated kernel %" PetscInt_FMT " at eps %g: %.4g entries (%.0f a row), values %s: %.1f MB of values and %.1f MB of positions per rank (largest)\n",
                           t->builds, (double)s->eps, t->kept_global, t->kept_global / (double)pb->n,
-                          computed ? "computed in each pass on some rank(s) (-ot_truncation_values)" : "stored", bytes[0] / 1e6, bytes[1] / 1e6));
+                          bytes[2] > 0 ? "computed in each pass on some rank(s) (-ot_truncation_values)" : "stored", bytes[0] / 1e6, bytes[1] / 1e6));
   }
   PetscFunctionReturn(0);
 }
