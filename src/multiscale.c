@@ -204,6 +204,7 @@ static PetscErrorCode RunLevel(OTSolver s, const Side *sx, const Side *sy, Petsc
   cs->variant    = OT_SINKHORN_TRUNCATED;
   cs->truncation = s->truncation;
   cs->truncation_values = s->truncation_values;
+  cs->memory_share      = s->memory_share; /* the fine problem's share: a level's kernel lives beside it */
   cs->overrelax  = s->overrelax;
   cs->multiscale = PETSC_FALSE;
   cs->eps        = eps;

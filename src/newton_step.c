@@ -57,7 +57,7 @@ PetscErrorCode OTNewtonSetFromOptions(OTSolver s)
                              &nt->shift, NULL));
   PetscCall(PetscOptionsReal("-ot_newton_memory",
                              "SNS: MB per rank for a Newton step's kept entries and matrix; a step that needs more is declined and Sinkhorn finishes the "
-                             "stage (0: a quarter of the memory available on the node, shared among its ranks)",
+                             "stage (0: a quarter of the node's memory less the problem's, shared among its ranks)",
                              NULL, nt->memory, &nt->memory, NULL));
   PetscCheck(nt->memory >= 0, s->comm, OT_ERR_INPUT, "-ot_newton_memory must be >= 0 (MB per rank; 0: automatic), got %g", (double)nt->memory);
   PetscCall(PetscOptionsEnum("-ot_newton_assembly", "SNS: split (CSR blocks, faster) or setvalues (MatSetValues)", NULL, OTNewtonAssemblies,
@@ -81,7 +81,7 @@ PetscErrorCode OTNewtonSetUp(OTSolver s)
   if (nt->setup) PetscFunctionReturn(0);
   nt->setup = PETSC_TRUE;
   if (nt->memory > 0) nt->budget = 1e6 * nt->memory;
-  else PetscCall(OTNodeMemoryShare(s->comm, &nt->budget));
+  else nt->budget = s->memory_share;
   PetscCall(OTRowSplit(pb->m, size, s->rank, &nt->g_start, &nt->g_end));
   local = pb->n_local + nt->g_end - nt->g_start;
   PetscCall(PetscMalloc3(size, &counts, size + 1, &starts, size + 1, &g_starts));

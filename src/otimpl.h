@@ -102,7 +102,7 @@ typedef enum {
 
 /* Whether the truncated kernel keeps its values (-ot_truncation_values): stored (8 bytes an entry), computed from the
    points or rows of C by each pass that reads them (about 2 bytes an entry: their positions only), or stored where they
-   fit in OT_MEMORY_SHARE of the node's free memory (auto). The values are the same to the last bit either way. */
+   fit in their share of the node's memory (auto, OTNodeMemoryShare). The values are the same to the last bit either way. */
 typedef enum {
   OT_TRUNCATION_VALUES_AUTO,
   OT_TRUNCATION_VALUES_STORED,
@@ -126,9 +126,10 @@ typedef struct {
 
 /* Most eps values in an eps schedule (-ot_eps_schedule), the target eps included. */
 #define OT_MAX_EPS_STAGES 64
-/* The share of a node's free memory that each of the two optional large arrays may take, shared among the node's
-   ranks: the stored kernel that -ot_sinkhorn_variant auto picks, and a Newton step's matrix (-ot_newton_memory 0).
-   Together they stay within half of it, so that the default method's memory is bounded on any input. */
+/* The share of a node's memory (less what the problem holds) that each optional large array may take, shared among the
+   node's ranks: the stored kernel that -ot_sinkhorn_variant auto picks or a truncated kernel's stored values, and a
+   Newton step's matrix (-ot_newton_memory 0). Together they stay within half of it, so that the default method's
+   memory is bounded on any input. */
 #define OT_MEMORY_SHARE 0.25
 
 typedef enum {
@@ -218,6 +219,7 @@ struct _p_OTSolver {
   PetscReal        *v;                 /* m */
   PetscReal         truncation;        /* -ot_truncation tau: the truncated kernel drops entries below tau mass / (n m) */
   OTTruncationValues truncation_values; /* -ot_truncation_values */
+  double             memory_share;      /* bytes per rank for each optional large array (OTNodeMemoryShare); < 0 until set up */
   OTTruncated      *trunc;
   PetscBool         overrelax;         /* -ot_sinkhorn_overrelax: the truncated variant's sweeps over-relax (truncated.c) */
   PetscBool         multiscale;
@@ -278,9 +280,11 @@ PETSC_INTERN PetscErrorCode OTFirstBadIndex(MPI_Comm comm, int64_t local_first, 
 /* The bytes that all ranks on this rank's node hold together when each holds local_bytes, the memory this node has
    available, and how many ranks share it. Collective. */
 PETSC_EXTERN PetscErrorCode OTNodeMemory(MPI_Comm comm, double local_bytes, double *node_bytes, double *available, PetscMPIInt *node_ranks);
-/* OT_MEMORY_SHARE of the memory a node has available, shared among its ranks, the smallest over all nodes: the bytes
-   per rank that the stored values of a truncated kernel, or a Newton step, may take. Collective. */
-PETSC_EXTERN PetscErrorCode OTNodeMemoryShare(MPI_Comm comm, double *bytes);
+/* OT_MEMORY_SHARE of what the node gives the job (its physical memory, or its memory cgroup's limit where lower) less
+   what the problem holds on it, shared among its ranks, the smallest over all nodes: the bytes per rank that each of
+   the stored kernel (-ot_sinkhorn_variant auto), the stored values of a truncated kernel and a Newton step may take.
+   Not the memory free at the time, so that a run takes the same path whatever else the node holds. Collective. */
+PETSC_EXTERN PetscErrorCode OTNodeMemoryShare(OTProblem problem, double *bytes);
 /* Bytes this rank holds for the problem (costs or points, weights, work row). Not collective. */
 PETSC_EXTERN PetscErrorCode OTProblemMemoryBytes(OTProblem problem, double *bytes);
 
@@ -308,8 +312,8 @@ PETSC_EXTERN PetscErrorCode OTSinkhornRun(OTSolver solver, PetscInt max_sweeps, 
 PETSC_EXTERN PetscErrorCode OTSinkhornVerdict(OTSolver s, PetscInt iteration, PetscReal marginal_error, PetscReal dual, PetscBool stop_when_close,
                                               PetscBool *converged, PetscBool *leave);
 /* Decides -ot_sinkhorn_variant auto (at set-up, so that the SNS decisions that weigh the variant's work are the same
-   after a restart): the kernel is used if it fits in OT_MEMORY_SHARE (a quarter) of the memory this node has free,
-   shared among the ranks on the node. Collective. */
+   after a restart): the kernel is used if it fits in the rank's share of the node's memory (OTNodeMemoryShare, a
+   quarter). Collective. */
 PETSC_EXTERN PetscErrorCode OTSinkhornChooseVariant(OTSolver solver);
 /* The stored kernel (sinkhorn_store.c): allocated where the variant asks for one (use_kernel; single: the float kernel
    is in use), the same branches on every rank (a rank without rows has a NULL kernel). Collective. */

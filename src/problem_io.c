@@ -2,6 +2,7 @@
    (docs/design.md §2, §3). Reading them from HDF5 is in problem_read.c. */
 #include "otimpl.h"
 #include <math.h>
+#include <string.h>
 #include <unistd.h>
 
 PetscErrorCode OTRowSplit(PetscInt n, PetscMPIInt size, PetscMPIInt rank, PetscInt *row_start, PetscInt *row_end)
@@ -51,15 +52,55 @@ PetscErrorCode OTNodeMemory(MPI_Comm comm, double local_bytes, double *node_byte
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode OTNodeMemoryShare(MPI_Comm comm, double *bytes)
+/* The bytes of memory this node gives the job, the same in every run on it: its physical memory, or the limit of the
+   memory cgroup (v1 or v2) this process runs in where lower (a batch system's --mem). */
+static double NodeMemoryLimit(void)
 {
-  double      node_bytes, available;
+  double limit = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+  FILE  *groups = fopen("/proc/self/cgroup", "r");
+  char   line[PETSC_MAX_PATH_LEN];
+
+  if (!groups) return limit;
+  while (fgets(line, sizeof(line), groups)) { /* "id:controllers:path" */
+    char *controllers = strchr(line, ':'), *path = controllers ? strchr(controllers + 1, ':') : NULL, file[2 * PETSC_MAX_PATH_LEN];
+
+    if (!path) continue;
+    *path++ = '\0';
+    path[strcspn(path, "\n")] = '\0';
+    controllers++;
+    for (char *cut = path + strlen(path);;) { /* the cgroup, then each parent up to the mount's root (a container's view) */
+      FILE  *f;
+      double value;
+
+      *cut = '\0';
+      if (!controllers[0]) (void)snprintf(file, sizeof(file), "/sys/fs/cgroup%s/memory.max", path);
+      else if (strstr(controllers, "memory")) (void)snprintf(file, sizeof(file), "/sys/fs/cgroup/memory%s/memory.limit_in_bytes", path);
+      else break;
+      if ((f = fopen(file, "r"))) {
+        if (fscanf(f, "%lf", &value) == 1 && value > 0) limit = PetscMin(limit, value); /* ("max": no limit) */
+        (void)fclose(f);
+      }
+      if (cut == path) break;
+      cut = strrchr(path, '/');
+    }
+  }
+  (void)fclose(groups);
+  return limit;
+}
+
+PetscErrorCode OTNodeMemoryShare(OTProblem pb, double *bytes)
+{
+  double      local, node_bytes, available, limit;
   PetscMPIInt node_ranks;
 
   PetscFunctionBegin;
-  PetscCall(OTNodeMemory(comm, 0.0, &node_bytes, &available, &node_ranks));
-  *bytes = OT_MEMORY_SHARE * available / node_ranks;
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, bytes, 1, MPI_DOUBLE, MPI_MIN, comm));
+  PetscCall(OTProblemMemoryBytes(pb, &local));
+  PetscCall(OTNodeMemory(pb->comm, local, &node_bytes, &available, &node_ranks));
+  limit = NodeMemoryLimit();
+  *bytes = OT_MEMORY_SHARE * PetscMax(0.0, limit - node_bytes) / node_ranks;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, bytes, 1, MPI_DOUBLE, MPI_MIN, pb->comm));
+  PetscCall(PetscInfo(NULL, "Memory share per rank %.6g MB: a quarter of the node's %.6g MB less the problem's %.6g MB, over %d rank(s) (least of all nodes)\n",
+                      *bytes / 1e6, limit / 1e6, node_bytes / 1e6, node_ranks));
   PetscFunctionReturn(0);
 }
 

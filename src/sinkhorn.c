@@ -166,13 +166,13 @@ PetscErrorCode OTSinkhornSetFromOptions(OTSolver s)
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "Sinkhorn stage (otsolve)", NULL);
   PetscCall(PetscOptionsEnum("-ot_sinkhorn_variant",
-                             "log, absorb (stored n x m kernel, faster), or truncated (only the entries that can matter, with -ot_method sinkhorn); auto: absorb where the kernel fits in a quarter of the node's free memory, else log", NULL,
+                             "log, absorb (stored n x m kernel, faster), or truncated (only the entries that can matter; Sinkhorn sweeps and SNS's Newton steps); auto: absorb where the kernel fits in a quarter of the node's memory (less the problem's, shared among its ranks), else log", NULL,
                              OTSinkhornVariants, (PetscEnum)s->variant, (PetscEnum *)&s->variant, NULL));
   PetscCall(PetscOptionsReal("-ot_truncation",
                              "truncated: drop entries of P below tau x mass / (n m), together < tau x mass; 0 (auto): as many as the cell bounds show hold < 1% of -ot_tol",
                              NULL, s->truncation, &s->truncation, &truncation_set));
   PetscCall(PetscOptionsEnum("-ot_truncation_values",
-                             "truncated: stored (8 bytes an entry), computed from the points or C in each pass (about 2 bytes an entry, slower sweeps), or auto: stored while they fit in a quarter of the node's free memory",
+                             "truncated: stored (8 bytes an entry), computed from the points or C in each pass (about 2 bytes an entry, slower sweeps), or auto: stored while they fit in a quarter of the node's memory (less the problem's, shared among its ranks)",
                              NULL, OTTruncationValuesNames, (PetscEnum)s->truncation_values, (PetscEnum *)&s->truncation_values, NULL));
   PetscCall(PetscOptionsBool("-ot_sinkhorn_overrelax", "truncated: over-relaxed sweeps once the plain ones converge at a steady rate", NULL, s->overrelax,
                              &s->overrelax, NULL));

@@ -9,10 +9,9 @@
 
 PetscErrorCode OTSinkhornChooseVariant(OTSolver s)
 {
-  OTProblem   pb = s->problem;
-  PetscMPIInt node_ranks;
-  double      kernel_bytes = 8.0 * pb->n_local * pb->m, node_kernel_bytes, free_bytes;
-  int         fits;
+  OTProblem pb = s->problem;
+  double    kernel_bytes = 8.0 * pb->n_local * pb->m;
+  int       fits;
 
   PetscFunctionBegin;
   if (s->variant != OT_SINKHORN_AUTO) PetscFunctionReturn(0);
@@ -25,12 +24,11 @@ PetscErrorCode OTSinkhornChooseVariant(OTSolver s)
      does not fit stays O(n + m) per rank. A quarter, not more: the kernel's pages cost their first touch too (2-3 s
      a GB on the project's machine), and the default method's memory stays bounded (30,000 + 30,000 points would
      store 7.2 GB) */
-  PetscCall(OTNodeMemory(s->comm, kernel_bytes, &node_kernel_bytes, &free_bytes, &node_ranks));
-  fits = node_kernel_bytes <= OT_MEMORY_SHARE * free_bytes;
+  fits = kernel_bytes <= s->memory_share;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &fits, 1, MPI_INT, MPI_LAND, s->comm));
   s->variant = fits ? OT_SINKHORN_ABSORB : OT_SINKHORN_LOG;
-  PetscCall(PetscInfo(NULL, "Sinkhorn variant %s: kernel needs %.3g GB on this node of %d rank(s), %.3g GB free\n", OTSinkhornVariants[s->variant],
-                      node_kernel_bytes / 1e9, node_ranks, free_bytes / 1e9));
+  PetscCall(PetscInfo(NULL, "Sinkhorn variant %s: kernel needs %.3g GB on this rank, its share of the node's memory is %.3g GB\n", OTSinkhornVariants[s->variant],
+                      kernel_bytes / 1e9, s->memory_share / 1e9));
   PetscFunctionReturn(0);
 }
 

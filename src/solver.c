@@ -34,6 +34,7 @@ PetscErrorCode OTSolverCreate(MPI_Comm comm, OTSolver *solver)
   s->checkpoint_interval = 600.0;
   s->eps_stage_tol       = 1e-3;
   s->plan_threshold      = -1.0;
+  s->memory_share        = -1.0;
   PetscCallMPI(MPI_Comm_rank(comm, &s->rank));
   PetscCallMPI(MPI_Comm_size(comm, &s->size));
   PetscCall(PetscStrcpy(s->result.status, "not solved"));
@@ -119,6 +120,7 @@ PetscErrorCode OTSolverSetUp(OTSolver s)
   PetscCheck(s->eps > 0, s->comm, OT_ERR_INPUT, "%s: all costs are zero, so eps = %g x max C is zero; give -ot_eps", pb->source, (double)s->eps_rel);
   PetscCall(OTSolverBuildEpsSchedule(s));
   PetscCall(SetUpUnbalanced(s));
+  if (s->memory_share < 0) PetscCall(OTNodeMemoryShare(pb, &s->memory_share));
   PetscCall(OTSinkhornChooseVariant(s));
   PetscCall(PetscFree4(s->f, s->g, s->row_plan, s->col_sum));
   PetscCall(PetscCalloc4(pb->n_local, &s->f, pb->m, &s->g, pb->m, &s->row_plan, pb->m + OT_COLUMN_EXTRA, &s->col_sum));

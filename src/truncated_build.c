@@ -39,7 +39,7 @@ PetscErrorCode OTTruncatedCreate(OTSolver s)
   PetscCall(PetscMalloc2(pb->n_local + 1, &t->chunk_ptr, pb->n_local, &t->row_point));
   t->values   = s->truncation_values;
   t->computed = (PetscBool)(t->values == OT_TRUNCATION_VALUES_COMPUTED);
-  if (t->values == OT_TRUNCATION_VALUES_AUTO) PetscCall(OTNodeMemoryShare(s->comm, &t->value_budget));
+  t->value_budget = s->memory_share;
   if (pb->cost_kind != OT_COST_DENSE) {
     PetscCall(OTCellTreeCreate(pb->x, pb->n_local, pb->dim, (size_t)pb->dim, 1, OT_TRUNCATION_LEAF, &t->xt));
     PetscCall(OTCellTreeCreate(pb->y_t, pb->m, pb->dim, 1, (size_t)pb->m, OT_TRUNCATION_LEAF, &t->yt));

@@ -1,0 +1,56 @@
+#!/bin/bash
+# The memory share (a quarter of the node's memory less the problem's, shared among its ranks: the budget of the
+# stored kernel that -ot_sinkhorn_variant auto picks, of a truncated kernel's values and of a Newton step) is the same
+# whatever else the node holds, so that two runs take the same path; and a memory cgroup's limit (a batch system's
+# --mem) lowers it, on NP ranks:
+#  1. the share printed by -info is the same to the last printed digit with and without another process holding
+#     2 GB of the node's memory;
+#  2. where a v1 memory cgroup can be made (root): inside one limited to 2 GB the share is a quarter of 2 GB less the
+#     problem, over the ranks, and -ot_sinkhorn_variant auto picks the log domain for a kernel that it stores without
+#     the limit.
+# usage: check_memory_share.sh BUILD_DIR NP
+set -euo pipefail
+build=$1 np=$2
+dir=$(mktemp -d) hog= cg=
+cleanup() { [ -z "$hog" ] || kill "$hog" 2> /dev/null || true; [ -z "$cg" ] || rmdir "$cg" 2> /dev/null || true; rm -rf "$dir"; }
+trap cleanup EXIT
+# 9,000 + 9,000 points: the absorbed kernel takes 648 MB / NP per rank
+mpiexec -n 1 "$build/otgen" -gen_type mixture -gen_n 9000 -gen_m 9000 -gen_dim 3 -gen_seed 3 -gen_output "$dir/p.h5" > /dev/null
+run() { # OUTPUT [PREFIX...]: a sweep and the -info lines of the share and the variant
+  local out=$1; shift
+  "$@" mpiexec -n "$np" "$build/otsolve" -problem "$dir/p.h5" -ot_method sinkhorn -ot_eps_rel 0.05 -ot_max_it 1 -info > "$out" 2>&1 || true
+  grep -q "Memory share per rank" "$out" || { cat "$out"; echo "FAIL: no -info line with the memory share"; exit 1; }
+}
+share() { grep -m1 "Memory share per rank" "$1" | sed 's/.*Memory share per rank \([^ ]*\) MB.*/\1/'; }
+variant() { grep -m1 "Sinkhorn variant" "$1" | sed 's/.*Sinkhorn variant \([a-z]*\):.*/\1/'; }
+available() { awk '$1 == "MemAvailable:" {print $2 / 1024}' /proc/meminfo; }
+# 1. with and without 2 GB held by another process
+run "$dir/plain.txt"
+before=$(available)
+/usr/bin/python3 -c 'import sys, time; b = b"\x01" * (2 << 30); open(sys.argv[1], "w").close(); time.sleep(600)' "$dir/ready" &
+hog=$!
+while [ ! -e "$dir/ready" ]; do kill -0 "$hog" || { echo "FAIL: the process holding 2 GB did not start"; exit 1; }; sleep 0.2; done
+held=$(awk '$1 == "VmRSS:" {print $2 / 1024}' "/proc/$hog/status")
+during=$(available)
+run "$dir/held.txt"
+kill "$hog"; wait "$hog" 2> /dev/null || true; hog=
+echo "share ${np} rank(s): $(share "$dir/plain.txt") MB with $before MB available, $(share "$dir/held.txt") MB with $during MB available while another process held $held MB"
+awk -v h="$held" 'BEGIN {exit !(h > 2000)}' || { echo "FAIL: the other process held only $held MB"; exit 1; }
+[ "$(share "$dir/plain.txt")" = "$(share "$dir/held.txt")" ] || { echo "FAIL: the share depends on the memory free at the time"; exit 1; }
+[ "$(variant "$dir/plain.txt")" = absorb ] || { cat "$dir/plain.txt"; echo "FAIL: auto did not store a 648 MB kernel"; exit 1; }
+# 2. inside a memory cgroup limited to 2 GB
+root=/sys/fs/cgroup/memory
+if [ -w "$root" ] && mkdir "$root/otsolve_test_$$" 2> /dev/null; then
+  cg=$root/otsolve_test_$$
+  echo $((2 << 30)) > "$cg/memory.limit_in_bytes"
+  run "$dir/cgroup.txt" sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg"
+  problem=$(grep -m1 "Memory share per rank" "$dir/cgroup.txt" | sed "s/.*less the problem's \([^ ]*\) MB.*/\1/")
+  echo "share in a 2 GB cgroup: $(share "$dir/cgroup.txt") MB (the problem holds $problem MB on the node), variant $(variant "$dir/cgroup.txt")"
+  awk -v s="$(share "$dir/cgroup.txt")" -v p="$problem" -v np="$np" 'BEGIN {
+    want = 0.25 * (2 ^ 31 / 1e6 - p) / np; rel = (s - want) / want; if (rel < 0) rel = -rel; exit !(rel < 1e-5) }' ||
+    { cat "$dir/cgroup.txt"; echo "FAIL: the share in a 2 GB cgroup is not a quarter of 2 GB less the problem's"; exit 1; }
+  [ "$(variant "$dir/cgroup.txt")" = log ] || { echo "FAIL: auto stored a 648 MB kernel in a 2 GB cgroup"; exit 1; }
+else
+  echo "part 2 not run: no writable v1 memory cgroup here"
+fi
+echo "memory share checks passed"
