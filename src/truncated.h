@@ -48,6 +48,8 @@ typedef struct _OTTruncated {
                               order, 4 by 4), where each segment of the row holds a multiple of 4 columns (the build
                               pads them); such a row's sweep needs no loop over its segments */
   int64_t    chunks, chunk_cap;
+  PetscInt  *col_perm;     /* /C: the kernel's columns in their order (OTTruncatedColumnOrder): the original column of each */
+  PetscReal *c_row;        /* /C: m costs of a row, gathered in kernel order */
   PetscReal *lin;          /* squared Euclidean: per leaf of Y's tree, a linear upper bound of g - |y|^2 (LinearModels, truncated_build.c) */
   int64_t    segs, kept;   /* this rank's segments and stored values */
   int64_t    computed_pairs; /* this rank's pairs whose exponent the last build computed (point clouds) */
@@ -64,10 +66,14 @@ typedef struct _OTTruncated {
   PetscInt   builds, rescued_rows, rescued_columns;
 } OTTruncated;
 
+/* The order of a /C kernel's columns (truncated_order.c): perm[c] is the original column of kernel column c, the same
+   on every rank. Collective. */
+PETSC_EXTERN PetscErrorCode OTTruncatedColumnOrder(OTProblem problem, PetscInt *perm);
+
 /* The column (original index) of kernel column c. */
 static inline PetscInt OTTruncatedColumn(const OTTruncated *t, PetscInt c)
 {
-  return t->trees ? t->yt.perm[c] : c;
+  return t->trees ? t->yt.perm[c] : t->col_perm[c];
 }
 
 /* The cost of a point-cloud pair from its squared distance, as the row-kernel layer computes it. */

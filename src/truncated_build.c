@@ -7,9 +7,10 @@
   plus the leaf's largest f, minus the least cost between the two cells is below the floor; a row then skips the
   remaining leaves by the same test with its own f_i, and for squared Euclidean costs also by a linear bound of
   g - |y|^2 over the leaf (LinearModels), much tighter where the potentials vary over a cell by many eps; only the
-  pairs in leaves that pass are computed. A stored /C is scanned row by row. Every skipped cell pair and every
-  computed entry below the floor is added to a bound on the dropped entries (t->dropped), from which the floor is
-  chosen (OTTruncatedBuild) and the exactness of the sweeps, the evaluation and the bounds is accounted for.
+  pairs in leaves that pass are computed. A stored /C is scanned row by row, its columns in the order of
+  truncated_order.c. Every skipped cell pair and every computed entry below the floor is added to a bound on the
+  dropped entries (t->dropped), from which the floor is chosen (OTTruncatedBuild) and the exactness of the sweeps,
+  the evaluation and the bounds is accounted for.
 */
 #include "otimpl.h"
 #include "truncated.h"
@@ -45,6 +46,9 @@ PetscErrorCode OTTruncatedCreate(OTSolver s)
     PetscCall(OTCellTreeCreate(pb->y_t, pb->m, pb->dim, 1, (size_t)pb->m, OT_TRUNCATION_LEAF, &t->yt));
     PetscCall(PetscMalloc1(t->yt.nodes, &t->drop_node));
     t->trees = PETSC_TRUE;
+  } else {
+    PetscCall(PetscMalloc2(pb->m, &t->col_perm, pb->m, &t->c_row));
+    PetscCall(OTTruncatedColumnOrder(pb, t->col_perm));
   }
   s->trunc = t;
   PetscFunctionReturn(0);
@@ -73,6 +77,7 @@ PetscErrorCode OTTruncatedDestroy(OTTruncated **trunc)
   PetscCall(PetscFree(t->seg_len));
   PetscCall(PetscFree(t->k));
   PetscCall(PetscFree(t->lin));
+  PetscCall(PetscFree2(t->col_perm, t->c_row));
   PetscCall(PetscFree(*trunc));
   PetscFunctionReturn(0);
 }
@@ -267,6 +272,14 @@ OT_HOT_LOOP static void LeafExponents(OTProblem pb, const PetscReal *restrict x,
 static void CostExponents(PetscInt len, const PetscReal *restrict c, const PetscReal *restrict g, PetscReal f_i, PetscReal inv_eps, PetscReal *restrict e)
 {
   for (PetscInt j = 0; j < len; j++) e[j] = (f_i + g[j] - c[j]) * inv_eps;
+}
+
+/* /C: the costs of row i (owned) at kernel columns c0 .. c0 + len - 1 into t->c_row. */
+static inline void GatherCosts(OTProblem pb, OTTruncated *t, PetscInt i, PetscInt c0, PetscInt len)
+{
+  const PetscReal *c = pb->cost + (size_t)i * (size_t)pb->m;
+
+  for (PetscInt q = 0; q < len; q++) t->c_row[q] = c[t->col_perm[c0 + q]];
 }
 
 /* Squared Euclidean costs: for each leaf B of a tree (every node with all_nodes), a linear upper bound
@@ -493,7 +506,8 @@ const PetscReal *OTTruncatedRow(OTProblem pb, OTTruncated *t, PetscInt r)
     if (t->trees)
       LeafExponents(pb, t->xt.points + (size_t)t->row_point[r] * pb->dim, t->yt.points + (size_t)c0 * pb->dim, t->g_ref + c0, values, f_i, inv_eps, e + at);
     else {
-      CostExponents(values, pb->cost + (size_t)t->row_of[r] * (size_t)pb->m + c0, t->g_ref + c0, f_i, inv_eps, e + at);
+      GatherCosts(pb, t, t->row_of[r], c0, values);
+      CostExponents(values, t->c_row, t->g_ref + c0, f_i, inv_eps, e + at);
     }
     for (PetscInt q = values; q < len; q++) e[at + q] = OT_EXPONENT_ZERO;
     at += len;
@@ -585,14 +599,13 @@ static PetscErrorCode BuildOnce(OTSolver s)
     }
   } else {
     for (PetscInt i = 0; i < pb->n_local; i++) {
-      const PetscReal *c = pb->cost + (size_t)i * (size_t)pb->m, inv_eps = 1.0 / s->eps;
+      PetscReal row_dropped = 0.0;
 
       t->row_of[i]  = i;
       t->seg_ptr[i] = t->segs;
       t->val_ptr[i] = t->kept;
-      PetscReal        row_dropped = 0.0;
-
-      CostExponents(pb->m, c, s->g, s->f[i], inv_eps, t->e_row);
+      GatherCosts(pb, t, i, 0, pb->m); /* in kernel order, with g_ref (s->g in kernel order: SetReference) */
+      CostExponents(pb->m, t->c_row, t->g_ref, t->f_ref[i], 1.0 / s->eps, t->e_row);
       PetscCall(StoreRun(t, pb->m, 0, t->e_row, pb->m, &row_dropped));
       PetscCall(EndRow(t, i));
       t->drop_row[i] = row_dropped;

@@ -22,7 +22,7 @@ static void SegmentCosts(OTProblem pb, const OTTruncated *t, PetscInt i, int64_t
   PetscInt c0 = t->seg_col[sg], len = t->seg_len[sg];
 
   if (!t->trees) {
-    for (PetscInt q = 0; q < len; q++) out[q] = pb->cost[(size_t)i * (size_t)pb->m + c0 + q];
+    for (PetscInt q = 0; q < len; q++) out[q] = pb->cost[(size_t)i * (size_t)pb->m + t->col_perm[c0 + q]];
     return;
   }
   for (PetscInt q = 0; q < len; q++) {

@@ -249,3 +249,52 @@ Test(truncated, tree_max_with_linear_models_is_exact)
   CheckTreeMax(300, 800, 3, 0, "pnorm:1.5", 13); /* (no linear models: the bound by the largest weight alone) */
   CheckTreeMax(300, 640, 30, 8, "sqeuclidean", 14);
 }
+
+/* The column order of a /C kernel (OTTruncatedColumnOrder) from the costs alone: a permutation, in which columns that
+   follow each other are near each other (squared Euclidean costs between points in the unit square and cube, the
+   columns in random order): on average at most a quarter of the distance between columns that follow each other in
+   the file. */
+static void CheckColumnOrder(int n, int m, int d, unsigned seed)
+{
+  double   *x = malloc(sizeof(double) * n * d), *y = malloc(sizeof(double) * m * d), file = 0.0, ordered = 0.0;
+  PetscInt *perm = malloc(sizeof(PetscInt) * m);
+  char     *seen = calloc(m, 1);
+  OTProblem pb;
+
+  Points(n, d, 0, &seed, x);
+  Points(m, d, 0, &seed, y);
+  cr_assert(OTProblemCreate(PETSC_COMM_SELF, &pb) == 0);
+  cr_assert(OTProblemAllocate(pb, n, m) == 0);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < m; j++) {
+      double sq = 0.0;
+
+      for (int k = 0; k < d; k++) sq += (x[i * d + k] - y[j * d + k]) * (x[i * d + k] - y[j * d + k]);
+      pb->cost[(size_t)i * m + j] = sq;
+    }
+  cr_assert(OTTruncatedColumnOrder(pb, perm) == 0);
+  for (int c = 0; c < m; c++) {
+    cr_assert(perm[c] >= 0 && perm[c] < m && !seen[perm[c]], "d = %d: not a permutation at %d", d, c);
+    seen[perm[c]] = 1;
+  }
+  for (int c = 1; c < m; c++) {
+    double sq_file = 0.0, sq_ordered = 0.0;
+
+    for (int k = 0; k < d; k++) {
+      sq_file += (y[c * d + k] - y[(c - 1) * d + k]) * (y[c * d + k] - y[(c - 1) * d + k]);
+      sq_ordered += (y[perm[c] * d + k] - y[perm[c - 1] * d + k]) * (y[perm[c] * d + k] - y[perm[c - 1] * d + k]);
+    }
+    file += sqrt(sq_file);
+    ordered += sqrt(sq_ordered);
+  }
+  cr_assert(ordered <= 0.25 * file, "d = %d: columns that follow each other are %g apart on average, %g in the file's order", d, ordered / (m - 1),
+            file / (m - 1));
+  OTProblemDestroy(&pb);
+  free(x), free(y), free(perm), free(seen);
+}
+
+Test(truncated, dense_column_order_keeps_near_columns_together)
+{
+  CheckColumnOrder(500, 2000, 2, 11);
+  CheckColumnOrder(400, 3000, 3, 12);
+}
