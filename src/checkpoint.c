@@ -91,7 +91,7 @@ static PetscErrorCode WriteCheckpointFile(void *ctx, hid_t file, hid_t xfer)
   PetscReal          sinkhorn_time = r->sinkhorn_time + (s->sinkhorn_run_start > 0 ? MPI_Wtime() - s->sinkhorn_run_start : 0.0);
   const PetscInt     ints[]        = {pb->n,         pb->m,        s->size,       c->iterations_sinkhorn, c->iterations_newton, s->eps_stage,
                                       s->eps_stages, s->sns_phase, s->sns_boosts, s->sns_returns,         s->sns_chunk_end,     s->close_after,
-                                      s->sns_losing, s->sns_slow,  s->newton_ksp};
+                                      s->sns_losing, s->sns_slow,  s->newton_ksp,   s->sns_linear,          s->sns_tightened};
   const PetscReal    reals[]       = {pb->cost_max, pb->mass, s->eps, sinkhorn_time, MPI_Wtime() - s->solve_start, s->newton_rate, s->newton_work,
                                       OTRelaxed(pb->rho_a) ? pb->rho_a : INFINITY, OTRelaxed(pb->rho_b) ? pb->rho_b : INFINITY};
 
@@ -101,8 +101,8 @@ static PetscErrorCode WriteCheckpointFile(void *ctx, hid_t file, hid_t xfer)
   PetscCall(OTH5WriteAttrString(file, "problem", pb->source));
   PetscCall(OTH5WriteAttrString(file, "method", OTMethods[s->method]));
   PetscCall(OTH5WriteAttrsInt(file,
-                              "n m ranks iterations_sinkhorn iterations_newton eps_stage eps_stages sns_phase sns_boosts sns_returns sns_chunk_end close_after sns_losing sns_slow newton_ksp",
-                              15, ints));
+                              "n m ranks iterations_sinkhorn iterations_newton eps_stage eps_stages sns_phase sns_boosts sns_returns sns_chunk_end close_after sns_losing sns_slow newton_ksp sns_linear sns_tightened",
+                              17, ints));
   PetscCall(OTH5WriteAttrsReal(file, "cost_max mass eps sinkhorn_time elapsed newton_rate newton_work rho_a rho_b", 9, reals));
   { /* the eps schedule, target last: a restart without -ot_eps and -ot_eps_schedule takes it from here */
     hsize_t len   = (hsize_t)s->eps_stages;
@@ -436,6 +436,10 @@ PetscErrorCode OTSolverLoadCheckpoint(OTSolver s, const char filename[])
     PetscCall(ReadAttrInt(s->comm, file, filename, "newton_ksp", &s->newton_ksp));
     PetscCall(ReadAttrDouble(s->comm, file, filename, "newton_rate", &s->newton_rate));
     PetscCall(ReadAttrDouble(s->comm, file, filename, "newton_work", &s->newton_work));
+  }
+  if (H5Aexists(file, "sns_tightened") > 0) { /* since checkpoints of 2026-12-01 */
+    PetscCall(ReadAttrInt(s->comm, file, filename, "sns_linear", &s->sns_linear));
+    PetscCall(ReadAttrInt(s->comm, file, filename, "sns_tightened", &s->sns_tightened));
   }
   PetscCall(ReadAttrDouble(s->comm, file, filename, "sinkhorn_time", &sinkhorn_time));
   PetscCall(ReadAttrDouble(s->comm, file, filename, "elapsed", &elapsed));

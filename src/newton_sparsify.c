@@ -165,7 +165,7 @@ OT_HOT_LOOP static PetscErrorCode KeepRows(OTSolver s, PetscReal threshold, cons
    makes Newton converge only linearly. Never more than most entries (the memory budget): a bin
    that would pass it is left out. A bin's mass is taken as its count times its lower edge (within 4.4%). Returns the
    threshold's bin, the sampled entries above it in *count, and whether the budget stopped it in *capped. */
-static int64_t ThresholdBin(OTNewton *nt, int64_t target, int64_t stretch, int64_t most, PetscReal *dropped_mass, int64_t *count, PetscBool *capped)
+static int64_t ThresholdBin(OTNewton *nt, int64_t target, int64_t stretch, int64_t most, PetscReal drop, PetscReal *dropped_mass, int64_t *count, PetscBool *capped)
 {
   PetscReal total_mass = 0.0, kept_mass = 0.0;
   int64_t   cumulative = 0, threshold_bin = OT_HIST_BINS - 1;
@@ -178,7 +178,7 @@ static int64_t ThresholdBin(OTNewton *nt, int64_t target, int64_t stretch, int64
     cumulative += nt->hist[b];
     kept_mass += BinMass(nt->hist[b], b);
     threshold_bin = b;
-    if (cumulative >= target && (kept_mass >= (1.0 - nt->drop) * total_mass || cumulative >= stretch * target)) break;
+    if (cumulative >= target && (kept_mass >= (1.0 - drop) * total_mass || cumulative >= stretch * target)) break;
   }
   *dropped_mass = total_mass > 0 ? 1.0 - kept_mass / total_mass : 0.0;
   *count        = cumulative;
@@ -198,7 +198,8 @@ typedef struct {
 } Threshold;
 
 /* stretched: the mass rule may keep as many entries as the budget allows (the truncated kernel), else at most
-   OT_NEWTON_DENSITY_STRETCH times the target. */
+   OT_NEWTON_DENSITY_STRETCH times the target. The mass P's dropped entries may carry: -ot_newton_drop, divided by 100
+   each time SNS saw Newton converge only linearly at this eps (OTNewtonDrop). */
 static Threshold ChooseThreshold(OTSolver s, double all_entries, PetscReal density, PetscBool stretched)
 {
   OTProblem pb = s->problem;
@@ -210,7 +211,7 @@ static Threshold ChooseThreshold(OTSolver s, double all_entries, PetscReal densi
   th.sampled /= PetscMax(all_entries, 1.0);
   th.target = PetscMax((int64_t)(density * (pb->n + pb->m) * th.sampled), 1);
   most      = (int64_t)(PetscMax(0.0, nt->budget - OTNewtonFixedBytes(s)) / OT_NEWTON_ENTRY_BYTES * s->size * th.sampled);
-  th.bin    = ThresholdBin(nt, th.target, stretched ? INT64_MAX / th.target : OT_NEWTON_DENSITY_STRETCH, most, &th.dropped, &th.count, &th.capped);
+  th.bin     = ThresholdBin(nt, th.target, stretched ? INT64_MAX / th.target : OT_NEWTON_DENSITY_STRETCH, most, OTNewtonDrop(s), &th.dropped, &th.count, &th.capped);
   th.verdict = th.capped && th.count < th.target ? OT_DECLINED_MEMORY : (th.dropped > OT_NEWTON_MOST_DROPPED ? OT_DECLINED_DENSE : OT_DECLINED_NO);
   return th;
 }

@@ -24,6 +24,11 @@ PetscErrorCode OTNewtonCreate(OTNewton **newton)
   PetscFunctionReturn(0);
 }
 
+PetscReal OTNewtonDrop(OTSolver s)
+{
+  return s->newton->drop * PetscPowReal(OT_NEWTON_TIGHTEN, (PetscReal)s->sns_tightened);
+}
+
 /* A Newton step's bytes on this rank: the fixed work arrays and OT_NEWTON_ENTRY_BYTES per kept entry, for the entries
    -ot_newton_density asks for (each row's largest and each column's largest included); where P is not sparse the
    mass rule (-ot_newton_drop) and the density raises may keep more, never more than the budget (-ot_newton_memory)
@@ -50,7 +55,7 @@ PetscErrorCode OTNewtonSetFromOptions(OTSolver s)
   PetscCall(PetscOptionsReal("-ot_newton_density", "SNS: entries of P kept in the sparsified Hessian, per unit of n + m", NULL, nt->density, &nt->density,
                              NULL));
   PetscCheck(nt->density > 0, s->comm, OT_ERR_INPUT, "-ot_newton_density must be positive, got %g", (double)nt->density);
-  PetscCall(PetscOptionsReal("-ot_newton_drop", "SNS: keep more entries (up to 16x) while the kept ones carry less than 1 - this of P's mass", NULL, nt->drop,
+  PetscCall(PetscOptionsReal("-ot_newton_drop", "SNS: keep more entries (up to 16x; on the truncated kernel up to the budget, and this / 100 after two linear steps) while the kept ones carry less than 1 - this of P's mass", NULL, nt->drop,
                              &nt->drop, NULL));
   PetscCheck(nt->drop >= 0 && nt->drop < 1, s->comm, OT_ERR_INPUT, "-ot_newton_drop must be in [0, 1), got %g", (double)nt->drop);
   PetscCall(PetscOptionsReal("-ot_newton_shift", "SNS: Levenberg-Marquardt shift, relative to the diagonal, times the relative marginal error", NULL, nt->shift,

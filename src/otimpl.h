@@ -245,6 +245,8 @@ struct _p_OTSolver {
   PetscInt  sns_chunk_end;      /* the sweep count at which SNS's current run of Sinkhorn sweeps ends (0: none under way) */
   PetscInt  sns_losing;         /* Newton steps in a row that lost against Sinkhorn's rate (sns.c) */
   PetscInt  sns_slow;           /* slow Newton steps in a row (sns.c) */
+  PetscInt  sns_linear;         /* Newton steps in a row on the truncated kernel that converged only linearly (sns.c) */
+  PetscInt  sns_tightened;      /* times the mass Newton's kept entries may leave out was divided by 100 at this eps */
   PetscBool g_update_pending;   /* a run of sweeps left before its last g-update: col_sum holds the column sums it needs */
   PetscReal g_update_eps;       /* at this eps */
   PetscReal sinkhorn_run_start; /* MPI_Wtime() when the current run of sweeps began, 0 outside one */

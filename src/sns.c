@@ -317,7 +317,7 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
     }
     if (s->sns_phase == 2) {
       PetscCall(RunSinkhornPhase(s, converged));
-      s->sns_losing = s->sns_slow = 0;
+      s->sns_losing = s->sns_slow = s->sns_linear = 0;
       continue;
     }
     if (s->newton_time_check && SinkhornWorkLeft(s) < NewtonWorkEstimate(s)) {
@@ -372,6 +372,19 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
       PetscCall(RunSinkhorn(s, s->fallback_sweeps, PETSC_FALSE, converged));
       continue;
     }
+    if (OTNewtonOnTruncated(s) && s->sns_tightened < OT_NEWTON_TIGHTENINGS) {
+      /* linear convergence where the kept entries leave out as much of P's mass as the rule allows: keep more */
+      s->sns_linear = info.marginal_error_after > OT_NEWTON_LINEAR * info.marginal_error && info.dropped_mass > 0.5 * OTNewtonDrop(s) ? s->sns_linear + 1 : 0;
+      if (s->sns_linear >= 2) {
+        s->sns_linear = 0;
+        s->sns_tightened++;
+        PetscCall(PetscInfo(NULL, "SNS: Newton converges linearly; its kept entries may now leave out %g of P's mass\n", (double)OTNewtonDrop(s)));
+        if (s->monitor_every)
+          PetscCall(PetscPrintf(s->comm, "  SNS: two Newton steps in a row reduced the error by less than %g each: the next keep all but %g of P's mass\n",
+                                (double)OT_NEWTON_LINEAR, (double)OTNewtonDrop(s)));
+        continue;
+      }
+    }
     if (info.marginal_error_after > s->newton_slow * info.marginal_error) s->sns_slow++;
     else s->sns_slow = 0;
     if (s->sns_slow < 3) continue;
@@ -394,7 +407,7 @@ PetscErrorCode OTSolverRunStage(OTSolver s, PetscBool *converged)
 
 void OTSNSResetStage(OTSolver s)
 {
-  s->sns_phase = s->sns_boosts = s->sns_returns = s->sns_chunk_end = s->close_after = s->sns_losing = s->sns_slow = 0;
+  s->sns_phase = s->sns_boosts = s->sns_returns = s->sns_chunk_end = s->close_after = s->sns_losing = s->sns_slow = s->sns_linear = s->sns_tightened = 0;
   s->newton_rate = 0.0; /* newton_work and newton_ksp stay: the best guesses at the next stage's steps */
 }
 
