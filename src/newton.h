@@ -106,7 +106,7 @@ PETSC_INTERN PetscErrorCode OTNewtonKeptFree(OTKept *kept);
 /* Room for count more kept entries after the first used ones (kept_col, kept_val). Not collective. */
 PETSC_INTERN PetscErrorCode OTNewtonKeptReserve(OTNewton *nt, PetscInt used, PetscInt count);
 /* The share of P's mass a Newton step's dropped entries may carry: -ot_newton_drop, divided by 100 each time SNS
-   tightened it at this eps (s->sns_tightened, sns.c). Not collective. */
+   tightened it at this eps (s->sns_tightened, sns.c; newton_sparsify.c). Not collective. */
 PETSC_INTERN PetscReal OTNewtonDrop(OTSolver s);
 /* The bytes of a Newton step's fixed work arrays (O(n_local + m)) on this rank (newton_sparsify.c). */
 PETSC_INTERN double OTNewtonFixedBytes(OTSolver s);

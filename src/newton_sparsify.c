@@ -159,6 +159,11 @@ OT_HOT_LOOP static PetscErrorCode KeepRows(OTSolver s, PetscReal threshold, cons
   PetscFunctionReturn(0);
 }
 
+PetscReal OTNewtonDrop(OTSolver s)
+{
+  return s->newton->drop * PetscPowReal(OT_NEWTON_TIGHTEN, (PetscReal)s->sns_tightened);
+}
+
 /* The global threshold: the smallest histogram bin from the top whose cumulative count reaches the target (scaled
    to the sampled rows), lowered while the entries above it carry less than 1 - drop of the sampled mass, up to
    stretch times as many entries: where P is not that sparse (an L1 cost, a larger eps), dropping much of its mass

@@ -24,11 +24,6 @@ PetscErrorCode OTNewtonCreate(OTNewton **newton)
   PetscFunctionReturn(0);
 }
 
-PetscReal OTNewtonDrop(OTSolver s)
-{
-  return s->newton->drop * PetscPowReal(OT_NEWTON_TIGHTEN, (PetscReal)s->sns_tightened);
-}
-
 /* A Newton step's bytes on this rank: the fixed work arrays and OT_NEWTON_ENTRY_BYTES per kept entry, for the entries
    -ot_newton_density asks for (each row's largest and each column's largest included); where P is not sparse the
    mass rule (-ot_newton_drop) and the density raises may keep more, never more than the budget (-ot_newton_memory)
