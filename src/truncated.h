@@ -62,7 +62,8 @@ typedef struct _OTTruncated {
   PetscReal *e_row;        /* m: a row's exponents (a leaf's, for point clouds) */
   PetscReal *x_row;        /* m: and their exponentials */
   PetscInt  *rescue;       /* max(m, n_local): rows or columns to rescue */
-  double     kept_global;  /* all ranks' stored values */
+  double     kept_global;  /* all ranks' kept entries */
+  double     kept_computed_global; /* those of them whose values each pass computes (-ot_truncation_values) */
   PetscInt   builds, rescued_rows, rescued_columns;
 } OTTruncated;
 

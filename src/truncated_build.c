@@ -568,7 +568,7 @@ static PetscErrorCode BuildOnce(OTSolver s)
   OTProblem    pb = s->problem;
   OTTruncated *t  = s->trunc;
   PetscInt     row = 0;
-  PetscReal    sums[4], dropped = 0.0;
+  PetscReal    sums[5], dropped = 0.0;
 
   PetscFunctionBegin;
   /* auto: values again where the last build's would have fitted (the first kernel of a stage is the largest) */
@@ -620,12 +620,14 @@ static PetscErrorCode BuildOnce(OTSolver s)
   sums[1]                 = dropped;
   sums[2]                 = (PetscReal)t->computed_pairs;
   sums[3]                 = (PetscReal)t->segs;
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 4, MPIU_REAL, MPIU_SUM, s->comm));
+  sums[4]                 = t->computed ? (PetscReal)t->kept : 0.0;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 5, MPIU_REAL, MPIU_SUM, s->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, t->drop_col, (PetscMPIInt)pb->m, MPIU_REAL, MPIU_SUM, s->comm));
   t->kept_global     = sums[0];
   t->dropped         = sums[1];
   t->computed_global = sums[2];
   t->segs_global     = sums[3];
+  t->kept_computed_global = sums[4];
   PetscFunctionReturn(0);
 }
 
