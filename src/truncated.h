@@ -34,6 +34,7 @@ typedef struct _OTTruncated {
   int       *seg_len;      /* and its length: values for columns seg_col .. seg_col + seg_len - 1 */
   PetscReal *k;            /* the values, row after row, segment after segment; NULL where they are computed */
   PetscBool  computed;     /* the values are not stored: OTTruncatedRow computes a row's from the points or C */
+  PetscBool  sized;        /* a build has ended: t->kept is the last kernel's size (-ot_truncation_values auto) */
   OTTruncationValues values; /* -ot_truncation_values */
   PetscReal  value_eps;    /* the eps of the last build (the values' exponents are divided by it) */
   int64_t    chunk_zeros_cap;

@@ -126,7 +126,8 @@ PetscErrorCode OTTruncatedServes(OTSolver s, PetscReal error, PetscBool *serves)
 /* Appends a segment: columns col .. col + len + zeros - 1 with values x[0 .. len) then zeros zeros, growing the arrays
    by half (with realloc, which moves large blocks by remapping their pages: no second copy of the kernel at the
    peak). With -ot_truncation_values auto, values that would pass the budget are given up (this build's and the
-   stored ones): the rank's kernel keeps their positions only, and the passes compute them (OTTruncatedRow). */
+   stored ones): the rank's kernel keeps their positions only, and the passes compute them (OTTruncatedRow); the
+   first build stores none (BuildOnce). */
 static PetscErrorCode AppendSegment(OTTruncated *t, PetscInt col, const PetscReal *x, PetscInt len, PetscInt zeros)
 {
   int64_t need = t->kept + len + zeros;
@@ -562,6 +563,22 @@ const PetscReal *OTTruncatedChunkRow(OTProblem pb, OTTruncated *t, PetscInt r)
   return t->x_row;
 }
 
+/* Stores the values of a kernel built with positions only: each row's as a pass computes it (OTTruncatedRow), so bit
+   for bit what a build that stored them would hold. Not collective. */
+static PetscErrorCode FillValues(OTProblem pb, OTTruncated *t)
+{
+  PetscReal *k;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc1((size_t)PetscMax(t->kept, 1), &k));
+  for (PetscInt r = 0; r < t->rows; r++) PetscCall(PetscArraycpy(k + t->val_ptr[r], OTTruncatedRow(pb, t, r), t->val_ptr[r + 1] - t->val_ptr[r]));
+  PetscCall(PetscFree(t->k));
+  t->k        = k;
+  t->cap      = PetscMax(t->kept, 1);
+  t->computed = PETSC_FALSE;
+  PetscFunctionReturn(0);
+}
+
 /* One build at the current floor. Collective (the counts are reduced). */
 static PetscErrorCode BuildOnce(OTSolver s)
 {
@@ -571,8 +588,16 @@ static PetscErrorCode BuildOnce(OTSolver s)
   PetscReal    sums[5], dropped = 0.0;
 
   PetscFunctionBegin;
-  /* auto: values again where the last build's would have fitted (the first kernel of a stage is the largest) */
-  if (t->values == OT_TRUNCATION_VALUES_AUTO && t->computed && sizeof(PetscReal) * (double)t->kept <= t->value_budget) t->computed = PETSC_FALSE;
+  /* auto: values stored where the last build's would have fitted (the first kernel of a stage is the largest); before
+     any build, positions only, and the values filled in after the build where they fit (FillValues): a build never
+     holds values up to the budget only to give them up */
+  if (t->values == OT_TRUNCATION_VALUES_AUTO) {
+    if (!t->sized) {
+      PetscCall(PetscFree(t->k));
+      t->cap      = 0;
+      t->computed = PETSC_TRUE;
+    } else if (t->computed && sizeof(PetscReal) * (double)t->kept <= t->value_budget) t->computed = PETSC_FALSE;
+  }
   t->value_eps = s->eps;
   t->kept = t->segs = t->computed_pairs = t->chunks = 0;
   for (PetscInt c = 0; c < pb->m; c++) t->drop_col[c] = 0.0;
@@ -616,6 +641,8 @@ static PetscErrorCode BuildOnce(OTSolver s)
   t->chunk_ptr[pb->n_local] = t->chunks;
   t->val_ptr[pb->n_local] = t->kept;
   if (t->computed) PetscCall(ComputedLayout(pb, t));
+  if (t->values == OT_TRUNCATION_VALUES_AUTO && t->computed && sizeof(PetscReal) * (double)t->kept <= t->value_budget) PetscCall(FillValues(pb, t));
+  t->sized                = PETSC_TRUE;
   sums[0]                 = (PetscReal)t->kept;
   sums[1]                 = dropped;
   sums[2]                 = (PetscReal)t->computed_pairs;

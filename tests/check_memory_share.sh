@@ -7,7 +7,8 @@
 #     2 GB of the node's memory;
 #  2. where a v1 memory cgroup can be made (root): inside one limited to 2 GB the share is a quarter of 2 GB less the
 #     problem, over the ranks, and -ot_sinkhorn_variant auto picks the log domain for a kernel that it stores without
-#     the limit.
+#     the limit; and a truncated kernel whose values pass the share there (-ot_truncation_values auto) peaks no
+#     higher than with its values computed from the start: its build never holds values only to give them up.
 # usage: check_memory_share.sh BUILD_DIR NP
 set -euo pipefail
 build=$1 np=$2
@@ -51,6 +52,22 @@ if [ -n "$cg" ] && echo $((2 << 30)) > "$cg/memory.limit_in_bytes" 2> /dev/null 
     want = 0.25 * (2 ^ 31 / 1e6 - p) / np; rel = (s - want) / want; if (rel < 0) rel = -rel; exit !(rel < 1e-5) }' ||
     { cat "$dir/cgroup.txt"; echo "FAIL: the share in a 2 GB cgroup is not a quarter of 2 GB less the problem's"; exit 1; }
   [ "$(variant "$dir/cgroup.txt")" = log ] || { echo "FAIL: auto stored a 648 MB kernel in a 2 GB cgroup"; exit 1; }
+  # the truncated kernel at eps = 0.05 max C keeps most of the 8.1e7 pairs: values of 650 MB / NP per rank, more than
+  # the share; each rank's peak (its maximum resident set, from getrusage) with auto against computed
+  for values in auto computed; do
+    sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" mpiexec -n "$np" /usr/bin/python3 -c '
+import os, resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+open(sys.argv[1] + "." + os.environ.get("OMPI_COMM_WORLD_RANK", "0"), "w").write("rank_peak_kb %d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(code)' "$dir/peak_$values" "$build/otsolve" -problem "$dir/p.h5" -ot_method sinkhorn -ot_sinkhorn_variant truncated -ot_truncation_values $values -ot_eps_rel 0.05 -ot_max_it 3 \
+      -ot_monitor 1 > "$dir/trunc_$values.txt" 2>&1 || true
+    grep -q "values computed in each pass" "$dir/trunc_$values.txt" ||
+      { cat "$dir/trunc_$values.txt"; echo "FAIL: the truncated kernel's values ($values) were not computed in each pass in a 2 GB cgroup"; exit 1; }
+  done
+  peak() { cat "$dir"/peak_"$1".* | awk '$1 == "rank_peak_kb" && $2 > p {p = $2} END {print p / 1024}'; }
+  echo "truncated kernel in a 2 GB cgroup, largest rank's peak: $(peak auto) MB with -ot_truncation_values auto, $(peak computed) MB with computed"
+  awk -v a="$(peak auto)" -v c="$(peak computed)" 'BEGIN {exit !(c > 0 && a <= 1.1 * c + 10)}' ||
+    { echo "FAIL: auto peaked higher than computed: its build held values it then gave up"; exit 1; }
 else
   echo "part 2 not run: no v1 memory cgroup that this user can make, limit and join here"
 fi

@@ -2,7 +2,8 @@
 # The truncated kernel with its values computed by each pass instead of stored (-ot_truncation_values computed):
 # check_case.sh against POT (transport cost, marginal error, the certified bounds around ot.emd2, the result file),
 # then every number of the run (transport cost, bounds, dual, marginal error, iterations) the same to the last digit
-# as with the values stored (-ot_truncation_values stored): the passes compute them bit for bit as a build stores them.
+# as with the values stored (-ot_truncation_values stored): the passes compute them bit for bit as a build stores them;
+# and the same again with the default (auto), whose first build keeps positions only and fills the values in after.
 # usage: check_truncation_values.sh BUILD_DIR CASE NP [extra otsolve options...]
 set -euo pipefail
 build=$1 name=$2 np=$3
@@ -22,3 +23,7 @@ a=$(grep -E "$keys" <<< "$computed") b=$(grep -E "$keys" <<< "$stored")
 echo "with stored values:"; echo "$b"
 [ "$a" = "$b" ] || { echo "FAIL: computed and stored values give different results"; diff <(echo "$a") <(echo "$b"); exit 1; }
 echo "computed = stored, to the last digit"
+auto=$(mpiexec -n "$np" "$build/otsolve" -problem "$dir/problem.h5" -ot_eps "$case_eps" -ot_tol 1e-9 -ot_sinkhorn_variant truncated "$@") || {
+  echo "$auto"; echo "FAIL: the run with -ot_truncation_values auto failed"; exit 1; }
+[ "$(grep -E "$keys" <<< "$auto")" = "$b" ] || { echo "FAIL: auto and stored values give different results"; diff <(grep -E "$keys" <<< "$auto") <(echo "$b"); exit 1; }
+echo "auto (values filled in after the first build) = stored, to the last digit"
