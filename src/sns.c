@@ -378,8 +378,13 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
       continue;
     }
     if (OTNewtonOnTruncated(s) && s->sns_tightened < OT_NEWTON_TIGHTENINGS) {
-      /* linear convergence where the kept entries leave out as much of P's mass as the rule allows: keep more */
-      s->sns_linear = info.marginal_error_after > OT_NEWTON_LINEAR * info.marginal_error && info.dropped_mass > 0.5 * OTNewtonDrop(s) ? s->sns_linear + 1 : 0;
+      /* linear convergence where the kept entries leave out as much of P's mass as the rule allows (not more: where
+         the memory budget stopped the threshold first, a tighter rule would keep no more) */
+      PetscReal drop = OTNewtonDrop(s);
+
+      s->sns_linear = info.marginal_error_after > OT_NEWTON_LINEAR * info.marginal_error && info.dropped_mass > 0.5 * drop && info.dropped_mass < 2.0 * drop
+                        ? s->sns_linear + 1
+                        : 0;
       if (s->sns_linear >= 2) {
         s->sns_linear = 0;
         s->sns_tightened++;
