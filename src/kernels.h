@@ -12,7 +12,8 @@
 /* Attribute that compiles a hot loop three times, for AVX-512 (x86-64-v4: 8 doubles a vector), AVX2+FMA and baseline
    x86-64, chosen at load time. On this project's machine (a Xeon with AVX-512, 2 ranks) the AVX-512 clones took a
    log-domain sweep over 10k x 10k 3-D points from 0.092 s to 0.059 s and a truncated kernel's sweep with computed
-   values (30k + 30k) from 68 ms to 54 ms; sweeps at memory bandwidth (stored kernels, /C) gain little. Elementwise
+   values (30k + 30k) from 68 ms to 54 ms; sweeps at memory bandwidth (stored kernels, /C) gain nothing (30k + 30k
+   with stored values, the scale benchmark's command: solve 13.2-13.4 s against 12.8 s, mostly in PETSc's CG). Elementwise
    results are the same in every clone; sums may be added in another order (their last bits). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
   #define OT_HOT_LOOP __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
