@@ -75,8 +75,8 @@ struct _OTNewton {
 #define OT_NEWTON_ENTRY_BYTES 96.0
 
 /* On the truncated kernel, Newton steps whose kept entries leave out -ot_newton_drop of P's mass can converge only
-   linearly: two steps in a row that each reduce the marginal error by less than OT_NEWTON_LINEAR, where the mass rule
-   (not the memory budget) set their threshold, divide the mass the
+   linearly: two full steps in a row that each reduce the marginal error by less than OT_NEWTON_LINEAR, where the mass
+   rule (not the memory budget) set their threshold and the budget has room for twice their entries, divide the mass the
    next steps may leave out by 1 / OT_NEWTON_TIGHTEN, at most OT_NEWTON_TIGHTENINGS times an eps stage (sns.c).
    20k x 20k clustered /C, eps = 1e-4 max C: the last stage's steps reduced the error by 0.37-0.52 each (16 steps) at
    1e-4; the whole solve took 75.9 s with -ot_newton_drop 1e-6 and 73.6 s with 1e-8 against 106.9 s. */

@@ -378,11 +378,16 @@ static PetscErrorCode RunSNS(OTSolver s, PetscBool *converged)
       continue;
     }
     if (OTNewtonOnTruncated(s) && s->sns_tightened < OT_NEWTON_TIGHTENINGS) {
-      /* linear convergence where the kept entries leave out as much of P's mass as the rule allows (not more: where
-         the memory budget stopped the threshold first, a tighter rule would keep no more) */
+      /* linear convergence of full steps (a damped step is slow for another reason) where the kept entries leave out
+         as much of P's mass as the rule allows (not more: where the memory budget stopped the threshold first, a
+         tighter rule would keep no more), and where the budget has room for twice as many kept entries (a tighter
+         rule keeps about 1.5 times as many; a step that passed the budget would be declined, and Sinkhorn would
+         finish the stage: 3e5 + 3e5 points, whose damped steps kept 6e7 entries) */
       PetscReal drop = OTNewtonDrop(s);
+      PetscBool room = (PetscBool)(OTNewtonFixedBytes(s) + OT_NEWTON_ENTRY_BYTES * 2.0 * (double)info.kept / s->size <= s->newton->budget);
 
-      s->sns_linear = info.marginal_error_after > OT_NEWTON_LINEAR * info.marginal_error && info.dropped_mass > 0.5 * drop && info.dropped_mass < 2.0 * drop
+      s->sns_linear = room && info.step == 1.0 && info.marginal_error_after > OT_NEWTON_LINEAR * info.marginal_error && info.dropped_mass > 0.5 * drop &&
+                          info.dropped_mass < 2.0 * drop
                         ? s->sns_linear + 1
                         : 0;
       if (s->sns_linear >= 2) {
